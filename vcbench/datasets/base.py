@@ -1,0 +1,182 @@
+"""The manifest row every dataset kind produces, and helpers shared by the loaders."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import DatasetError
+from ..fileio import write_csv
+
+SPLITS = ("train", "val", "test")
+
+#: DESIGN.md's manifest.csv columns, in order
+MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "method", "source_id", "target_id",
+                    "preset", "pair_id", "frames", "fps", "width", "height"]
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video. ``label``: 0 real, 1 fake. ``path`` is relative to the dataset root."""
+
+    video_id: str
+    path: str
+    label: int
+    split: str
+    method: str
+    source_id: str = ""
+    target_id: str = ""
+    preset: str = "clean"
+    pair_id: str = ""
+    frames: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_probe(self, root: Path) -> "VideoRecord":
+        from ..video import probe
+
+        info = probe(root / self.path)
+        return replace(self, frames=info.frames, fps=info.fps, width=info.width, height=info.height)
+
+
+@dataclass
+class Dataset:
+    """A named collection of VideoRecords rooted at ``root``.
+
+    ``excluded`` lists (video_id, reason) pairs a loader left out on purpose (e.g. a
+    Celeb-DF fake whose two identities fall on both sides of the train/val split), so a
+    user sees what the split cost instead of silently losing videos.
+    """
+
+    name: str
+    kind: str
+    root: Path
+    records: list[VideoRecord]
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+
+    def abspath(self, rec: VideoRecord) -> Path:
+        return self.root / rec.path
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{split: {"real": n, "fake": n}} for the splits present."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.records:
+            c = out.setdefault(r.split, {"real": 0, "fake": 0})
+            c["fake" if r.label else "real"] += 1
+        return {s: out[s] for s in SPLITS if s in out} | {s: v for s, v in out.items() if s not in SPLITS}
+
+    def filter_split(self, split: str) -> "Dataset":
+        if not split:
+            return self
+        return Dataset(self.name, self.kind, self.root, [r for r in self.records if r.split == split], self.excluded)
+
+
+def unique_ids(records: Iterable[VideoRecord], where: str) -> None:
+    seen: dict[str, str] = {}
+    for r in records:
+        if r.video_id in seen:
+            raise DatasetError(f"{where}: duplicate video_id {r.video_id!r} ({seen[r.video_id]} and {r.path})")
+        seen[r.video_id] = r.path
+
+
+def hash_unit(key: str, seed: int) -> float:
+    """Deterministic value in [0, 1) from a string and a seed (stable across runs and machines)."""
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2 ** 64
+
+
+def hash_split(key: str, seed: int, val_fraction: float, test_fraction: float = 0.0) -> str:
+    u = hash_unit(key, seed)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def read_split_file(path: Path, normalise=lambda s: s) -> dict[str, str]:
+    """JSON {"train": [...], "val": [...], "test": [...]} -> {normalise(item): split}; an item
+    in two splits is an error naming both."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: split file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or set(doc) - set(SPLITS):
+        raise DatasetError(f"{path}: expected an object with keys train/val/test")
+    out: dict[str, str] = {}
+    for split, items in doc.items():
+        if not isinstance(items, list):
+            raise DatasetError(f"{path}: {split!r} must be a list")
+        for it in items:
+            it = normalise(str(it))
+            if it in out and out[it] != split:
+                raise DatasetError(f"{path}: {it!r} is in both {out[it]!r} and {split!r}")
+            out[it] = split
+    return out
+
+
+def list_videos(folder: Path) -> list[Path]:
+    from ..video import VIDEO_EXTENSIONS
+
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+
+
+def write_manifest(records: Iterable[VideoRecord], path: str | os.PathLike) -> Path:
+    return write_csv(path, [r.row() for r in records], MANIFEST_COLUMNS)
+
+
+def read_manifest(path: Path) -> list[VideoRecord]:
+    """Parse a manifest.csv, validating columns, labels and splits (errors name file and line)."""
+    try:
+        f = open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: manifest not found") from None
+    with f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        required = {"video_id", "path", "label", "split"}
+        missing = sorted(required - set(cols))
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}")
+        unknown = sorted(set(cols) - set(MANIFEST_COLUMNS))
+        if unknown:
+            raise DatasetError(f"{path}: unknown column(s) {', '.join(unknown)}")
+        out = []
+        for line, row in enumerate(reader, start=2):
+            where = f"{path}:{line}"
+            if row["label"] not in ("0", "1"):
+                raise DatasetError(f"{where}: label must be 0 (real) or 1 (fake), got {row['label']!r}")
+            if row["split"] not in SPLITS:
+                raise DatasetError(f"{where}: split must be train, val or test, got {row['split']!r}")
+            if not row["video_id"] or not row["path"]:
+                raise DatasetError(f"{where}: empty video_id or path")
+            kw: dict[str, Any] = {}
+            for fld in fields(VideoRecord):
+                v = row.get(fld.name)
+                if v is None or v == "":
+                    continue
+                if fld.name in ("label", "frames", "width", "height"):
+                    try:
+                        v = int(v)
+                    except ValueError:
+                        raise DatasetError(f"{where}: column {fld.name!r} must be an integer, got {v!r}") from None
+                elif fld.name == "fps":
+                    v = float(v)
+                kw[fld.name] = v
+            kw.setdefault("method", "original" if kw["label"] == 0 else "unknown")
+            out.append(VideoRecord(**kw))
+    unique_ids(out, str(path))
+    return out

@@ -1,0 +1,145 @@
+"""FaceForensics++ in its official download layout, with the official train/val/test splits.
+
+    original_sequences/{youtube,actors}/<comp>/videos/NNN.mp4
+    manipulated_sequences/<Method>/<comp>/videos/<target>_<source>.mp4
+
+Video ids carry method and compression (``Deepfakes/c23/071_054``): the same fake name exists
+under every method, and tools that key on the file stem silently merge them.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from ..config import DatasetConfig
+from ..errors import DatasetError
+from ..registry import suggest
+from .base import Dataset, VideoRecord, hash_split, list_videos, read_split_file, unique_ids
+
+METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
+COMPRESSION_DIRS = {"c23": ("c23",), "c40": ("c40",), "raw": ("raw", "c0"), "c0": ("raw", "c0")}
+ORIGINALS = ("youtube", "actors")
+
+
+def official_pair_splits(split_dir: Path | None = None, where: str = "") -> dict[str, str]:
+    """{original id: split} from FF++'s split JSONs (lists of [a, b] pairs).
+
+    Default: the official files shipped as package data (FaceForensics repository, MIT licence).
+    A pair in two splits is an error naming the file.
+    """
+    out: dict[str, str] = {}
+    for split in ("train", "val", "test"):
+        if split_dir is None:
+            text = resources.files("vcbench.datasets").joinpath(f"data/ffpp-splits/{split}.json").read_text()
+            src = f"ffpp-splits/{split}.json"
+        else:
+            p = split_dir / f"{split}.json"
+            try:
+                text = p.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise DatasetError(f"{where}: split file {p} not found") from None
+            src = str(p)
+        try:
+            pairs = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{src}: not valid JSON ({e})") from None
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise DatasetError(f"{src}: expected [a, b] pairs, got {pair!r}")
+            for vid in pair:
+                vid = str(vid)
+                if vid in out and out[vid] != split:
+                    raise DatasetError(f"{src}: id {vid!r} is in both {out[vid]!r} and {split!r}")
+                out[vid] = split
+    return out
+
+
+def _comp_dir(parent: Path, comp: str) -> Path | None:
+    for name in COMPRESSION_DIRS[comp]:
+        if (parent / name / "videos").is_dir():
+            return parent / name / "videos"
+    return None
+
+
+def _actor_split(actor: str, seed: int = 0) -> str:
+    # DeepFakeDetection has no official split: identity-disjoint by actor number.
+    return hash_split(f"actor{actor}", seed, val_fraction=0.14, test_fraction=0.14)
+
+
+def load(cfg: DatasetConfig) -> Dataset:
+    root = cfg.root
+    comp = cfg.opt("compression")
+    if comp not in COMPRESSION_DIRS:
+        raise DatasetError(f"{cfg.source}: key 'compression' must be c23, c40, raw or c0, got {comp!r}")
+    comp_name = "raw" if comp == "c0" else comp
+    methods = cfg.opt("methods")
+    for m in methods:
+        if m not in METHODS:
+            hint = suggest(m, list(METHODS))
+            raise DatasetError(f"{cfg.source}: key 'methods': unknown method {m!r}"
+                               + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    originals = cfg.opt("originals")
+    for o in originals:
+        if o not in ORIGINALS:
+            raise DatasetError(f"{cfg.source}: key 'originals': unknown {o!r}; choose youtube or actors")
+    split_dir = Path(cfg.opt("splits")) if cfg.opt("splits") else None
+    id_split = official_pair_splits(split_dir, cfg.source)
+
+    records: list[VideoRecord] = []
+    excluded: list[tuple[str, str]] = []
+
+    for orig in originals:
+        d = _comp_dir(root / "original_sequences" / orig, comp)
+        if d is None:
+            raise DatasetError(f"{cfg.source}: {root / 'original_sequences' / orig / comp_name / 'videos'} not found")
+        prefix = "original" if orig == "youtube" else "actors"
+        for p in list_videos(d):
+            stem = p.stem
+            vid = f"{prefix}/{comp_name}/{stem}"
+            if orig == "youtube":
+                split = id_split.get(stem)
+                if split is None:
+                    excluded.append((vid, "id not in the official splits"))
+                    continue
+                target = stem
+            else:
+                target = stem.split("__")[0]
+                split = _actor_split(target)
+            records.append(VideoRecord(vid, str(p.relative_to(root)), 0, split, "original", "", target,
+                                       "clean", vid))
+
+    for m in methods:
+        d = _comp_dir(root / "manipulated_sequences" / m, comp)
+        if d is None:
+            raise DatasetError(f"{cfg.source}: key 'methods': "
+                               f"{root / 'manipulated_sequences' / m / comp_name / 'videos'} not found")
+        for p in list_videos(d):
+            stem = p.stem
+            vid = f"{m}/{comp_name}/{stem}"
+            if m == "DeepFakeDetection":
+                # 01_02__exit_phone_room__YVGY8LOK: actor 01's video with actor 02's face
+                head, _, rest = stem.partition("__")
+                ids = head.split("_")
+                if len(ids) != 2:
+                    excluded.append((vid, "name is not <target>_<source>__<scene>__<tag>"))
+                    continue
+                target, source = ids
+                splits = {_actor_split(target), _actor_split(source)}
+                scene = rest.rsplit("__", 1)[0]
+                pair = f"actors/{comp_name}/{target}__{scene}"
+            else:
+                ids = stem.split("_")
+                if len(ids) != 2:
+                    excluded.append((vid, "name is not <target>_<source>"))
+                    continue
+                target, source = ids
+                splits = {id_split.get(target), id_split.get(source)}
+                pair = f"original/{comp_name}/{target}"
+            if None in splits or len(splits) != 1:
+                excluded.append((vid, "its two identities are not in one split"))
+                continue
+            records.append(VideoRecord(vid, str(p.relative_to(root)), 1, splits.pop(), m, source, target,
+                                       "clean", pair))
+    unique_ids(records, cfg.source)
+    return Dataset(cfg.name, "ffpp", root, records, excluded)

@@ -1,0 +1,181 @@
+"""Face tracks as AltFreezing's tools build them, and their on-disk cache.
+
+A track starts at a face scoring >= 0.8 and continues while the next frame has a face whose
+box overlaps the previous one with IoU > 0.5. With ``detect_every = N`` the detector runs on
+every N-th frame and the landmark model carries the boxes in between.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceError, VideoError
+from ..fileio import atomic_path
+from .base import Face, FaceBackend, iou
+
+START_SCORE = 0.8
+CONTINUE_IOU = 0.5
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Track:
+    track_id: int
+    frames: np.ndarray          # (n,) int frame indices, consecutive
+    boxes: np.ndarray           # (n, 4) float32
+    kps: np.ndarray             # (n, 5, 2) float32
+    scores: np.ndarray          # (n,) float32
+    landmarks: np.ndarray | None = None   # (n, L, 2) float16 dense landmarks, when the backend has them
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def at(self, frame: int) -> int | None:
+        """Row of ``frame`` in this track, or None."""
+        i = frame - int(self.frames[0])
+        return i if 0 <= i < len(self.frames) and self.frames[i] == frame else None
+
+
+@dataclass
+class VideoTracks:
+    path: str
+    n_frames: int
+    detector: str
+    tracks: list[Track] = field(default_factory=list)
+
+    def longest(self) -> Track | None:
+        return max(self.tracks, key=len) if self.tracks else None
+
+
+def build_tracks(per_frame: list[list[Face]], min_len: int = 1) -> list[Track]:
+    """Link per-frame faces into tracks (greedy by IoU, no gaps)."""
+    active: list[dict] = []
+    finished: list[dict] = []
+    for t, faces in enumerate(per_frame):
+        taken: set[int] = set()
+        still: list[dict] = []
+        for tr in active:
+            best, best_iou = None, CONTINUE_IOU
+            for j, f in enumerate(faces):
+                if j in taken:
+                    continue
+                o = iou(tr["boxes"][-1], f.box)
+                if o > best_iou:
+                    best, best_iou = j, o
+            if best is None:
+                finished.append(tr)
+                continue
+            taken.add(best)
+            f = faces[best]
+            tr["frames"].append(t)
+            tr["boxes"].append(f.box)
+            tr["kps"].append(f.kps)
+            tr["scores"].append(tr["scores"][-1] if np.isnan(f.score) else f.score)
+            tr["lms"].append(f.landmarks)
+            still.append(tr)
+        for j, f in enumerate(faces):
+            if j not in taken and not np.isnan(f.score) and f.score >= START_SCORE:
+                still.append({"frames": [t], "boxes": [f.box], "kps": [f.kps], "scores": [f.score],
+                              "lms": [f.landmarks]})
+        active = still
+    finished += active
+    finished.sort(key=lambda tr: (tr["frames"][0], tr["boxes"][0][0]))
+    out = []
+    for tr in finished:
+        if len(tr["frames"]) < min_len:
+            continue
+        lms = tr["lms"]
+        lm = np.stack(lms).astype(np.float16) if all(x is not None for x in lms) else None
+        out.append(Track(len(out), np.array(tr["frames"], np.int32), np.stack(tr["boxes"]).astype(np.float32),
+                         np.stack(tr["kps"]).astype(np.float32), np.array(tr["scores"], np.float32), lm))
+    return out
+
+
+def detect_video(path: str | os.PathLike, backend: FaceBackend, detect_every: int = 1,
+                 max_frames: int | None = None) -> tuple[list[list[Face]], int]:
+    from ..video import iter_frames
+
+    backend.reset()
+    per_frame: list[list[Face]] = []
+    for i, rgb in iter_frames(path, stop=max_frames):
+        run = detect_every <= 1 or i % detect_every == 0
+        per_frame.append(backend.detect(rgb, run_detector=run))
+    return per_frame, len(per_frame)
+
+
+# --- cache ---------------------------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    return Path(os.path.expanduser(os.environ.get("VCBENCH_CACHE", "~/.cache/vcbench"))) / "faces"
+
+
+def cache_key(path: Path, detector: str, detect_every: int, max_frames: int | None) -> str:
+    st = path.stat()
+    ident = f"{CACHE_FORMAT}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{detector}|{detect_every}|{max_frames}"
+    return hashlib.sha1(ident.encode()).hexdigest()
+
+
+def save_tracks(vt: VideoTracks, file: Path) -> None:
+    arrays: dict[str, np.ndarray] = {"meta": np.array([vt.path, str(vt.n_frames), vt.detector])}
+    for t in vt.tracks:
+        p = f"t{t.track_id}_"
+        arrays.update({p + "frames": t.frames, p + "boxes": t.boxes, p + "kps": t.kps, p + "scores": t.scores})
+        if t.landmarks is not None:
+            arrays[p + "landmarks"] = t.landmarks
+    with atomic_path(file) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def load_tracks(file: Path) -> VideoTracks:
+    with np.load(file, allow_pickle=False) as z:
+        path, n, det = (str(x) for x in z["meta"])
+        ids = sorted({int(k[1:].split("_")[0]) for k in z.files if k.startswith("t")})
+        tracks = [Track(i, z[f"t{i}_frames"], z[f"t{i}_boxes"], z[f"t{i}_kps"], z[f"t{i}_scores"],
+                        z[f"t{i}_landmarks"] if f"t{i}_landmarks" in z.files else None) for i in ids]
+    return VideoTracks(path, int(n), det, tracks)
+
+
+def get_backend(name: str, **kw) -> FaceBackend:
+    from . import BACKENDS
+
+    return BACKENDS.get(name)(**kw)
+
+
+def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe", detect_every: int = 1,
+                max_frames: int | None = None, cache_dir: Path | None | bool = None,
+                min_len: int = 1) -> VideoTracks:
+    """Face tracks of one video, from the cache when (path, size, mtime, detector) match.
+
+    ``cache_dir=False`` disables the cache. Raises VideoError naming the file if it does not decode.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: file not found")
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    cfile = None
+    if cache_dir is not False:
+        cdir = Path(cache_dir) if cache_dir else default_cache_dir()
+        key = cache_key(path, be.key, detect_every, max_frames)
+        cfile = cdir / key[:2] / f"{key}.npz"
+        if cfile.is_file():
+            try:
+                return load_tracks(cfile)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
+                cfile.unlink(missing_ok=True)
+    per_frame, n = detect_video(path, be, detect_every, max_frames)
+    vt = VideoTracks(str(path), n, be.key, build_tracks(per_frame, min_len))
+    if cfile is not None:
+        save_tracks(vt, cfile)
+    return vt
+
+
+def require_face(vt: VideoTracks) -> Track:
+    tr = vt.longest()
+    if tr is None:
+        raise FaceError(f"{vt.path}: no face found")
+    return tr
