@@ -241,6 +241,8 @@ def score(videos, checkpoint, model, mode, clips, timeline, device, max_frames):
     """Score videos with a detector: one probability per face track."""
     from .scoring import score_videos
 
+    if checkpoint is None:
+        click.echo(f"warning: no --checkpoint: {model!r} has random weights, its scores mean nothing", err=True)
     results, failures = score_videos(list(videos), model=model, checkpoint=checkpoint, mode=mode, clips=clips,
                                      device=device, max_frames=max_frames, timeline=timeline)
     for r in results:

@@ -1,0 +1,85 @@
+"""Loading and saving detector checkpoints, always with ``torch.load(weights_only=True)``.
+
+vcbench's own format also records the architecture name, the preprocessing the weights
+expect, and how they were trained:
+``{"format": "vcbench-detector/1", "arch": name, "state_dict": ..., "preprocess": {...}, "provenance": {...}}``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from ..fileio import atomic_path
+from . import build_detector
+
+FORMAT = "vcbench-detector/1"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw object, refusing anything that is not plain tensors and containers."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e).splitlines()[0] if str(e) else ""
+        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            raise CheckpointError(f"{path}: refused: the file holds pickled Python objects that would run code "
+                                  f"on loading, not plain tensors ({msg[:120]})") from None
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:120]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
+
+
+def load_detector(name: str = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+    """Build ``name``, load ``checkpoint`` strictly (see checkpoint_filter_fn), eval mode.
+
+    A vcbench checkpoint names its architecture: loading it as another name is an error,
+    so a small variant is never mistaken for the official network.
+    """
+    from .altfreezing import Preprocess, checkpoint_filter_fn
+
+    model = build_detector(name)
+    if checkpoint is not None:
+        obj = read_checkpoint(checkpoint)
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            if obj.get("arch") != name:
+                raise CheckpointError(f"{checkpoint}: a {obj.get('arch')!r} checkpoint, not {name!r} "
+                                      f"(pass --model {obj.get('arch')})")
+            if obj.get("preprocess"):
+                pp = dict(obj["preprocess"])
+                pp["mean"], pp["std"] = tuple(pp["mean"]), tuple(pp["std"])
+                pp["template"] = tuple(tuple(p) for p in pp["template"])
+                model.preprocess = Preprocess(**pp)
+            model.provenance = obj.get("provenance", {})
+        try:
+            sd = checkpoint_filter_fn(obj, model)
+        except CheckpointError as e:
+            raise CheckpointError(f"{checkpoint}: {e}") from None
+        model.load_state_dict(sd, strict=True)
+        model.checkpoint = str(checkpoint)
+    return model.to(device).eval()
+
+
+def save_checkpoint(model, path: str | os.PathLike, provenance: dict | None = None) -> Path:
+    """Write vcbench's format atomically: weights + arch + preprocessing + provenance."""
+    obj = {
+        "format": FORMAT,
+        "arch": model.arch_name,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "preprocess": asdict(model.preprocess),
+        "provenance": provenance or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
