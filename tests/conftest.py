@@ -16,11 +16,12 @@ def ffmpeg() -> str:
     return ffmpeg_exe()
 
 
-def make_video(path: Path, frames: int = 8, size: str = "64x48", rate: int = 10, extra: list[str] = ()) -> Path:
+def make_video(path: Path, frames: int = 8, size: str = "64x48", rate: int = 10, extra: list[str] = (),
+               codec: list[str] = ("-c:v", "libx264", "-pix_fmt", "yuv420p")) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     f"testsrc=size={size}:rate={rate}", "-frames:v", str(frames), *extra,
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+                    *codec, str(path)], check=True)
     return path
 
 

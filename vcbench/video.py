@@ -127,7 +127,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             w, h = h, w
         has_b = any(a > b for a, b in zip(dts_order_pts, dts_order_pts[1:]))
         return VideoInfo(
-            path=str(path), frames=n, fps=round(fps, 4), width=w, height=h, codec=cc.name,
+            path=str(path), frames=n, fps=round(fps, 4), width=w, height=h,
+            codec=getattr(cc.codec, "canonical_name", None) or cc.name,   # "av1", not the decoder "libdav1d"
             profile=str(cc.profile or ""), pix_fmt=str(cc.pix_fmt or cc.format.name if cc.format else ""),
             rotation=rotation, duration=round(duration, 4), vfr=vfr,
             bit_rate=int(total_bytes * 8 / duration) if duration > 0 else 0,

@@ -1,0 +1,180 @@
+"""Every preset, probed: codec, profile, size, rate, no B-frames, bitrate within 15 %."""
+import json
+import math
+import stat
+
+import numpy as np
+import pytest
+
+from vcbench.cli import cli
+from vcbench.errors import EncoderError, UnknownNameError, VideoError
+from vcbench.generate.conference.network import gilbert_elliott, plan_frames
+from vcbench.generate.conference.presets import builtin_presets, get_preset
+from vcbench.generate.conference.simulate import simulate_file, stats_path
+from vcbench.video import iter_frames, probe
+
+from conftest import has_mediapipe
+
+CODEC = {"x264": "h264", "x264-crf": "h264", "openh264": "h264", "vp8": "vp8", "vp9": "vp9", "av1": "av1"}
+LADDER = ["clean", "ffpp-c23", "ffpp-c40", "webrtc-vp8-720p", "webrtc-vp8-360p", "zoom-720p", "zoom-360p",
+          "zoom-cpu-720p15", "teams-540p", "teams-360p", "meet-vp9-720p", "meet-av1-360p", "lossy-180p",
+          "bwe-step", "burst-loss", "webcam-lowlight", "vbg-blur", "touchup"]
+
+
+@pytest.fixture(scope="session")
+def face_clip_10s(tmp_path_factory, carphone):
+    """10 s of a real face at 640x360@30: carphone played forward and back, upscaled, with the
+    sensor grain a webcam adds (so CBR encoders have real detail to spend bits on)."""
+    from vcbench.video import VideoWriter
+    import cv2
+
+    frames = [f for _, f in iter_frames(carphone)]
+    order = (list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))) * 2
+    rng = np.random.default_rng(0)
+    out = tmp_path_factory.mktemp("clip") / "face10s.mp4"
+    with VideoWriter(out, fps=30, codec_args=["-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+                                              "-pix_fmt", "yuv420p"]) as w:
+        for i in order[:300]:
+            img = cv2.resize(frames[i], (640, 360), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+            w.write(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def test_ladder_has_every_named_preset_with_sources():
+    presets = builtin_presets()
+    assert set(LADDER) <= set(presets)
+    for name in LADDER[1:]:
+        assert presets[name].sources, f"{name} cites no source"
+    assert "burst_len" in presets["burst-loss"].estimates and "rtt_ms" in presets["lossy-180p"].estimates
+
+
+@pytest.mark.parametrize("name", LADDER)
+def test_every_preset_output_matches_its_definition(tmp_path, face_clip_10s, name):
+    if name == "vbg-blur" and not has_mediapipe:
+        pytest.skip("background blur needs mediapipe's selfie segmentation")
+    p = get_preset(name)
+    out = tmp_path / f"out{p.extension}"
+    stats = simulate_file(face_clip_10s, out, p, seed=1)
+    info = probe(out)
+    assert json.loads(stats_path(out).read_text())["preset"] == name
+    if p.codec == "none":
+        assert out.read_bytes() == face_clip_10s.read_bytes()
+        return
+    assert info.codec == CODEC[p.codec]
+    if p.codec != "x264-crf":               # FF++'s c23/c40 are plain x264 encodes, B-frames and all
+        assert not info.has_b_frames
+    if p.codec == "x264":
+        assert info.profile == "Constrained Baseline"
+    assert (info.width, info.height) == (p.width or 640, p.height or 360)
+    if p.bwe_step_s:   # from a keyframe at the step on, frames arrive at the lower resolution
+        last = next(f for i, f in iter_frames(out, indices=[info.frames - 1]))
+        assert last.shape[:2] == (p.bwe_height, p.bwe_width)
+        assert stats["resolution_switches"] == 1 and info.keyframes == 2
+    assert info.fps == pytest.approx(p.fps or 30, rel=0.02)
+    if p.bitrate_kbps:
+        target = p.bitrate_kbps
+        if p.bwe_step_s:
+            target = (p.bitrate_kbps * p.bwe_step_s + p.bwe_kbps * (10 - p.bwe_step_s)) / 10
+        assert info.bit_rate / 1000 == pytest.approx(target, rel=0.15), stats
+    if not p.loss and not p.bwe_step_s and p.codec != "x264-crf":
+        assert info.keyframes == 1          # a call sends one keyframe unless the receiver asks
+
+
+def keyframe_times(path):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return [round(float(pk.pts * s.time_base), 3) for pk in c.demux(s) if pk.is_keyframe and pk.size]
+
+
+def test_burst_loss_freezes_then_keyframes(tmp_path, face_clip_10s):
+    out = tmp_path / "loss.mp4"
+    stats = simulate_file(face_clip_10s, out, "burst-loss", seed=3)
+    assert stats["freezes"] >= 2 and stats["freeze_s"] > 0
+    assert stats["effective_fps"] < stats["fps"]
+    kts = keyframe_times(out)
+    assert len(kts) == len(stats["forced_keyframes_s"]) >= 3
+    for want, got in zip(stats["forced_keyframes_s"], kts):
+        assert got == pytest.approx(want, abs=0.04)
+    frames = dict(iter_frames(out))
+    fps = stats["fps"]
+    start = int(round(stats["freeze_times_s"][0] * fps))
+    # inside a freeze the picture holds still; the frame after it (a keyframe) moves on
+    plan_frozen = {f for a, n in stats["freeze_frames"] for f in range(a, a + n)}
+    diff = lambda i: np.abs(frames[i].astype(int) - frames[i + 1].astype(int)).mean()  # noqa: E731
+    still = np.mean([diff(i) for i in range(start, start + 10)])
+    moving = np.mean([diff(i) for i in range(len(frames) - 1) if i not in plan_frozen and i + 1 not in plan_frozen][:60])
+    assert still < moving / 3, (still, moving)
+
+
+def test_same_seed_is_bit_identical_other_seed_differs(tmp_path, face_clip_10s):
+    a, b, c = (tmp_path / f"{k}.webm" for k in "abc")
+    simulate_file(face_clip_10s, a, "lossy-180p", seed=5, fidelity=False)
+    simulate_file(face_clip_10s, b, "lossy-180p", seed=5, fidelity=False)
+    simulate_file(face_clip_10s, c, "lossy-180p", seed=6, fidelity=False)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+def test_gilbert_elliott_rate_and_bursts():
+    m = gilbert_elliott(200_000, 0.05, 4.0, np.random.default_rng(0))
+    assert m.mean() == pytest.approx(0.05, rel=0.1)
+    starts = np.flatnonzero(np.diff(m.astype(int)) == 1)
+    assert m.sum() / len(starts) == pytest.approx(4.0, rel=0.1)
+    plan = plan_frames(300, 30, 0.1, 5, 200, seed=1)
+    assert plan.keyframes[0] == 0 and all(plan.frozen[k] is False for k in plan.keyframes)
+    assert all(length >= math.ceil(0.4 * 30) or a + length == 300 for a, length in plan.freezes)
+
+
+def test_simulate_cli_prints_stats_and_bad_inputs(tmp_path, tiny_video, face_clip_10s, cli_runner):
+    r = cli_runner.invoke(cli, ["simulate", str(tiny_video), "--preset", "zoom-360p", "-o", str(tmp_path / "o.mp4")])
+    assert r.exit_code == 0, r.output
+    assert "kbps" in r.output and "psnr_y" in r.output
+    r = cli_runner.invoke(cli, ["simulate", str(tiny_video), "--preset", "zoom-306p", "-o", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 1 and "did you mean 'zoom-360p'" in r.output
+    r = cli_runner.invoke(cli, ["simulate", str(tiny_video), "--preset", "lossy-180p", "-o", str(tmp_path / "s.webm")])
+    assert r.exit_code == 1 and "shorter than the loss model's window" in r.output
+    r = cli_runner.invoke(cli, ["simulate", str(face_clip_10s), "--preset", "lossy-180p", "-o", str(tmp_path / "s.mp4")])
+    assert r.exit_code == 1 and "use .mkv or .webm" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_odd_input_size_is_made_even(tmp_path):
+    from conftest import make_video
+
+    odd = make_video(tmp_path / "odd.mkv", frames=10, size="65x49", codec=["-c:v", "ffv1"])
+    assert (probe(odd).width, probe(odd).height) == (65, 49)
+    stats = simulate_file(odd, tmp_path / "o.mp4", "ffpp-c23")
+    assert stats["resolution"] == "64x48"
+
+
+def test_audio_only_input_is_one_line(tmp_path, cli_runner):
+    import subprocess
+    from conftest import ffmpeg
+
+    a = tmp_path / "a.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=1", str(a)], check=True)
+    r = cli_runner.invoke(cli, ["simulate", str(a), "--preset", "zoom-360p", "-o", str(tmp_path / "o.mp4")])
+    assert r.exit_code == 1 and f"{a}: has no video stream" in r.output
+
+
+def test_missing_encoder_names_encoder_and_preset(tmp_path, face_clip_10s, monkeypatch):
+    from conftest import ffmpeg
+
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f"#!/bin/sh\nif [ \"$2\" = \"-encoders\" ]; then echo ' V....D libx264   x264'; exit 0; fi\n"
+                    f"exec {ffmpeg()} \"$@\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(EncoderError, match="no encoder 'libvpx' \\(needed by preset 'webrtc-vp8-360p'\\)"):
+        simulate_file(face_clip_10s, tmp_path / "o.webm", "webrtc-vp8-360p", ffmpeg=str(fake))
+
+
+def test_user_presets_extend_the_ladder(tmp_path, cli_runner):
+    f = tmp_path / "mine.toml"
+    f.write_text('[presets.zoom-lowlight]\nextends = "zoom-360p"\nlowlight = 0.5\nestimates = ["lowlight"]\n')
+    r = cli_runner.invoke(cli, ["presets", "show", "zoom-lowlight", "--presets", str(f)])
+    assert r.exit_code == 0 and "lowlight         0.5   (estimate)" in r.output and "bitrate_kbps     600" in r.output
+    f.write_text('[presets.x]\ncodec = "h265"\n')
+    r = cli_runner.invoke(cli, ["presets", "list", "--presets", str(f)])
+    assert r.exit_code == 1 and "[presets.x]: unknown codec 'h265'" in r.output

@@ -1,0 +1,54 @@
+"""Codec stage: ffmpeg output options that make each encoder behave like a call's.
+
+Low delay everywhere: no B-frames, no look-ahead, one keyframe at the start and then only
+where the network stage forces one. Encoder speed and thread counts are fixed so the same
+input, preset and seed give bit-identical output (x264: 2 threads; libvpx/libaom: 1 thread,
+since their multi-threaded rate control depends on scheduling).
+"""
+from __future__ import annotations
+
+
+def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23) -> dict[str, object]:
+    """ffmpeg-python output kwargs for one codec at ``kbps``."""
+    r = f"{kbps}k"
+    gop = 3000  # libwebrtc's keyframe interval: effectively only on request
+    if codec == "x264-crf":
+        return {"c:v": "libx264", "preset": "medium", "crf": crf, "pix_fmt": "yuv420p", "threads": 2}
+    if codec == "x264":
+        return {"c:v": "libx264", "preset": "veryfast", "tune": "zerolatency", "profile:v": "baseline",
+                "b:v": r, "maxrate": r, "bufsize": f"{kbps // 2}k", "g": gop, "sc_threshold": 0, "bf": 0,
+                "x264-params": "nal-hrd=cbr:slice-max-size=1200:force-cfr=1", "pix_fmt": "yuv420p", "threads": 2}
+    if codec == "openh264":
+        return {"c:v": "libopenh264", "b:v": r, "maxrate": r, "g": gop, "profile:v": "constrained_baseline",
+                "rc_mode": "bitrate", "allow_skip_frames": 0, "pix_fmt": "yuv420p", "threads": 1}
+    if codec == "vp8":
+        return {"c:v": "libvpx", "deadline": "realtime", "cpu-used": -6, "b:v": r, "minrate": r, "maxrate": r,
+                "bufsize": r, "undershoot-pct": 100, "overshoot-pct": 15, "qmin": 2, "qmax": 56,
+                "lag-in-frames": 0, "error-resilient": 1, "drop-threshold": 30, "auto-alt-ref": 0, "g": gop,
+                "pix_fmt": "yuv420p", "threads": 1}
+    if codec == "vp9":
+        return {"c:v": "libvpx-vp9", "deadline": "realtime", "cpu-used": 7, "row-mt": 0, "aq-mode": 3, "b:v": r,
+                "minrate": r, "maxrate": r, "bufsize": r, "qmin": 2, "qmax": 52, "lag-in-frames": 0,
+                "error-resilient": 1, "g": gop, "pix_fmt": "yuv420p", "threads": 1}
+    if codec == "av1":
+        return {"c:v": "libaom-av1", "usage": "realtime", "cpu-used": 8, "aq-mode": 3, "b:v": r, "minrate": r,
+                "maxrate": r, "bufsize": r, "lag-in-frames": 0, "g": gop, "pix_fmt": "yuv420p", "threads": 1,
+                "row-mt": 0}
+    raise ValueError(codec)
+
+
+def encode_command(exe: str, out: str, width: int, height: int, fps: float, codec: str, kbps: int,
+                   keyframes_s: list[float], crf: int = 23, fmt: str | None = None) -> list[str]:
+    """The ffmpeg command reading raw RGB frames on stdin, built with ffmpeg-python."""
+    import ffmpeg
+
+    opts = encoder_options(codec, kbps, fps, crf)
+    if keyframes_s and len(keyframes_s) > 1:
+        opts["force_key_frames"] = ",".join(f"{t:.6f}" for t in keyframes_s)
+    if fmt:
+        opts["f"] = fmt
+    opts["fflags"] = "+bitexact"         # no random segment UIDs or dates in the container
+    opts["flags:v"] = "+bitexact"
+    stream = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+    stream = ffmpeg.output(stream, out, **opts).global_args("-hide_banner", "-loglevel", "error")
+    return ffmpeg.compile(stream, cmd=exe, overwrite_output=True)

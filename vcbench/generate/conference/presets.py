@@ -1,0 +1,168 @@
+"""Preset definitions: the built-in ladder (presets.toml) plus a user's own file."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ...config import check_keys, load_toml
+from ...errors import ConfigError
+from ...registry import lookup
+
+CODECS = ("none", "x264-crf", "x264", "openh264", "vp8", "vp9", "av1")
+ENCODER_OF = {"x264-crf": "libx264", "x264": "libx264", "openh264": "libopenh264", "vp8": "libvpx",
+              "vp9": "libvpx-vp9", "av1": "libaom-av1"}
+CONTAINER_OF = {"vp8": ".webm", "vp9": ".webm", "av1": ".mp4"}   # default .mp4
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    codec: str = "none"
+    description: str = ""
+    width: int = 0               # 0 = keep the input's size
+    height: int = 0
+    fps: float = 0               # 0 = keep the input's rate
+    bitrate_kbps: int = 0
+    crf: int = 23
+    loss: float = 0.0
+    burst_len: float = 1.0
+    rtt_ms: float = 100.0
+    bwe_step_s: float = 0.0
+    bwe_width: int = 0
+    bwe_height: int = 0
+    bwe_kbps: int = 0
+    noise_sigma: float = 0.0
+    exposure_drift: float = 0.0
+    wb_drift: float = 0.0
+    lowlight: float = 0.0
+    mjpeg_quality: int = 0
+    background_blur: bool = False
+    touchup: float = 0.0
+    sources: tuple[str, ...] = ()
+    estimates: tuple[str, ...] = ()
+
+    @property
+    def encoder(self) -> str | None:
+        return ENCODER_OF.get(self.codec)
+
+    @property
+    def extension(self) -> str:
+        return CONTAINER_OF.get(self.codec, ".mp4")
+
+    @property
+    def has_camera(self) -> bool:
+        return bool(self.noise_sigma or self.exposure_drift or self.wb_drift or self.lowlight or self.mjpeg_quality
+                    or self.background_blur or self.touchup)
+
+    def summary(self) -> str:
+        if self.codec == "none":
+            return f"{self.name:<17} none        (input unchanged)"
+        res = f"{self.width}x{self.height}@{self.fps:g}" if self.width else "input size"
+        rate = f"CRF {self.crf}" if self.codec == "x264-crf" else f"{self.bitrate_kbps} kbps"
+        extras = []
+        if self.loss:
+            extras.append(f"{self.loss:.0%} bursty loss")
+        if self.bwe_step_s:
+            extras.append(f"-> {self.bwe_width}x{self.bwe_height} {self.bwe_kbps} kbps at {self.bwe_step_s:g}s")
+        if self.has_camera:
+            extras.append("camera effects")
+        return f"{self.name:<17} {self.codec:<11} {res:<14} {rate:<10} {', '.join(extras)}"
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.description}"]
+        for f in fields(self):
+            if f.name in ("name", "description", "sources", "estimates"):
+                continue
+            v = getattr(self, f.name)
+            if v != f.default:
+                lines.append(f"  {f.name:<16} {v}" + ("   (estimate)" if f.name in self.estimates else ""))
+        if self.encoder:
+            lines.append(f"  encoder          {self.encoder}")
+        lines.append("  sources:" + ("" if self.sources else " none"))
+        lines += [f"    - {s}" for s in self.sources]
+        return "\n".join(lines)
+
+
+_FIELDS = {f.name: f for f in fields(Preset)}
+_KEYS = set(_FIELDS) - {"name"} | {"extends"}
+
+
+def _coerce(where: str, key: str, value: Any) -> Any:
+    default = _FIELDS[key].default
+    if key in ("sources", "estimates"):
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise ConfigError(f"{where}: key {key!r} must be a list of strings")
+        return tuple(value)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{where}: key {key!r} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
+def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -> dict[str, Preset]:
+    out = dict(base or {})
+    tables = doc.get("presets", {})
+    if set(doc) - {"presets"}:
+        raise ConfigError(f"{path}: unknown top-level table {sorted(set(doc) - {'presets'})[0]!r}; expected [presets.<name>]")
+    pending = dict(tables)
+    while pending:
+        progressed = False
+        for name, table in list(pending.items()):
+            where = f"{path}: [presets.{name}]"
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where}: must be a table")
+            check_keys(where, table, _KEYS)
+            parent = table.get("extends")
+            if parent is not None and parent not in out:
+                if parent in pending:
+                    continue
+                lookup("preset (extends)", parent, list(out))
+            kw = {k: _coerce(where, k, v) for k, v in table.items() if k != "extends"}
+            start = dataclasses.asdict(out[parent]) if parent else {}
+            start.update(kw, name=name)
+            if start.get("codec", "none") not in CODECS:
+                raise ConfigError(f"{where}: unknown codec {start['codec']!r}; choose from {', '.join(CODECS)}")
+            p = Preset(**{k: (tuple(v) if k in ("sources", "estimates") else v) for k, v in start.items()})
+            if p.codec not in ("none", "x264-crf") and not (p.width and p.height and p.fps and p.bitrate_kbps):
+                raise ConfigError(f"{where}: codec {p.codec!r} needs width, height, fps and bitrate_kbps")
+            if p.bwe_step_s and not (p.bwe_width and p.bwe_height and p.bwe_kbps):
+                raise ConfigError(f"{where}: bwe_step_s needs bwe_width, bwe_height and bwe_kbps")
+            if p.bwe_step_s and p.codec not in ("vp8", "vp9", "av1"):
+                raise ConfigError(f"{where}: a bandwidth step changes resolution mid-stream, which vcbench "
+                                  f"renders for vp8/vp9/av1 only, not {p.codec!r}")
+            if not 0 <= p.loss < 1:
+                raise ConfigError(f"{where}: key 'loss' must be in [0, 1)")
+            out[name] = p
+            del pending[name]
+            progressed = True
+        if not progressed:
+            raise ConfigError(f"{path}: presets {', '.join(sorted(pending))} extend each other in a cycle")
+    return out
+
+
+def builtin_presets() -> dict[str, Preset]:
+    import tomllib
+
+    text = resources.files("vcbench.generate.conference").joinpath("presets.toml").read_text()
+    return parse_presets(tomllib.loads(text), "presets.toml (built-in)")
+
+
+def load_presets(extra: str | os.PathLike | None = None) -> dict[str, Preset]:
+    presets = builtin_presets()
+    extra = extra or os.environ.get("VCBENCH_PRESETS")
+    if extra:
+        presets = parse_presets(load_toml(Path(extra)), str(extra), presets)
+    return presets
+
+
+def get_preset(name: str, extra: str | os.PathLike | None = None) -> Preset:
+    return lookup("preset", name, load_presets(extra))

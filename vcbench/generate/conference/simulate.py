@@ -1,0 +1,187 @@
+"""Pass a video through a simulated call: camera -> frame rate -> network plan -> encoder.
+
+The output is the encoded bitstream a receiver gets (freezes appear as held frames, followed
+by a forced keyframe), and ``<output>.stats.json`` says what the call did to it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import EncoderError, VideoError
+from ...fileio import atomic_path, write_json
+from ...video import ffmpeg_exe, iter_frames, probe, require_encoder
+from .codec import encode_command
+from .network import FramePlan, min_frames, plan_frames
+from .presets import Preset, get_preset
+
+CONTAINERS = {"vp8": {".webm", ".mkv"}, "vp9": {".webm", ".mkv", ".mp4"}, "av1": {".mp4", ".mkv", ".webm"},
+              "x264": {".mp4", ".mkv"}, "x264-crf": {".mp4", ".mkv"}, "openh264": {".mp4", ".mkv"}}
+
+
+def _even(x: int) -> int:
+    return max(2, x - (x % 2))
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    import cv2
+
+    if img.shape[1] == w and img.shape[0] == h:
+        return img
+    interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
+    return cv2.resize(img, (w, h), interpolation=interp)
+
+
+def stats_path(out: Path) -> Path:
+    return out.with_name(out.name + ".stats.json")
+
+
+def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: str | Preset, seed: int = 0,
+                  presets_file=None, ffmpeg: str | None = None, fidelity: bool = True) -> dict:
+    """Simulate one call; write ``output`` and its stats atomically; return the stats."""
+    src, out = Path(input), Path(output)
+    p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
+    info = probe(src)
+    if p.codec == "none":
+        with atomic_path(out) as tmp:
+            shutil.copyfile(src, tmp)
+        stats = {"preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
+                 "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
+                 "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
+                 "resolution_switches": 0, "psnr_y": float("inf"), "ssim": 1.0, "seed": seed}
+        write_json(stats_path(out), stats)
+        return stats
+    allowed = CONTAINERS[p.codec]
+    if out.suffix.lower() not in allowed:
+        raise VideoError(f"{out}: preset {p.name!r} makes {p.codec}, which a {out.suffix or 'suffix-less'} file "
+                         f"cannot hold; use {' or '.join(sorted(allowed))}")
+    exe = ffmpeg_exe(ffmpeg)
+    require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
+
+    fps_in = info.fps
+    fps = min(p.fps or fps_in, fps_in)
+    n = int(math.floor(info.frames * fps / fps_in + 1e-9))
+    capture = [min(info.frames - 1, int(math.floor(j * fps_in / fps + 1e-9))) for j in range(n)]
+    if p.loss:
+        need = min_frames(fps, p.rtt_ms)
+        if n < need:
+            raise VideoError(f"{src}: {n} frames at {fps:g} fps is shorter than the loss model's window "
+                             f"({need} frames) of preset {p.name!r}")
+        plan = plan_frames(n, fps, p.loss, p.burst_len, p.rtt_ms, seed)
+    else:
+        plan = FramePlan(list(range(n)), [0], [False] * n, [])
+    w, h = (_even(p.width), _even(p.height)) if p.width else (_even(info.width), _even(info.height))
+    segments = [(0, n, w, h, p.bitrate_kbps)]
+    step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
+    if 0 < step < n:
+        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, _even(p.bwe_width), _even(p.bwe_height), p.bwe_kbps)]
+
+    from .camera import Camera
+
+    cam = Camera(p, seed, fps) if p.has_camera else None
+    frames_it = iter_frames(src)
+    cur_idx, cur = -1, None
+    held: dict[int, np.ndarray] = {}
+
+    def captured(j: int) -> np.ndarray:
+        nonlocal cur_idx, cur
+        want = capture[j]
+        while cur_idx < want:
+            cur_idx, cur = next(frames_it)
+        return cam(cur) if cam is not None else cur
+
+    def frame_for(j: int) -> np.ndarray:
+        s = plan.source[j]
+        if plan.frozen[j]:
+            return held[s]
+        img = captured(j)
+        held.clear()
+        held[s] = img
+        return img
+
+    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent if out.parent.exists() else None) as td, \
+            atomic_path(out) as tmp_out:
+        seg_files = []
+        for k, (a, b, sw, sh, kbps) in enumerate(segments):
+            single = len(segments) == 1
+            target = str(tmp_out) if single else os.path.join(td, f"seg{k}.ivf")
+            kf = [(f - a) / fps for f in plan.keyframes if a <= f < b]
+            if a not in plan.keyframes:
+                kf = [0.0] + kf
+            cmd = encode_command(exe, target, sw, sh, fps, p.codec, kbps, kf, p.crf,
+                                 fmt=None if single else "ivf")
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                for j in range(a, b):
+                    proc.stdin.write(np.ascontiguousarray(_resize(frame_for(j), sw, sh)).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            err = proc.stderr.read().decode(errors="replace").strip()
+            if proc.wait() != 0:
+                raise EncoderError(f"{out}: {p.encoder} failed for preset {p.name!r}: "
+                                   f"{err.splitlines()[-1] if err else 'no message'}")
+            seg_files.append(target)
+        if len(segments) > 1:
+            lst = os.path.join(td, "list.txt")
+            Path(lst).write_text("".join(f"file '{f}'\n" for f in seg_files))
+            r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                                "-i", lst, "-c", "copy", "-fflags", "+bitexact", str(tmp_out)], capture_output=True, text=True)
+            if r.returncode:
+                raise EncoderError(f"{out}: joining the bandwidth-step segments failed: {r.stderr.strip()[-200:]}")
+
+    oi = probe(out)
+    frozen_n = sum(plan.frozen)
+    stats = {
+        "preset": p.name, "codec": oi.codec, "profile": oi.profile, "kbps": round(oi.bit_rate / 1000, 1),
+        "target_kbps": p.bitrate_kbps or None, "resolution": f"{oi.width}x{oi.height}", "fps": oi.fps,
+        "effective_fps": round((oi.frames - frozen_n) / oi.duration, 3) if oi.duration else 0.0,
+        "frames": oi.frames, "frames_sent": n, "encoder_dropped": max(0, n - oi.frames),
+        "freezes": len(plan.freezes), "freeze_s": round(frozen_n / fps, 3),
+        "freeze_times_s": [round(a / fps, 3) for a, _ in plan.freezes],
+        "freeze_frames": [[a, length] for a, length in plan.freezes],   # (first output frame, frames held)
+        "keyframes": oi.keyframes, "forced_keyframes_s": [round(k / fps, 3) for k in plan.keyframes],
+        "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
+    }
+    if fidelity:
+        stats.update(fidelity_stats(src, out, capture))
+    write_json(stats_path(out), stats)
+    return stats
+
+
+def fidelity_stats(src: Path, out: Path, capture: list[int], samples: int = 24) -> dict:
+    """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames."""
+    from skimage.metrics import structural_similarity
+
+    from ...video import sample_indices
+
+    n_out = probe(out).frames
+    idx = sample_indices(min(n_out, len(capture)), samples)
+    got = dict(iter_frames(out, indices=idx))
+    ref = dict(iter_frames(src, indices=sorted({capture[i] for i in idx})))
+    psnrs, ssims = [], []
+    for i in idx:
+        if i not in got:
+            continue
+        o = got[i]
+        r = _resize(ref[capture[i]], o.shape[1], o.shape[0])
+        yo, yr = _luma(o), _luma(r)
+        mse = float(np.mean((yo - yr) ** 2))
+        psnrs.append(99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse))
+        ssims.append(structural_similarity(yo, yr, data_range=255.0))
+    return {"psnr_y": round(float(np.mean(psnrs)), 2) if psnrs else None,
+            "ssim": round(float(np.mean(ssims)), 4) if ssims else None}
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
