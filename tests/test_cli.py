@@ -52,3 +52,18 @@ def test_registry_did_you_mean():
         assert "did you mean 'altfreezing'" in str(e)
     else:
         raise AssertionError("lookup of an unknown name must fail")
+
+
+def test_demo_runs_offline_end_to_end(tmp_path, cli_runner, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli_runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert set(summary["scores"]) == {"clean", "zoom-360p", "webrtc-vp8-360p", "lossy-180p"}
+    assert not summary["failures"]
+    from vcbench.datasets.base import read_manifest
+
+    recs = read_manifest(tmp_path / "demo" / "dataset" / "manifest.csv")
+    assert {r.preset for r in recs} == set(summary["scores"])

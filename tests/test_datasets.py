@@ -174,3 +174,22 @@ def test_datasets_list_counts(tmp_path, ffpp_tree, cli_runner):
     r = cli_runner.invoke(cli, ["datasets", "list", "--datasets", str(toml)])
     assert r.exit_code == 0
     assert "train 2/2" in r.output and "val 2/1" in r.output and "test 2/1" in r.output
+
+
+def test_prepare_is_resumable_and_sharded(tmp_path, carphone, tiny_video, cli_runner):
+    from conftest import place
+
+    root = tmp_path / "calls"
+    place(carphone, root, ["real/a.mp4", "real/b.mp4"])
+    place(tiny_video, root, ["fake/noface.mp4"])
+    (root / "fake" / "broken.mp4").write_bytes(b"")
+    toml = write_toml(tmp_path / "d.toml", f'[datasets.f]\nkind = "folder"\nroot = "{root}"\n')
+    args = ["datasets", "prepare", "f", "--datasets", str(toml), "--cache-dir", str(tmp_path / "c")]
+    r = cli_runner.invoke(cli, args + ["--shard", "0/2"])
+    first = r.output
+    r = cli_runner.invoke(cli, args)
+    assert r.exit_code == 1 and "fake/broken: " in r.output and "empty file" in r.output
+    assert "real/a: 1 track(s), 120 frames" in r.output + first
+    assert "1 failed" in r.output and "of 4" in r.output
+    n_cached_before = int(first.split(" tracked")[0].split()[-1])
+    assert f"{n_cached_before} already cached" in r.output

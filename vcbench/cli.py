@@ -215,12 +215,7 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
 @library_errors
 def generate(**kw):
     """Swap source identities onto target videos; encode reals and fakes identically."""
-    from .generate.pipeline import run_generate
-
-    summary = run_generate(**kw)
-    click.echo(summary.text())
-    if summary.failures:
-        raise ItemFailures("items", summary.failures, summary.total)
+    not_available("generate", "the face-swap stage has not landed; 'vcbench simulate' applies call conditions")
 
 
 # --- models --------------------------------------------------------------------------

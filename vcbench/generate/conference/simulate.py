@@ -54,7 +54,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         stats = {"preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
                  "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
                  "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
-                 "resolution_switches": 0, "psnr_y": float("inf"), "ssim": 1.0, "seed": seed}
+                 "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
         write_json(stats_path(out), stats)
         return stats
     allowed = CONTAINERS[p.codec]
