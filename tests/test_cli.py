@@ -67,3 +67,15 @@ def test_demo_runs_offline_end_to_end(tmp_path, cli_runner, monkeypatch):
 
     recs = read_manifest(tmp_path / "demo" / "dataset" / "manifest.csv")
     assert {r.preset for r in recs} == set(summary["scores"])
+
+
+def test_faces_cli_and_missing_insightface_pack(tmp_path, carphone, cli_runner, monkeypatch):
+    monkeypatch.setenv("VCBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(tmp_path / "if"))
+    r = cli_runner.invoke(cli, ["faces", str(carphone), "--every", "5"])
+    assert r.exit_code == 0, r.output
+    assert "1 track(s) over 120 frames" in r.output and "frames 0-119 (120)" in r.output
+    r = cli_runner.invoke(cli, ["faces", str(carphone), "--backend", "insightface"])
+    assert r.exit_code == 1 and "insightface pack 'buffalo_l' not found" in r.output
+    r = cli_runner.invoke(cli, ["faces", str(carphone), "--backend", "mediapip"])
+    assert r.exit_code == 1 and "did you mean 'mediapipe'" in r.output

@@ -4,7 +4,6 @@ Precedence everywhere is defaults < file < flags. Errors name the file, the tabl
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
@@ -95,9 +94,6 @@ class DatasetConfig:
 
     def opt(self, key: str) -> Any:
         return self.options.get(key, DATASET_KEYS[self.kind][key])
-
-    def with_options(self, **kw: Any) -> "DatasetConfig":
-        return dataclasses.replace(self, options={**self.options, **kw})
 
 
 def _check_type(where: str, key: str, value: Any, default: Any) -> None:

@@ -10,7 +10,6 @@ A background thread decodes, tracks and aligns while the model runs.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 from dataclasses import dataclass, field

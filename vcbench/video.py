@@ -84,8 +84,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         cc = stream.codec_context
         tb = float(stream.time_base) if stream.time_base else 0.0
-        pts: list[int] = []
-        dts_order_pts: list[int] = []
+        pts: list[int] = []   # in demux (decode) order: out of order means B-frames
         total_bytes = 0
         keyframes = 0
         try:
@@ -96,7 +95,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 keyframes += int(pkt.is_keyframe)
                 if pkt.pts is not None:
                     pts.append(pkt.pts)
-                    dts_order_pts.append(pkt.pts)
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: truncated or corrupt stream ({_short(e)})") from None
         if not pts:
@@ -125,7 +123,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         w, h = cc.width, cc.height
         if rotation in (90, 270):
             w, h = h, w
-        has_b = any(a > b for a, b in zip(dts_order_pts, dts_order_pts[1:]))
+        has_b = any(a > b for a, b in zip(pts, pts[1:]))
         return VideoInfo(
             path=str(path), frames=n, fps=round(fps, 4), width=w, height=h,
             codec=getattr(cc.codec, "canonical_name", None) or cc.name,   # "av1", not the decoder "libdav1d"

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import replace
 
 from ..config import DatasetConfig, load_datasets
 from ..errors import DatasetError
@@ -50,8 +50,6 @@ def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None, prob
                 failures.append((r.video_id, info))
                 recs.append(r)
             else:
-                from dataclasses import replace
-
                 recs.append(replace(r, frames=info.frames, fps=info.fps, width=info.width, height=info.height))
         ds.records = recs
     write_manifest(ds.records, out)

@@ -5,7 +5,7 @@ import csv
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,12 +39,6 @@ class VideoRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
-
-    def with_probe(self, root: Path) -> "VideoRecord":
-        from ..video import probe
-
-        info = probe(root / self.path)
-        return replace(self, frames=info.frames, fps=info.fps, width=info.width, height=info.height)
 
 
 @dataclass
