@@ -300,8 +300,9 @@ class VideoWriter:
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError:
+            err = self._proc.stderr.read().decode(errors="replace").strip()
             self.abort()
-            raise EncoderError(f"{self.path}: ffmpeg exited early") from None
+            raise EncoderError(f"{self.path}: ffmpeg exited early ({err.splitlines()[-1] if err else 'no message'})") from None
         self.frames += 1
 
     def close(self) -> Path:

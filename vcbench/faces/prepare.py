@@ -21,7 +21,7 @@ def prepare_dataset(name: str, datasets_file=None, backend: str = "mediapipe", s
                     cache_dir: Path | None = None, echo: Callable[[str], None] = print):
     """Track every video of shard i/n; videos already cached are skipped (so re-runs resume)."""
     from ..datasets import get_dataset
-    from .tracking import cache_key, default_cache_dir, get_backend, track_video
+    from .tracking import cache_file, default_cache_dir, get_backend, track_video
 
     i, n = parse_shard(shard)
     ds = get_dataset(name, datasets_file)
@@ -33,8 +33,7 @@ def prepare_dataset(name: str, datasets_file=None, backend: str = "mediapipe", s
     for r in recs:
         path = ds.abspath(r)
         try:
-            key = cache_key(path, be.key, 1, None)
-            if (cdir / key[:2] / f"{key}.npz").is_file():
+            if cache_file(path, be.key, cache_dir=cdir).is_file():
                 skipped += 1
                 continue
             vt = track_video(path, backend=be, cache_dir=cdir)

@@ -113,10 +113,13 @@ def default_cache_dir() -> Path:
     return Path(os.path.expanduser(os.environ.get("VCBENCH_CACHE", "~/.cache/vcbench"))) / "faces"
 
 
-def cache_key(path: Path, detector: str, detect_every: int, max_frames: int | None) -> str:
+def cache_file(path: Path, detector: str, detect_every: int = 1, max_frames: int | None = None,
+               cache_dir: Path | None = None) -> Path:
+    """Where the tracks of ``path`` live, keyed by (path, size, mtime, detector, sampling)."""
     st = path.stat()
     ident = f"{CACHE_FORMAT}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{detector}|{detect_every}|{max_frames}"
-    return hashlib.sha1(ident.encode()).hexdigest()
+    key = hashlib.sha1(ident.encode()).hexdigest()
+    return (Path(cache_dir) if cache_dir else default_cache_dir()) / key[:2] / f"{key}.npz"
 
 
 def save_tracks(vt: VideoTracks, file: Path) -> None:
@@ -159,9 +162,7 @@ def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe
     be = get_backend(backend) if isinstance(backend, str) else backend
     cfile = None
     if cache_dir is not False:
-        cdir = Path(cache_dir) if cache_dir else default_cache_dir()
-        key = cache_key(path, be.key, detect_every, max_frames)
-        cfile = cdir / key[:2] / f"{key}.npz"
+        cfile = cache_file(path, be.key, detect_every, max_frames, cache_dir or None)
         if cfile.is_file():
             try:
                 return load_tracks(cfile)

@@ -37,9 +37,9 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23) -> dict[st
     raise ValueError(codec)
 
 
-def encode_command(exe: str, out: str, width: int, height: int, fps: float, codec: str, kbps: int,
-                   keyframes_s: list[float], crf: int = 23, fmt: str | None = None) -> list[str]:
-    """The ffmpeg command reading raw RGB frames on stdin, built with ffmpeg-python."""
+def encoder_args(codec: str, kbps: int, fps: float, keyframes_s: list[float], crf: int = 23,
+                 fmt: str | None = None) -> list[str]:
+    """ffmpeg output options (for :class:`vcbench.video.VideoWriter`), rendered by ffmpeg-python."""
     import ffmpeg
 
     opts = encoder_options(codec, kbps, fps, crf)
@@ -49,6 +49,5 @@ def encode_command(exe: str, out: str, width: int, height: int, fps: float, code
         opts["f"] = fmt
     opts["fflags"] = "+bitexact"         # no random segment UIDs or dates in the container
     opts["flags:v"] = "+bitexact"
-    stream = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
-    stream = ffmpeg.output(stream, out, **opts).global_args("-hide_banner", "-loglevel", "error")
-    return ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
+    args = ffmpeg.output(ffmpeg.input("pipe:0"), "OUT", **opts).get_args()
+    return args[2:-1]                    # drop "-i pipe:0" and the output name

@@ -20,8 +20,12 @@ class FramePlan:
 
     source: list[int]
     keyframes: list[int] = field(default_factory=list)
-    frozen: list[bool] = field(default_factory=list)
     freezes: list[tuple[int, int]] = field(default_factory=list)   # (first frame, length)
+
+    @property
+    def frozen(self) -> list[bool]:
+        """Frame j is frozen when it shows an earlier captured frame."""
+        return [s != j for j, s in enumerate(self.source)]
 
 
 def gilbert_elliott(n: int, loss: float, burst_len: float, rng: np.random.Generator) -> np.ndarray:
@@ -53,7 +57,7 @@ def plan_frames(n: int, fps: float, loss: float, burst_len: float, rtt_ms: float
     lost = gilbert_elliott(n, loss, burst_len, rng)
     lost[0] = False
     hold = freeze_frames(fps, rtt_ms)
-    source, frozen, keyframes, freezes = [], [], [0], []
+    source, keyframes, freezes = [], [0], []
     last_good, i = 0, 0
     while i < n:
         if lost[i]:
@@ -63,13 +67,11 @@ def plan_frames(n: int, fps: float, loss: float, burst_len: float, rtt_ms: float
             end = min(end, n)
             freezes.append((i, end - i))
             source += [last_good] * (end - i)
-            frozen += [True] * (end - i)
             if end < n:
                 keyframes.append(end)
             i = end
             continue
         source.append(i)
-        frozen.append(False)
         last_good = i
         i += 1
-    return FramePlan(source, keyframes, frozen, freezes)
+    return FramePlan(source, keyframes, freezes)

@@ -16,8 +16,8 @@ import numpy as np
 
 from ...errors import EncoderError, VideoError
 from ...fileio import atomic_path, write_json
-from ...video import ffmpeg_exe, iter_frames, probe, require_encoder
-from .codec import encode_command
+from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe, require_encoder
+from .codec import encoder_args
 from .network import FramePlan, min_frames, plan_frames
 from .presets import Preset, get_preset
 
@@ -75,7 +75,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
                              f"({need} frames) of preset {p.name!r}")
         plan = plan_frames(n, fps, p.loss, p.burst_len, p.rtt_ms, seed)
     else:
-        plan = FramePlan(list(range(n)), [0], [False] * n, [])
+        plan = FramePlan(list(range(n)), [0])
     w, h = (_even(p.width), _even(p.height)) if p.width else (_even(info.width), _even(info.height))
     segments = [(0, n, w, h, p.bitrate_kbps)]
     step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
@@ -98,45 +98,37 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
 
     def frame_for(j: int) -> np.ndarray:
         s = plan.source[j]
-        if plan.frozen[j]:
+        if s != j:                      # frozen: the receiver still shows frame s
             return held[s]
         img = captured(j)
         held.clear()
         held[s] = img
         return img
 
-    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent if out.parent.exists() else None) as td, \
-            atomic_path(out) as tmp_out:
-        seg_files = []
-        for k, (a, b, sw, sh, kbps) in enumerate(segments):
-            single = len(segments) == 1
-            target = str(tmp_out) if single else os.path.join(td, f"seg{k}.ivf")
-            kf = [(f - a) / fps for f in plan.keyframes if a <= f < b]
-            if a not in plan.keyframes:
-                kf = [0.0] + kf
-            cmd = encode_command(exe, target, sw, sh, fps, p.codec, kbps, kf, p.crf,
-                                 fmt=None if single else "ivf")
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-            try:
+    def encode(target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None) -> None:
+        kf = [(f - a) / fps for f in plan.keyframes if a <= f < b]
+        if a not in plan.keyframes:
+            kf = [0.0] + kf
+        try:
+            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt), exe) as w:
                 for j in range(a, b):
-                    proc.stdin.write(np.ascontiguousarray(_resize(frame_for(j), sw, sh)).tobytes())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            err = proc.stderr.read().decode(errors="replace").strip()
-            if proc.wait() != 0:
-                raise EncoderError(f"{out}: {p.encoder} failed for preset {p.name!r}: "
-                                   f"{err.splitlines()[-1] if err else 'no message'}")
-            seg_files.append(target)
-        if len(segments) > 1:
-            lst = os.path.join(td, "list.txt")
-            Path(lst).write_text("".join(f"file '{f}'\n" for f in seg_files))
+                    w.write(_resize(frame_for(j), sw, sh))
+        except EncoderError as e:
+            raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
+
+    if len(segments) == 1:
+        encode(out, *segments[0], fmt=None)
+    else:
+        with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent if out.parent.exists() else None) as td, \
+                atomic_path(out) as tmp_out:
+            seg_files = [Path(td) / f"seg{k}.ivf" for k in range(len(segments))]
+            for f, seg in zip(seg_files, segments):
+                encode(f, *seg, fmt="ivf")
+            lst = Path(td) / "list.txt"
+            lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
             r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-                                "-i", lst, "-c", "copy", "-fflags", "+bitexact", str(tmp_out)], capture_output=True, text=True)
+                                "-i", str(lst), "-c", "copy", "-fflags", "+bitexact", str(tmp_out)],
+                               capture_output=True, text=True)
             if r.returncode:
                 raise EncoderError(f"{out}: joining the bandwidth-step segments failed: {r.stderr.strip()[-200:]}")
 
@@ -154,18 +146,17 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
     }
     if fidelity:
-        stats.update(fidelity_stats(src, out, capture))
+        stats.update(fidelity_stats(src, out, capture, oi.frames))
     write_json(stats_path(out), stats)
     return stats
 
 
-def fidelity_stats(src: Path, out: Path, capture: list[int], samples: int = 24) -> dict:
+def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:
     """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames."""
     from skimage.metrics import structural_similarity
 
     from ...video import sample_indices
 
-    n_out = probe(out).frames
     idx = sample_indices(min(n_out, len(capture)), samples)
     got = dict(iter_frames(out, indices=idx))
     ref = dict(iter_frames(src, indices=sorted({capture[i] for i in idx})))
