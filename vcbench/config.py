@@ -96,7 +96,8 @@ class DatasetConfig:
         return self.options.get(key, DATASET_KEYS[self.kind][key])
 
 
-def _check_type(where: str, key: str, value: Any, default: Any) -> None:
+def check_type(where: str, key: str, value: Any, default: Any) -> None:
+    """``value`` must have the TOML type of ``default`` (ints count as floats; lists hold strings)."""
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -141,7 +142,7 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
             raise ConfigError(f"{where}: key 'root' must be a path string")
         options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
         for k, v in options.items():
-            _check_type(where, k, v, DATASET_KEYS[kind][k])
+            check_type(where, k, v, DATASET_KEYS[kind][k])
         for k in PATH_KEYS & set(options):
             if options[k]:
                 options[k] = str(resolve_path(options[k], base))

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ...config import check_keys, load_toml
+from ...config import check_keys, check_type, load_toml
 from ...errors import ConfigError
 from ...registry import lookup
 
@@ -25,7 +25,7 @@ class Preset:
     description: str = ""
     width: int = 0               # 0 = keep the input's size
     height: int = 0
-    fps: float = 0               # 0 = keep the input's rate
+    fps: float = 0.0             # 0 = keep the input's rate
     bitrate_kbps: int = 0
     crf: int = 23
     loss: float = 0.0
@@ -93,19 +93,9 @@ _KEYS = set(_FIELDS) - {"name"} | {"extends"}
 
 def _coerce(where: str, key: str, value: Any) -> Any:
     default = _FIELDS[key].default
-    if key in ("sources", "estimates"):
-        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-            raise ConfigError(f"{where}: key {key!r} must be a list of strings")
-        return tuple(value)
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigError(f"{where}: key {key!r} must be {type(default).__name__}, got {value!r}")
-    return value
+    listy = isinstance(default, tuple)          # sources, estimates: lists in TOML, tuples here
+    check_type(where, key, value, list(default) if listy else default)
+    return tuple(value) if listy else value
 
 
 def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -> dict[str, Preset]:
