@@ -67,3 +67,16 @@ def test_score_cli_on_a_real_face_video(tmp_path, carphone, tiny_video, cli_runn
     assert len(rows) == 120 and {r["video"] for r in rows} == {str(carphone)}
     frame_scores = np.array([float(r["score"]) for r in rows])
     assert np.mean(frame_scores) == pytest.approx(score, abs=0.05)
+
+
+@pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
+def test_whole_video_cache_serves_a_frame_limit(tmp_path, carphone, monkeypatch):
+    from vcbench.faces import tracking
+
+    full = tracking.track_video(carphone, cache_dir=tmp_path)
+    calls = []
+    monkeypatch.setattr(tracking, "detect_video", lambda *a, **k: calls.append(a) or ([], 0))
+    cut = tracking.track_video(carphone, max_frames=50, cache_dir=tmp_path, min_len=10)
+    assert not calls, "the cached whole-video tracks must be reused, not recomputed"
+    assert cut.n_frames == 50 and [len(t) for t in cut.tracks] == [min(len(t), 50) for t in full.tracks]
+    np.testing.assert_array_equal(cut.tracks[0].boxes, full.tracks[0].boxes[:50])

@@ -152,9 +152,10 @@ def get_backend(name: str, **kw) -> FaceBackend:
 def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe", detect_every: int = 1,
                 max_frames: int | None = None, cache_dir: Path | None | bool = None,
                 min_len: int = 1) -> VideoTracks:
-    """Face tracks of one video, from the cache when (path, size, mtime, detector) match.
-
-    ``cache_dir=False`` disables the cache. Raises VideoError naming the file if it does not decode.
+    """Face tracks of one video (its first ``max_frames`` frames), from the cache when
+    (path, size, mtime, detector) match. A cached whole-video entry, as ``vcbench datasets
+    prepare`` writes, serves any ``max_frames``. ``cache_dir=False`` disables the cache.
+    Raises VideoError naming the file if it does not decode.
     """
     path = Path(path)
     if not path.is_file():
@@ -163,16 +164,33 @@ def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe
     cfile = None
     if cache_dir is not False:
         cfile = cache_file(path, be.key, detect_every, max_frames, cache_dir or None)
-        if cfile.is_file():
-            try:
-                return load_tracks(cfile)
-            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
-                cfile.unlink(missing_ok=True)
+        candidates = [cfile] + ([cache_file(path, be.key, detect_every, None, cache_dir or None)]
+                                if max_frames is not None else [])
+        for c in candidates:
+            if c.is_file():
+                try:
+                    return _cut(load_tracks(c), max_frames, min_len)
+                except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
+                    c.unlink(missing_ok=True)
     per_frame, n = detect_video(path, be, detect_every, max_frames)
-    vt = VideoTracks(str(path), n, be.key, build_tracks(per_frame, min_len))
+    vt = VideoTracks(str(path), n, be.key, build_tracks(per_frame))
     if cfile is not None:
         save_tracks(vt, cfile)
-    return vt
+    return _cut(vt, max_frames, min_len)
+
+
+def _cut(vt: VideoTracks, max_frames: int | None, min_len: int) -> VideoTracks:
+    """Tracks restricted to the first ``max_frames`` frames and at least ``min_len`` long."""
+    if max_frames is None and min_len <= 1:
+        return vt
+    tracks = []
+    for t in vt.tracks:
+        k = len(t) if max_frames is None else int(np.searchsorted(t.frames, max_frames))
+        if k >= max(min_len, 1):
+            tracks.append(Track(t.track_id, t.frames[:k], t.boxes[:k], t.kps[:k], t.scores[:k],
+                                None if t.landmarks is None else t.landmarks[:k]))
+    n = vt.n_frames if max_frames is None else min(vt.n_frames, max_frames)
+    return VideoTracks(vt.path, n, vt.detector, tracks)
 
 
 def require_face(vt: VideoTracks) -> Track:
