@@ -61,12 +61,16 @@ def test_demo_runs_offline_end_to_end(tmp_path, cli_runner, monkeypatch):
     import json
 
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
-    assert set(summary["scores"]) == {"clean", "zoom-360p", "webrtc-vp8-360p", "lossy-180p"}
-    assert not summary["failures"]
+    presets = {"clean", "zoom-360p", "webrtc-vp8-360p", "lossy-180p"}
+    assert not summary["failures"] and summary["videos"] == 8
     from vcbench.datasets.base import read_manifest
 
     recs = read_manifest(tmp_path / "demo" / "dataset" / "manifest.csv")
-    assert {r.preset for r in recs} == set(summary["scores"])
+    assert {r.preset for r in recs} == presets and {r.split for r in recs} == {"test"}
+    assert sorted(r.label for r in recs) == [0] * 4 + [1] * 4
+    assert set(summary["scores"]) == {r.video_id for r in recs}    # every real and fake was scored
+    again = cli_runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])   # resumes: nothing to redo
+    assert again.exit_code == 0 and "(0 made, 8 already there)" in again.output
 
 
 def test_faces_cli_and_missing_insightface_pack(tmp_path, carphone, cli_runner, monkeypatch):

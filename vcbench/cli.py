@@ -196,26 +196,95 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
 # --- generate ------------------------------------------------------------------------
 
 @cli.command()
-@click.option("--source", type=click.Path(exists=True, path_type=Path), required=True,
-              help="Folder (or file) of source identity images/videos.")
-@click.option("--target", type=click.Path(exists=True, path_type=Path), required=True,
-              help="Folder (or file) of target videos.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder to write.")
+@click.option("--source", type=click.Path(path_type=Path), default=None,
+              help="Source identity image/video, or a folder of them (a subfolder = one identity).")
+@click.option("--target", type=click.Path(path_type=Path), default=None,
+              help="Target video, or a folder of videos (a subfolder = one identity).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset folder to write.")
 @click.option("--swapper", default="mesh", show_default=True, help="mesh (offline) or inswapper.")
 @click.option("--swapper-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="inswapper_128.onnx (default: searched in ~/.insightface/models and ./models).")
-@click.option("--preset", "presets_", default="clean", show_default=True, help="Comma-separated presets.")
+@click.option("--arcface", default="buffalo_l", show_default=True,
+              help="insightface pack (or ArcFace .onnx) for identity embeddings.")
+@click.option("--face-backend", default="auto", show_default=True,
+              help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
+@click.option("--select", default="leftmost", show_default=True, help="Faces to swap: leftmost, largest or all.")
+@click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
+@click.option("--color", is_flag=True, help="inswapper: LAB colour transfer.")
+@click.option("--poisson", is_flag=True, help="inswapper: Poisson blend.")
+@click.option("--preset", "presets", default="clean", show_default=True, help="Comma-separated call conditions.")
+@click.option("--presets", "presets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Extra presets TOML.")
 @click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
+              help="Put every identity in this split instead of drawing splits.")
+@click.option("--val-fraction", type=float, default=0.15, show_default=True)
+@click.option("--test-fraction", type=float, default=0.15, show_default=True)
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
-@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n.")
+@click.option("--every", "detect_every", type=int, default=1, show_default=True,
+              help="Run the face detector every N frames, track between.")
+@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (targets).")
+@click.option("--ffmpeg", "ffmpeg", default=None, help="ffmpeg binary (default: imageio-ffmpeg's).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Face-track cache (default ~/.cache/vcbench/faces).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML with the same keys as these options (flags win).")
+@click.pass_context
 @library_errors
-def generate(**kw):
-    """Swap source identities onto target videos; encode reals and fakes identically."""
-    not_available("generate", "the face-swap stage has not landed; 'vcbench simulate' applies call conditions")
+def generate(ctx, config_file, **kw):
+    """Swap source identities onto target videos; encode reals and fakes identically.
+
+    Re-running the same command skips finished videos and completes the rest.
+    """
+    from .generate.config import resolve_config
+    from .generate.pipeline import generate as run
+
+    given = {k: v for k, v in kw.items()
+             if ctx.get_parameter_source(k) not in (click.core.ParameterSource.DEFAULT, None)}
+    cfg = resolve_config(config_file, **given)
+    with RichProgress() as progress:
+        report = run(cfg, progress)
+    click.echo(f"wrote {cfg.out / 'manifest.csv'}: {len(report.records)} videos "
+               f"({report.made} made, {report.skipped} already done)")
+    for split, c in report.counts.items():
+        click.echo(f"  {split:<5} real {c['real']:>4}  fake {c['fake']:>4}")
+
+
+class RichProgress:
+    """Frames done / total, frames per second and ETA on stderr; log lines above the bar."""
+
+    _p = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._p is not None:
+            self._p.__exit__(*exc)
+
+    def start(self, total_frames: int) -> None:
+        """Called once the plan is known, so that configuration errors print without a bar."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[fps]} fps"), TimeRemainingColumn(),
+                           console=Console(stderr=True))
+        self._p.__enter__()
+        self._task = self._p.add_task("generate", total=total_frames, fps="-")
+
+    def advance(self, frames: int) -> None:
+        self._p.advance(self._task, frames)
+        speed = self._p.tasks[0].speed
+        self._p.update(self._task, fps=f"{speed:.1f}" if speed else "-")
+
+    def log(self, msg: str) -> None:
+        if self._p is None:
+            click.echo(msg, err=True)
+        else:
+            self._p.console.print(msg, markup=False, highlight=False)
 
 
 # --- models --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,14 @@ def _even(x: int) -> int:
     return max(2, x - (x % 2))
 
 
+def _fit(in_w: int, in_h: int, height: int) -> tuple[int, int]:
+    """The encoded size for a preset of ``height`` lines: the input's aspect ratio is kept (a
+    4:3 camera in a "640x360" call sends 480x360), both sides even. 0 keeps the input size."""
+    if not height:
+        return _even(in_w), _even(in_h)
+    return _even(int(round(height * in_w / in_h))), _even(height)
+
+
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     import cv2
 
@@ -36,6 +45,53 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
         return img
     interp = cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR
     return cv2.resize(img, (w, h), interpolation=interp)
+
+
+@dataclass
+class SimPlan:
+    """What a preset does to a video's frames: output frame ``j`` shows input frame
+    ``input_frame(j)``, encoded in the segment (first, end, width, height, kbps) holding ``j``."""
+
+    fps: float
+    capture: list[int]           # per sent frame, the input frame the camera captured
+    plan: FramePlan
+    segments: list[tuple[int, int, int, int, int]]
+
+    @property
+    def n(self) -> int:
+        return len(self.capture)
+
+    def input_frame(self, j: int) -> int:
+        return self.capture[self.plan.source[j]]
+
+    def size_at(self, j: int) -> tuple[int, int]:
+        for a, b, w, h, _ in self.segments:
+            if a <= j < b:
+                return w, h
+        raise IndexError(j)
+
+
+def plan_simulation(info, p: Preset, seed: int, where: str = "") -> SimPlan:
+    """Frame-rate reduction, the loss plan and the bandwidth-step segments for one input."""
+    fps_in = info.fps
+    fps = min(p.fps or fps_in, fps_in)
+    n = int(math.floor(info.frames * fps / fps_in + 1e-9))
+    capture = [min(info.frames - 1, int(math.floor(j * fps_in / fps + 1e-9))) for j in range(n)]
+    if p.loss:
+        need = min_frames(fps, p.rtt_ms)
+        if n < need:
+            raise VideoError(f"{where}: {n} frames at {fps:g} fps is shorter than the loss model's window "
+                             f"({need} frames) of preset {p.name!r}")
+        plan = plan_frames(n, fps, p.loss, p.burst_len, p.rtt_ms, seed)
+    else:
+        plan = FramePlan(list(range(n)), [0])
+    w, h = _fit(info.width, info.height, p.height)
+    segments = [(0, n, w, h, p.bitrate_kbps)]
+    step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
+    if 0 < step < n:
+        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *_fit(info.width, info.height, p.bwe_height),
+                                                       p.bwe_kbps)]
+    return SimPlan(fps, capture, plan, segments)
 
 
 def stats_path(out: Path) -> Path:
@@ -64,23 +120,8 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     exe = ffmpeg_exe(ffmpeg)
     require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
 
-    fps_in = info.fps
-    fps = min(p.fps or fps_in, fps_in)
-    n = int(math.floor(info.frames * fps / fps_in + 1e-9))
-    capture = [min(info.frames - 1, int(math.floor(j * fps_in / fps + 1e-9))) for j in range(n)]
-    if p.loss:
-        need = min_frames(fps, p.rtt_ms)
-        if n < need:
-            raise VideoError(f"{src}: {n} frames at {fps:g} fps is shorter than the loss model's window "
-                             f"({need} frames) of preset {p.name!r}")
-        plan = plan_frames(n, fps, p.loss, p.burst_len, p.rtt_ms, seed)
-    else:
-        plan = FramePlan(list(range(n)), [0])
-    w, h = (_even(p.width), _even(p.height)) if p.width else (_even(info.width), _even(info.height))
-    segments = [(0, n, w, h, p.bitrate_kbps)]
-    step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
-    if 0 < step < n:
-        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, _even(p.bwe_width), _even(p.bwe_height), p.bwe_kbps)]
+    sp = plan_simulation(info, p, seed, where=str(src))
+    fps, n, capture, plan, segments = sp.fps, sp.n, sp.capture, sp.plan, sp.segments
 
     from .camera import Camera
 

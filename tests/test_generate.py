@@ -1,0 +1,376 @@
+"""generate: swappers, planning, the dataset writer, resuming, bad items."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import has_mediapipe, make_video, write_toml
+from standins import make_arcface, make_inswapper
+from vcbench.cli import cli
+from vcbench.errors import ConfigError, FaceError, ItemFailures, NotAvailableError
+from vcbench.video import probe, read_frames
+
+needs_mediapipe = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe 0.10.21")
+
+
+def _quiet(text: str) -> str:
+    return "\n".join(ln for ln in text.splitlines() if not ln.startswith(("W0000", "I0000", "INFO:", "WARNING:")))
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, carphone, astronaut_rgb) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("gen-media")
+    src, tgt = root / "faces", root / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    cv2.imwrite(str(src / "astronaut.png"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    shutil.copyfile(carphone, tgt / "carphone.mp4")
+    return {"source": src, "target": tgt, "root": root}
+
+
+@pytest.fixture(scope="module")
+def standin_models(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("models")
+    return {"inswapper": make_inswapper(d / "inswapper_128.onnx"), "arcface": make_arcface(d / "pack" / "w600k_r50.onnx")}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, media):
+    """The Done-when run: astronaut onto carphone, clean and one call condition, via the CLI."""
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("gen") / "ds"
+    cache = out.parent / "cache"
+    r = CliRunner().invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                 "--out", str(out), "--preset", "clean,zoom-360p", "--cache-dir", str(cache)])
+    return out, cache, r
+
+
+# --- the dataset the CLI writes ------------------------------------------------------
+
+@needs_mediapipe
+def test_generate_writes_a_dataset_that_passes_check(generated, cli_runner, tmp_path):
+    out, _, r = generated
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert sorted((x["preset"], x["label"], x["method"]) for x in rows) == [
+        ("clean", "0", "original"), ("clean", "1", "mesh"), ("zoom-360p", "0", "original"), ("zoom-360p", "1", "mesh")]
+    fake = next(x for x in rows if x["label"] == "1" and x["preset"] == "clean")
+    assert (fake["source_id"], fake["target_id"], fake["pair_id"]) == ("astronaut", "carphone", "clean/original/carphone")
+    assert len({x["split"] for x in rows}) == 1            # two identities: one split, so the pair exists
+    toml = write_toml(tmp_path / "datasets.toml", f'[datasets.gen]\nkind = "manifest"\nroot = "{out}"\n')
+    c = cli_runner.invoke(cli, ["datasets", "check", "gen", "--datasets", str(toml), "--full"])
+    assert c.exit_code == 0, c.output
+    assert "problem" not in c.output.lower() or "0 problem" in c.output.lower()
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["config"]["presets"] == ["clean", "zoom-360p"] and meta["provenance"]["versions"]["numpy"]
+    assert meta["swapper"]["name"] == "mesh" and meta["failures"] == []
+
+
+@needs_mediapipe
+def test_real_and_fake_go_through_the_same_encode(generated):
+    out, _, _ = generated
+    for preset, ext in (("clean", ".mp4"), ("zoom-360p", ".mp4")):
+        real = probe(out / f"videos/{preset}/original/carphone{ext}")
+        fake = probe(out / f"videos/{preset}/mesh/carphone__astronaut{ext}")
+        for attr in ("codec", "profile", "width", "height", "fps", "frames", "has_b_frames"):
+            assert getattr(real, attr) == getattr(fake, attr), (preset, attr)
+    s_real = json.loads((out / "videos/zoom-360p/original/carphone.mp4.stats.json").read_text())
+    s_fake = json.loads((out / "videos/zoom-360p/mesh/carphone__astronaut.mp4.stats.json").read_text())
+    assert s_real["seed"] == s_fake["seed"] and s_real["resolution"] == "440x360"   # aspect kept, not stretched
+
+
+@needs_mediapipe
+def test_fake_shows_the_source_face_and_leaves_the_rest(generated, astronaut_rgb):
+    """Warp each output face back onto the astronaut's geometry (landmarks detected afresh on
+    the output): the fake's face texture matches the astronaut's far better than the real's."""
+    from vcbench.faces.mediapipe_backend import MediapipeBackend
+    from vcbench.generate.swap.mesh import MeshSwapper
+
+    out, _, _ = generated
+    still = MediapipeBackend(video=False)
+    astro_face = still.detect(astronaut_rgb)[0]
+    m = np.zeros(astronaut_rgb.shape[:2], np.uint8)
+    cv2.fillConvexPoly(m, cv2.convexHull(astro_face.landmarks[:468].astype(np.int32)), 1)
+    m = cv2.erode(m, np.ones((15, 15), np.uint8)).astype(bool)
+    ref = cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2GRAY)[m].astype(float)
+
+    def corr_with_source(img):
+        s = MeshSwapper(blend="feather", color=False, keep_mouth=False)
+        s.set_source(img, "frame", faces=still.detect(img))
+        back = s.swap_face(astronaut_rgb, astro_face)
+        return np.corrcoef(cv2.cvtColor(back, cv2.COLOR_RGB2GRAY)[m].astype(float), ref)[0, 1]
+
+    idx = [0, 30, 60, 90, 119]
+    real = read_frames(out / "videos/clean/original/carphone.mp4", idx)
+    fake = read_frames(out / "videos/clean/mesh/carphone__astronaut.mp4", idx)
+    c_real = np.mean([corr_with_source(f) for f in real])
+    c_fake = np.mean([corr_with_source(f) for f in fake])
+    assert c_fake > c_real + 0.1, (c_real, c_fake)
+    # the face changed; away from it the fake is the real frame (up to the shared encoder)
+    from vcbench.faces.align import enlarge_box
+
+    for r, f in zip(real, fake):
+        h, w = r.shape[:2]
+        diff = np.abs(f.astype(int) - r.astype(int)).mean(-1)
+        box = max(still.detect(r), key=lambda x: x.area).box
+        x0, y0, x1, y1 = enlarge_box(box, 0.8, w, h)
+        away = np.ones((h, w), bool)
+        a0, b0, a1, b1 = enlarge_box(box, 1.8, w, h)
+        away[b0:b1, a0:a1] = False
+        assert diff[y0:y1, x0:x1].mean() > 8 and diff[away].mean() < 2.5
+    q = list(csv.DictReader(open(out / "quality.csv")))[0]
+    assert float(q["swapped_fraction"]) > 0.9 and 10 < float(q["face_psnr"]) < 35 and q["id_sim_fake"] == ""
+
+
+@needs_mediapipe
+def test_generated_tracks_are_in_the_face_cache(generated):
+    """Every output's tracks are cached, mapped through the preset's scaling; they agree with
+    a fresh detection on the output to a few pixels."""
+    from vcbench.faces import track_video
+
+    out, cache, _ = generated
+    p = out / "videos/zoom-360p/original/carphone.mp4"
+    cached = track_video(p, cache_dir=cache)       # from the cache (generate wrote it)
+    fresh = track_video(p, cache_dir=False)
+    a, b = cached.longest(), fresh.longest()
+    assert len(a) == probe(p).frames
+    common = np.intersect1d(a.frames, b.frames)
+    err = np.median([np.abs(a.kps[a.at(f)] - b.kps[b.at(f)]).max() for f in common])
+    width = float(np.median(a.boxes[:, 2] - a.boxes[:, 0]))
+    assert err < 0.05 * width, (err, width)
+
+
+# --- resuming and interruption ----------------------------------------------------------
+
+class _StopAfter:
+    """A Progress that presses Ctrl-C after ``n`` frames."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def start(self, total):
+        pass
+
+    def log(self, msg):
+        pass
+
+    def advance(self, k):
+        self.seen += k
+        if self.seen >= self.n:
+            raise KeyboardInterrupt
+
+
+@needs_mediapipe
+def test_interrupt_then_rerun_completes_without_redoing(tmp_path, media):
+    from vcbench.generate.config import resolve_config
+    from vcbench.generate.pipeline import generate
+
+    src = tmp_path / "faces"
+    src.mkdir()
+    shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut.png")
+    shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut2.png")
+    cfg = resolve_config(None, source=src, target=media["target"], out=tmp_path / "ds", max_frames=40,
+                         presets="clean,teams-360p", cache_dir=tmp_path / "cache")
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, _StopAfter(40 + 40 + 20))       # real master, one fake, half of the second
+    done = {p: p.stat().st_mtime_ns for p in (tmp_path / "ds").rglob("*.mp4")}
+    assert len(done) == 2                               # real + first fake, both whole
+    assert not [p for p in (tmp_path / "ds").rglob(".*")], "a temporary file was left behind"
+    rep = generate(cfg)
+    assert {p: p.stat().st_mtime_ns for p in done} == done   # nothing finished was redone
+    assert len(rep.records) == 6 and rep.skipped >= 2
+    assert not [p for p in (tmp_path / "ds").rglob(".*")]
+    again = generate(cfg)                               # a third run has nothing to do
+    assert again.made == 0 and len(again.records) == 6
+
+
+# --- bad items ---------------------------------------------------------------------
+
+@needs_mediapipe
+def test_bad_items_are_named_skipped_and_counted(tmp_path, media, astronaut_rgb, cli_runner):
+    src, tgt = tmp_path / "faces", tmp_path / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut.png")
+    cv2.imwrite(str(src / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    cv2.imwrite(str(src / "crowd.png"), cv2.cvtColor(np.hstack([astronaut_rgb, astronaut_rgb]), cv2.COLOR_RGB2BGR))
+    (src / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    shutil.copyfile(media["target"] / "carphone.mp4", tgt / "carphone.mp4")
+    make_video(tgt / "pattern.mp4", frames=30, size="160x120")              # no face at all
+    (tgt / "truncated.mp4").write_bytes((media["target"] / "carphone.mp4").read_bytes()[:3000])
+    r = cli_runner.invoke(cli, ["generate", "--source", str(src), "--target", str(tgt), "--out", str(tmp_path / "ds"),
+                                "--split", "test", "--max-frames", "30", "--cache-dir", str(tmp_path / "c")])
+    out = _quiet(r.output)
+    assert r.exit_code == 1, out
+    assert "blank.png: no face found" in out
+    assert "crowd.png: 2 faces" in out
+    assert "broken.jpg: not a readable image" in out
+    assert "pattern.mp4: a face in only 0/30 frames" in out
+    assert "truncated.mp4" in out
+    assert "Traceback" not in out
+    assert "5 of " in out and "failed" in out
+    rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv")))
+    assert sorted(x["video_id"] for x in rows) == ["clean/mesh/carphone__astronaut", "clean/original/carphone"]
+
+
+def test_config_errors_are_one_line(tmp_path, cli_runner):
+    r = cli_runner.invoke(cli, ["generate", "--source", str(tmp_path / "nope"), "--target", str(tmp_path),
+                                "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "nope: source folder not found" in r.output and "Traceback" not in r.output
+    toml = write_toml(tmp_path / "g.toml", 'source = "a"\ntarget = "b"\nout = "c"\nswaper = "mesh"\n')
+    r = cli_runner.invoke(cli, ["generate", "--config", str(toml)])
+    assert r.exit_code == 1 and "unknown key 'swaper'; did you mean 'swapper'?" in r.output
+
+
+# --- planning ------------------------------------------------------------------------
+
+def _files(folder: Path, names: list[str]) -> Path:
+    for n in names:
+        (folder / n).parent.mkdir(parents=True, exist_ok=True)
+        (folder / n).write_bytes(b"")
+    return folder
+
+
+def test_pairs_never_cross_splits_and_never_self_swap(tmp_path):
+    from vcbench.generate.config import resolve_config
+    from vcbench.generate.pipeline import make_plan
+
+    ids = [f"id{i:02d}" for i in range(20)]
+    src = _files(tmp_path / "s", [f"{i}.png" for i in ids] + ["id00/second.jpg"])
+    tgt = _files(tmp_path / "t", [f"{i}.mp4" for i in ids])
+    plan = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o"))
+    assert {s.name for s in plan.sources} >= {"id00", "id00-second"}
+    assert {s.identity for s in plan.sources if s.name.startswith("id00")} == {"id00"}
+    assert set(plan.split_of.values()) == {"train", "val", "test"}
+    assert sum(v == "test" for v in plan.split_of.values()) == 3     # round(20 * 0.15)
+    for s, t in plan.pairs:
+        assert plan.split_of[s.identity] == plan.split_of[t.identity]
+        assert s.identity != t.identity
+    with_self = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o", self_swap=True))
+    assert len(with_self.pairs) > len(plan.pairs)
+    a = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o", pairs=7, seed=3))
+    b = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o", pairs=7, seed=3))
+    c = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o", pairs=7, seed=4))
+    key = lambda p: [(s.name, t.name) for s, t in p.pairs]     # noqa: E731
+    assert len(a.pairs) == 7 and len(set(key(a))) == 7 and key(a) == key(b) != key(c)
+    with pytest.raises(ConfigError, match="no \\(source, target\\) pair"):
+        only = _files(tmp_path / "one", ["id05.png"])
+        make_plan(resolve_config(None, source=only, target=_files(tmp_path / "t1", ["id05.mp4"]), out=tmp_path))
+
+
+def test_config_precedence_defaults_file_flags(tmp_path):
+    from vcbench.generate.config import resolve_config
+
+    toml = write_toml(tmp_path / "g.toml", '[generate]\nsource = "faces"\ntarget = "videos"\nout = "ds"\n'
+                                            'presets = ["clean", "zoom-360p"]\nseed = 5\nval_fraction = 0.2\n')
+    cfg = resolve_config(toml, seed=9)
+    assert cfg.source == tmp_path / "faces"                        # relative to the file
+    assert cfg.presets == ("clean", "zoom-360p") and cfg.seed == 9 and cfg.val_fraction == 0.2
+    assert cfg.swapper == "mesh"                                   # default
+    with pytest.raises(ConfigError, match="'seed' must be int"):
+        resolve_config(write_toml(tmp_path / "bad.toml", 'source="a"\ntarget="b"\nout="c"\nseed="x"\n'))
+
+
+def test_tracks_follow_frame_drops_freezes_and_resolution_switches():
+    from vcbench.faces.tracking import Track, VideoTracks
+    from vcbench.generate.conference.network import FramePlan
+    from vcbench.generate.conference.simulate import SimPlan
+    from vcbench.generate.pipeline import map_tracks
+
+    n_in = 10
+    boxes = np.array([[10 * i, 0, 10 * i + 40, 40] for i in range(n_in)], np.float32)
+    tr = Track(0, np.arange(2, n_in, dtype=np.int32), boxes[2:], np.zeros((8, 5, 2), np.float32),
+               np.ones(8, np.float32))
+    # 5 sent frames (half rate), frame 3 frozen on 2, second segment at half size
+    sp = SimPlan(fps=5, capture=[0, 2, 4, 6, 8], plan=FramePlan([0, 1, 2, 2, 4], [0, 4], [(3, 1)]),
+                 segments=[(0, 3, 200, 100, 0), (3, 5, 100, 50, 0)])
+    out = map_tracks(VideoTracks("in", n_in, "d", [tr]), sp, (200, 100), "out")
+    t = out.tracks[0]
+    assert t.frames.tolist() == [1, 2, 3, 4]          # output frame 0 shows input 0, before the track
+    assert t.boxes[0].tolist() == boxes[2].tolist()   # full size: unchanged
+    assert t.boxes[2].tolist() == (boxes[4] / 2).tolist()   # frozen on input 4, at half size
+    assert t.boxes[3].tolist() == (boxes[8] / 2).tolist()
+
+
+# --- swappers ------------------------------------------------------------------------
+
+@needs_mediapipe
+def test_inswapper_runs_through_insightfaces_loader(standin_models, astronaut_rgb, carphone):
+    from vcbench.faces.mediapipe_backend import MediapipeBackend
+    from vcbench.generate.swap.inswapper import InswapperSwapper
+
+    s = InswapperSwapper(model=standin_models["inswapper"], arcface=standin_models["arcface"])
+    import onnx
+    from onnx import numpy_helper
+
+    emap = numpy_helper.to_array(onnx.load(str(standin_models["inswapper"])).graph.initializer[-1])
+    assert np.array_equal(s.model.emap, emap) and emap.shape == (512, 512)
+    s.set_source(astronaut_rgb, "astronaut")
+    assert s.source_embedding.shape == (512,) and abs(np.linalg.norm(s.source_embedding) - 1) < 1e-5
+    frame = cv2.resize(read_frames(carphone, [10])[0], (352, 288))
+    faces = MediapipeBackend(video=False).detect(frame)
+    out, n = s.swap(frame, faces)
+    assert n == 1
+    x0, y0, x1, y1 = faces[0].box.astype(int)
+    changed = np.abs(out.astype(int) - frame.astype(int)).sum(-1) > 0
+    assert changed[y0:y1, x0:x1].mean() > 0.5          # the patch landed on the face
+    assert not changed[:, : max(0, x0 - 40)].any()     # and nowhere near the left edge
+    # the identity reaches the model: another source gives another face
+    s.set_source(astronaut_rgb[:, :, ::-1].copy(), "blue astronaut")
+    out2, _ = s.swap(frame, faces)
+    assert np.abs(out2.astype(int) - out.astype(int))[y0:y1, x0:x1].mean() > 1
+
+
+def test_inswapper_missing_or_wrong_file_is_one_clear_error(tmp_path, standin_models, monkeypatch):
+    from vcbench.generate.swap.inswapper import InswapperSwapper
+
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotAvailableError, match="inswapper_128.onnx"):
+        InswapperSwapper()
+    with pytest.raises(FaceError, match="not an inswapper model"):
+        InswapperSwapper(model=standin_models["arcface"])
+    bad = tmp_path / "inswapper_128.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(FaceError, match="cannot load as an ONNX model"):
+        InswapperSwapper(model=bad)
+
+
+@needs_mediapipe
+def test_generate_with_inswapper_end_to_end(tmp_path, media, standin_models, cli_runner):
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                "--out", str(tmp_path / "ds"), "--swapper", "inswapper",
+                                "--swapper-model", str(standin_models["inswapper"]),
+                                "--arcface", str(standin_models["arcface"]), "--max-frames", "30",
+                                "--mouth-mask", "--color", "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, _quiet(r.output)
+    rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv")))
+    assert {x["method"] for x in rows} == {"original", "inswapper"}
+    q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
+    assert q["video_id"] == "clean/inswapper/carphone__astronaut"
+    # the stand-in ArcFace measures identity: the fake moved away from the real face's embedding
+    assert q["id_sim_fake"] != "" and float(q["id_sim_fake"]) != float(q["id_sim_real"])
+    meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
+    assert meta["swapper"]["mouth_mask"] is True and meta["face_backend"].startswith("mediapipe")
+
+
+def test_face_selection():
+    from vcbench.faces.base import Face
+    from vcbench.generate.swap.base import select_faces
+
+    def f(x, size):
+        return Face(box=np.array([x, 0, x + size, size], np.float32), kps=np.zeros((5, 2), np.float32), score=0.9)
+
+    faces = [f(100, 50), f(10, 20), f(300, 80)]
+    assert select_faces(faces, "leftmost")[0].box[0] == 10
+    assert select_faces(faces, "largest")[0].box[0] == 300
+    assert len(select_faces(faces, "all")) == 3 and select_faces([], "leftmost") == []
+    with pytest.raises(ConfigError):
+        select_faces(faces, "rightmost")

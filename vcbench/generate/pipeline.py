@@ -1,0 +1,589 @@
+"""``vcbench generate``: swap source identities onto target videos and write a dataset.
+
+Layout of ``OUT`` (paths in manifest.csv are relative to it)::
+
+    videos/clean/original/<target>.mp4            the real: the target re-encoded ("master")
+    videos/clean/<swapper>/<target>__<source>.mp4 the fake: the same frames swapped, same encode
+    videos/<preset>/...                           both masters through each call condition
+    manifest.csv  quality.csv  generate.json      rows, per-fake quality, config + provenance
+
+Fairness: a real and its fakes share every step except the swap. Both masters are written by
+the same encoder with the same settings from the same decoded frames, and each preset is
+applied to both with the same seed (same losses, same camera noise). Splits are drawn per
+identity, and a pair only joins a source and a target of the same split, so no identity is on
+two sides. Face tracks of every output go into the face-track cache, mapped through the
+preset's frame timing and scaling, so later stages do not detect faces again.
+
+Resumable: every file is written under a temporary name and renamed; a re-run skips what
+exists. Bad items (unreadable file, no face, several faces in a source, a target whose face is
+missing for long stretches) are reported by name and skipped; the rest continue.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..datasets.base import VideoRecord, hash_unit, write_manifest
+from ..errors import ConfigError, FaceError, ItemFailures, VcbenchError, VideoError
+from ..fileio import write_csv, write_json
+from .config import GenerateConfig
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+SPLITS = ("train", "val", "test")
+QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "swapped_fraction", "face_psnr", "face_ssim",
+                   "id_sim_fake", "id_sim_real"]
+SOURCE_CROWD = 0.25   # a second face at least this fraction of the largest one's area makes a source ambiguous
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input file. ``name`` is unique and filesystem-safe; ``identity`` is the person."""
+
+    name: str
+    identity: str
+    path: Path
+
+
+@dataclass
+class Plan:
+    sources: list[Item]
+    targets: list[Item]
+    split_of: dict[str, str]                 # identity -> split
+    pairs: list[tuple[Item, Item]]           # (source, target)
+    unpaired_targets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    records: list[VideoRecord]
+    failures: list[tuple[str, str]]
+    made: int = 0
+    skipped: int = 0
+    counts: dict = field(default_factory=dict)
+
+
+class Progress:
+    """What the pipeline tells its caller; the CLI renders it as a rich progress bar."""
+
+    def start(self, total_frames: int) -> None: ...
+
+    def advance(self, frames: int) -> None: ...
+
+    def log(self, msg: str) -> None: ...
+
+
+# --- planning ------------------------------------------------------------------------
+
+def scan(root: Path, extensions: tuple[str, ...], what: str) -> list[Item]:
+    """Files of ``root`` (or ``root`` itself). A file directly in ``root`` is its own identity
+    (its stem); files in ``root/<identity>/`` share that identity."""
+    def ok(p: Path) -> bool:
+        return p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
+
+    if root.is_file():
+        if not ok(root):
+            raise ConfigError(f"{root}: not a {what} file ({', '.join(extensions)})")
+        return [Item(root.stem, root.stem, root)]
+    if not root.is_dir():
+        raise ConfigError(f"{root}: {what} folder not found")
+    items = [Item(p.stem, p.stem, p) for p in sorted(root.iterdir()) if ok(p)]
+    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
+        items += [Item(f"{d.name}-{p.stem}", d.name, p) for p in sorted(d.iterdir()) if ok(p)]
+    names: dict[str, Path] = {}
+    for it in items:
+        if "__" in it.name:
+            raise ConfigError(f"{it.path}: '__' separates target and source in video ids; rename the file")
+        if it.name in names:
+            raise ConfigError(f"{what}s {names[it.name]} and {it.path} get the same name {it.name!r}; rename one")
+        names[it.name] = it.path
+    if not items:
+        raise ConfigError(f"{root}: no {what} files ({', '.join(extensions)})")
+    return items
+
+
+def assign_splits(groups: list[list[str]], cfg: GenerateConfig) -> dict[str, str]:
+    """identity -> split. Within each group (target identities, then source-only ones)
+    identities are ranked by a seeded hash and cut at the val/test fractions, so every
+    split gets its share of both roles and a small set lands entirely in train."""
+    out: dict[str, str] = {}
+    for ids in groups:
+        ids = sorted(set(ids) - set(out), key=lambda i: hash_unit(i, cfg.seed))
+        if cfg.split:
+            out.update({i: cfg.split for i in ids})
+            continue
+        n_test = int(round(len(ids) * cfg.test_fraction))
+        n_val = int(round(len(ids) * cfg.val_fraction))
+        for k, i in enumerate(ids):
+            out[i] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    return out
+
+
+def make_plan(cfg: GenerateConfig) -> Plan:
+    from ..video import VIDEO_EXTENSIONS
+
+    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source")
+    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video")
+    target_ids = [t.identity for t in targets]
+    split_of = assign_splits([target_ids, [s.identity for s in sources]], cfg)
+    allowed = [(s, t) for t in targets for s in sources
+               if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
+    if not allowed:
+        raise ConfigError("no (source, target) pair is possible: every source shares an identity or a split with "
+                          "no target; add identities, use --self-swap, or put all in one split with --split")
+    pairs = allowed
+    if cfg.pairs is not None and cfg.pairs < len(allowed):
+        rng = np.random.default_rng(cfg.seed)
+        pick = sorted(rng.choice(len(allowed), size=cfg.pairs, replace=False))
+        pairs = [allowed[k] for k in pick]
+    used = {t.name for _, t in pairs}
+    return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
+                [t.name for t in targets if t.name not in used])
+
+
+def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:
+    return f"{preset}/{method}/{target}" + (f"__{source}" if source else "")
+
+
+def rel_path(preset_name: str, extension: str, method: str, target: str, source: str | None = None) -> str:
+    return f"videos/{video_id(preset_name, method, target, source)}{extension}"
+
+
+def preset_seed(seed: int, preset: str, target: str) -> int:
+    """One seed per (preset, target): a real and its fakes get the same losses and noise."""
+    return int(hashlib.sha256(f"{seed}|{preset}|{target}".encode()).hexdigest()[:8], 16)
+
+
+# --- running -------------------------------------------------------------------------
+
+class Generator:
+    """Runs a plan. Heavy objects (face backend, swapper, presets) are built once."""
+
+    def __init__(self, cfg: GenerateConfig, progress: Progress | None = None):
+        from ..faces.tracking import default_cache_dir
+        from ..video import ffmpeg_exe
+        from .conference.presets import get_preset
+
+        self.cfg = cfg
+        self.progress = progress or Progress()
+        self.presets = [get_preset(p, cfg.presets_file) for p in cfg.presets]
+        if not self.presets:
+            raise ConfigError("no preset given (use --preset clean for unprocessed videos)")
+        self.exe = ffmpeg_exe(cfg.ffmpeg)
+        self.cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+        self.swapper = self._build_swapper()
+        self.backend = self._build_backend()
+        self._still = None
+        self._arcface = False   # False = not looked up yet; None = not available
+        self.failures: list[tuple[str, str]] = []
+        self.made = self.skipped = 0
+
+    # -- components
+    def _build_swapper(self):
+        from .swap import SWAPPERS
+
+        kw: dict = {}
+        if self.cfg.swapper == "inswapper":
+            kw = dict(model=self.cfg.swapper_model, arcface=self.cfg.arcface, mouth_mask=self.cfg.mouth_mask,
+                      color=self.cfg.color, poisson=self.cfg.poisson)
+        return SWAPPERS.get(self.cfg.swapper)(**kw)
+
+    def _build_backend(self):
+        from ..errors import NotAvailableError
+        from ..faces.tracking import get_backend
+
+        name = self.cfg.face_backend
+        if name == "auto":
+            name = "mediapipe"
+            if self.cfg.swapper == "inswapper" and not str(self.cfg.arcface).endswith(".onnx"):
+                try:
+                    return get_backend("insightface", pack=self.cfg.arcface)
+                except (VcbenchError, NotAvailableError, AssertionError) as e:   # FaceAnalysis asserts a detector
+                    self.progress.log(f"face backend: insightface pack {self.cfg.arcface!r} unusable ({e}); "
+                                      "using mediapipe")
+        if self.swapper.needs_landmarks and name != "mediapipe":
+            raise ConfigError(f"swapper {self.swapper.name!r} needs mediapipe's 478-point mesh; "
+                              f"use --face-backend mediapipe")
+        return get_backend(name)
+
+    def still_backend(self):
+        """Faces in a single image (the source): mediapipe in still-image mode."""
+        if self._still is None:
+            if self.backend.name == "mediapipe":
+                from ..faces.mediapipe_backend import MediapipeBackend
+
+                self._still = MediapipeBackend(video=False, max_faces=4)
+            else:
+                self._still = self.backend
+        return self._still
+
+    def arcface(self):
+        """The ArcFace model for identity similarity, or None when no model is around."""
+        if self._arcface is False:
+            if hasattr(self.swapper, "arcface"):
+                try:
+                    self._arcface = self.swapper.arcface
+                except VcbenchError:
+                    self._arcface = None
+            else:
+                from .swap.inswapper import ArcFace, find_arcface
+
+                try:
+                    p = find_arcface(self.cfg.arcface)
+                    self._arcface = ArcFace(p) if p else None
+                except (VcbenchError, ImportError):
+                    self._arcface = None
+        return self._arcface
+
+    # -- sources
+    def load_source(self, s: Item) -> tuple[np.ndarray, list]:
+        """The source's image (the best frame of a video) and its one face."""
+        import cv2
+
+        from ..video import VIDEO_EXTENSIONS, iter_frames, probe, sample_indices
+
+        if s.path.suffix.lower() in VIDEO_EXTENSIONS:
+            info = probe(s.path)
+            frames = [img for _, img in iter_frames(s.path, indices=sample_indices(info.frames, 8))]
+        else:
+            bgr = cv2.imread(str(s.path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise VideoError(f"{s.path}: not a readable image")
+            frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
+        best = None
+        for img in frames:
+            faces = [f for f in self.still_backend().detect(img) if np.isnan(f.score) or f.score >= 0.5]
+            if faces:
+                top = max(faces, key=lambda f: f.area)
+                crowd = [f for f in faces if f.area >= SOURCE_CROWD * top.area]
+                if len(crowd) > 1:
+                    raise FaceError(f"{s.path}: {len(crowd)} faces; a source must show one person (crop it)")
+                if best is None or top.area * top.score > best[1][0].area * best[1][0].score:
+                    best = (img, [top])
+        if best is None:
+            raise FaceError(f"{s.path}: no face found in the source")
+        return best
+
+    # -- one target
+    def masters(self, t: Item, sources: list[Item]) -> tuple[Path, dict[str, Path]]:
+        out = self.cfg.out
+        real = out / rel_path("clean", ".mp4", "original", t.name)
+        fakes = {s.name: out / rel_path("clean", ".mp4", self.swapper.name, t.name, s.name) for s in sources}
+        return real, fakes
+
+    def outputs(self, t: Item, sources: list[Item]) -> list[tuple[VideoRecord, Path]]:
+        """Every video this target should end up with (records have no frame info yet)."""
+        out = []
+        split = self._split_of[t.identity]
+        for p in self.presets:
+            ext = ".mp4" if p.codec == "none" else p.extension
+            rel = rel_path(p.name, ext, "original", t.name)
+            real_id = video_id(p.name, "original", t.name)   # the pair_id of the real and its fakes
+            out.append((VideoRecord(real_id, rel, 0, split, "original", "", t.identity, p.name, real_id),
+                        self.cfg.out / rel))
+            for s in sources:
+                rel = rel_path(p.name, ext, self.swapper.name, t.name, s.name)
+                out.append((VideoRecord(video_id(p.name, self.swapper.name, t.name, s.name), rel, 1, split,
+                                        self.swapper.name, s.identity, t.identity, p.name, real_id),
+                            self.cfg.out / rel))
+        return out
+
+    def detect_target(self, t: Item, real_out: Path | None) -> tuple[list, int, tuple[int, int]]:
+        """Faces of every frame (causal: the backend only sees the past), writing the real
+        master from the same decoded frames when ``real_out`` is given."""
+        from ..video import VideoWriter, iter_frames, probe
+
+        info = probe(t.path)
+        self.backend.reset()
+        per_frame: list = []
+        writer = VideoWriter(real_out, info.fps, exe=self.exe, codec_args=self.codec_args()) if real_out else None
+        try:
+            for i, rgb in iter_frames(t.path, stop=self.cfg.max_frames):
+                run = self.cfg.detect_every <= 1 or i % self.cfg.detect_every == 0
+                per_frame.append(self.backend.detect(rgb, run_detector=run))
+                if writer:
+                    writer.write(rgb)
+                self.progress.advance(1)
+            n = len(per_frame)
+            with_face = sum(1 for f in per_frame if f)
+            if n == 0:
+                raise VideoError(f"{t.path}: no frames decoded")
+            if with_face < self.cfg.min_face_fraction * n:
+                raise FaceError(f"{t.path}: a face in only {with_face}/{n} frames "
+                                f"(min_face_fraction {self.cfg.min_face_fraction:g})")
+            if writer:
+                writer.close()
+        except BaseException:
+            if writer:
+                writer.abort()
+            raise
+        return per_frame, n, (info.width, info.height)
+
+    def codec_args(self) -> list[str]:
+        """The master encode shared by reals and fakes: Deep-Live-Cam's x264 CRF 18, yuv420p."""
+        return ["-c:v", "libx264", "-preset", "medium", "-crf", str(self.cfg.crf), "-pix_fmt", "yuv420p",
+                "-threads", "2", "-fflags", "+bitexact"]
+
+    def swap_target(self, t: Item, source: tuple[np.ndarray, list], s: Item, per_frame: list, out: Path) -> dict:
+        from ..video import VideoWriter, iter_frames, probe
+
+        img, faces = source
+        self.swapper.set_source(img, str(s.path), faces=faces)
+        info = probe(t.path)
+        swapped = 0
+        with VideoWriter(out, info.fps, exe=self.exe, codec_args=self.codec_args()) as w:
+            for i, rgb in iter_frames(t.path, stop=len(per_frame)):
+                fake, k = self.swapper.swap(rgb, per_frame[i], self.cfg.select)
+                swapped += k > 0
+                w.write(fake)
+                self.progress.advance(1)
+        return {"frames": len(per_frame), "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
+
+    def run_target(self, t: Item, sources: list[Item], prepared: dict) -> None:
+        from ..faces.tracking import VideoTracks, build_tracks, cache_file, save_tracks
+
+        real, fakes = self.masters(t, sources)
+        key = self.backend.key
+        need_detect = (not real.exists() or any(not p.exists() for p in fakes.values())
+                       or any(p.exists() and not cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir)
+                              .is_file() for p in [real, *fakes.values()])
+                       or any(not (p.with_name(p.name + ".quality.json")).exists() for p in fakes.values()))
+        self.skipped += sum(p.exists() for p in [real, *fakes.values()])
+        if need_detect:
+            write_real = not real.exists()
+            per_frame, n, size = self.detect_target(t, real if write_real else None)
+            self.made += write_real
+            tracks = VideoTracks(str(t.path), n, key, build_tracks(per_frame))
+            for s in sources:
+                path = fakes[s.name]
+                vid = video_id("clean", self.swapper.name, t.name, s.name)
+                try:
+                    if not path.exists():
+                        q = self.swap_target(t, prepared[s.name], s, per_frame, path)
+                        self.made += 1
+                        self.progress.log(f"{vid}: swapped {q['swapped_fraction']:.0%} of {q['frames']} frames")
+                    else:
+                        q = None
+                    qfile = path.with_name(path.name + ".quality.json")
+                    if not qfile.exists():
+                        q = q or {"frames": n, "swapped_fraction": None}
+                        q.update(self.quality(real, path, tracks, prepared[s.name], size))
+                        write_json(qfile, {"video_id": vid, "source_id": s.identity, "target_id": t.identity,
+                                           **q})
+                except (VcbenchError, OSError) as e:
+                    self.failures.append((vid, str(e)))
+            for p in [real, *fakes.values()]:
+                if p.exists():
+                    cf = cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir)
+                    if not cf.is_file():
+                        save_tracks(VideoTracks(str(p), n, key, tracks.tracks), cf)
+        self.simulate_target(t, sources, real, fakes)
+
+    def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
+        from ..faces.tracking import cache_file, load_tracks, save_tracks
+        from .conference.simulate import plan_simulation, simulate_file
+
+        key = self.backend.key
+        for p in self.presets:
+            if p.name == "clean":
+                continue   # the masters are the clean videos
+            seed = preset_seed(self.cfg.seed, p.name, t.name)
+            jobs = [(video_id(p.name, "original", t.name), real, "original", None)]
+            jobs += [(video_id(p.name, self.swapper.name, t.name, s.name), fakes[s.name], self.swapper.name, s.name)
+                     for s in sources]
+            for vid, master, method, sname in jobs:
+                out = self.cfg.out / rel_path(p.name, p.extension, method, t.name, sname)
+                if out.exists():
+                    self.skipped += 1
+                    continue
+                if not master.exists():
+                    continue   # its master failed; already reported
+                try:
+                    stats = simulate_file(master, out, p, seed=seed, ffmpeg=self.exe, fidelity=False)
+                    self.made += 1
+                    mcache = cache_file(master, key, self.cfg.detect_every, cache_dir=self.cache_dir)
+                    if mcache.is_file():
+                        from ..video import probe
+
+                        mi = probe(master)
+                        sp = plan_simulation(mi, p, seed)
+                        if stats["frames"] == sp.n:   # the encoder kept every frame: the timing maps exactly
+                            mapped = map_tracks(load_tracks(mcache), sp, (mi.width, mi.height), str(out))
+                            save_tracks(mapped, cache_file(out, key, self.cfg.detect_every,
+                                                           cache_dir=self.cache_dir))
+                    self.progress.advance(stats.get("frames_sent", stats["frames"]))
+                except (VcbenchError, OSError) as e:
+                    self.failures.append((vid, str(e)))
+
+    # -- quality
+    def quality(self, real: Path, fake: Path, tracks, source, size: tuple[int, int], samples: int = 16) -> dict:
+        """Face-region PSNR/SSIM of the fake against its real (both decoded masters), and
+        ArcFace identity similarity of the fake's and the real's face to the source."""
+        from skimage.metrics import structural_similarity
+
+        from ..faces.base import Face
+        from ..faces.align import enlarge_box
+        from ..video import iter_frames, sample_indices
+
+        tr = tracks.longest()
+        if tr is None:
+            return {"face_psnr": None, "face_ssim": None, "id_sim_fake": None, "id_sim_real": None}
+        rows = [tr.frames[k] for k in sample_indices(len(tr), samples)]
+        fk = dict(iter_frames(fake, indices=rows))
+        rl = dict(iter_frames(real, indices=rows))
+        arc = self.arcface()
+        src_emb = None
+        if arc is not None:
+            img, faces = source
+            src_emb = faces[0].embedding if faces[0].embedding is not None else arc.embed(img, faces[0])
+        psnr, ssim, sim_f, sim_r = [], [], [], []
+        for fi in rows:
+            if fi not in fk or fi not in rl:
+                continue
+            r = tr.at(int(fi))
+            x0, y0, x1, y1 = enlarge_box(tr.boxes[r], 1.0, fk[fi].shape[1], fk[fi].shape[0])
+            a = fk[fi][y0:y1, x0:x1].astype(np.float64)
+            b = rl[fi][y0:y1, x0:x1].astype(np.float64)
+            if min(a.shape[:2]) < 7:
+                continue
+            mse = float(np.mean((a - b) ** 2))
+            psnr.append(99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse))
+            ssim.append(structural_similarity(a.mean(2), b.mean(2), data_range=255.0))
+            if src_emb is not None:
+                face = Face(box=tr.boxes[r], kps=tr.kps[r], score=1.0)
+                sim_f.append(float(arc.embed(fk[fi], face) @ src_emb))
+                sim_r.append(float(arc.embed(rl[fi], face) @ src_emb))
+
+        def mean(x, nd):
+            return round(float(np.mean(x)), nd) if x else None
+
+        return {"face_psnr": mean(psnr, 2), "face_ssim": mean(ssim, 4), "id_sim_fake": mean(sim_f, 4),
+                "id_sim_real": mean(sim_r, 4)}
+
+    # -- the whole run
+    def run(self, plan: Plan, shard: tuple[int, int] = (0, 1)) -> Report:
+        from ..video import probe
+
+        self._split_of = plan.split_of
+        by_target: dict[str, list[Item]] = {}
+        for s, t in plan.pairs:
+            by_target.setdefault(t.name, []).append(s)
+        i, n = shard
+        mine = [t for k, t in enumerate(plan.targets) if k % n == i]
+        prepared: dict[str, tuple] = {}
+        bad_sources: set[str] = set()
+        todo = [t for t in mine if any(not p.exists() for _, p in self.outputs(t, by_target[t.name]))
+                or self._needs_quality(t, by_target[t.name])]
+        self.skipped += sum(len(self.outputs(t, by_target[t.name])) for t in mine if t not in todo)
+        needed_sources = {s.name: s for t in todo for s in by_target[t.name]}
+        for s in sorted(needed_sources.values(), key=lambda x: x.name):
+            try:
+                prepared[s.name] = self.load_source(s)
+            except (VcbenchError, OSError) as e:
+                self.failures.append((f"source {s.name}", str(e)))
+                bad_sources.add(s.name)
+        total = 0
+        for t in todo:
+            try:
+                nt = probe(t.path).frames
+            except VcbenchError:
+                nt = 0
+            nt = min(nt, self.cfg.max_frames) if self.cfg.max_frames else nt
+            k = len([s for s in by_target[t.name] if s.name not in bad_sources])
+            total += nt * (1 + k) + nt * (1 + k) * sum(p.codec != "none" for p in self.presets)
+        self.progress.start(total)
+        for t in todo:
+            sources = [s for s in by_target[t.name] if s.name not in bad_sources]
+            try:
+                self.run_target(t, sources, prepared)
+            except (VcbenchError, OSError) as e:
+                self.failures.append((f"target {t.name}", str(e)))
+        return self.finish(plan, by_target)
+
+    def _needs_quality(self, t: Item, sources: list[Item]) -> bool:
+        _, fakes = self.masters(t, sources)
+        return any(not p.with_name(p.name + ".quality.json").exists() for p in fakes.values())
+
+    def finish(self, plan: Plan, by_target: dict[str, list[Item]]) -> Report:
+        """manifest.csv, quality.csv and generate.json from what exists on disk (all shards)."""
+        import json
+
+        from ..provenance import provenance
+        from ..video import probe
+
+        records: list[VideoRecord] = []
+        quality: list[dict] = []
+        for t in plan.targets:
+            for rec, path in self.outputs(t, by_target[t.name]):
+                if not path.exists():
+                    continue
+                try:
+                    info = probe(path)
+                except VcbenchError as e:
+                    self.failures.append((rec.video_id, str(e)))
+                    continue
+                records.append(VideoRecord(**{**rec.row(), "frames": info.frames, "fps": round(info.fps, 3),
+                                              "width": info.width, "height": info.height}))
+            _, fakes = self.masters(t, by_target[t.name])
+            for p in fakes.values():
+                qf = p.with_name(p.name + ".quality.json")
+                if qf.exists():
+                    quality.append(json.loads(qf.read_text(encoding="utf-8")))
+        out = self.cfg.out
+        write_manifest(records, out / "manifest.csv")
+        if quality:
+            write_csv(out / "quality.csv", quality, QUALITY_COLUMNS)
+        counts: dict[str, dict[str, int]] = {}
+        for r in records:
+            c = counts.setdefault(r.split, {"real": 0, "fake": 0})
+            c["fake" if r.label else "real"] += 1
+        write_json(out / "generate.json", {
+            "config": self.cfg.to_json(), "swapper": self.swapper.describe(), "face_backend": self.backend.key,
+            "presets": [p.name for p in self.presets], "splits": plan.split_of,
+            "pairs": [[s.name, t.name] for s, t in plan.pairs], "unpaired_targets": plan.unpaired_targets,
+            "counts": counts, "failures": [{"item": a, "reason": b} for a, b in self.failures],
+            "provenance": provenance(self.exe)})
+        return Report(records, list(self.failures), self.made, self.skipped, counts)
+
+
+def map_tracks(vt, sp, size: tuple[int, int], path: str):
+    """Face tracks of a master carried through a simulation: output frame ``j`` shows input
+    frame ``sp.input_frame(j)``, scaled to the segment's size. ``input_frame`` never
+    decreases, so each track stays one contiguous run of output frames."""
+    from ..faces.tracking import Track, VideoTracks
+
+    out_tracks = []
+    inputs = np.array([sp.input_frame(j) for j in range(sp.n)])
+    for t in vt.tracks:
+        first, last = int(t.frames[0]), int(t.frames[-1])
+        js = np.nonzero((inputs >= first) & (inputs <= last))[0]
+        if len(js) == 0:
+            continue
+        rows = inputs[js] - first
+        scale = np.array([sp.size_at(int(j)) for j in js], np.float32)
+        sx, sy = scale[:, 0] / size[0], scale[:, 1] / size[1]
+        boxes = t.boxes[rows] * np.stack([sx, sy, sx, sy], 1)
+        kps = t.kps[rows] * np.stack([sx, sy], 1)[:, None, :]
+        lms = None if t.landmarks is None else (t.landmarks[rows].astype(np.float32)
+                                                * np.stack([sx, sy], 1)[:, None, :]).astype(np.float16)
+        out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
+                                kps.astype(np.float32), t.scores[rows], lms))
+    return VideoTracks(path, sp.n, vt.detector, out_tracks)
+
+
+def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
+    """Plan, run this shard, write the manifest; raise ItemFailures (after writing) if any
+    item failed, so callers exit non-zero with the count."""
+    from ..faces.prepare import parse_shard
+
+    shard = parse_shard(cfg.shard)
+    plan = make_plan(cfg)
+    gen = Generator(cfg, progress)
+    report = gen.run(plan, shard)
+    if report.failures:
+        raise ItemFailures("items", report.failures, len(report.records) + len(report.failures))
+    return report

@@ -1,0 +1,114 @@
+"""The swapper interface, face selection, and the blending helpers both swappers share.
+
+A swapper is causal, like a live one: ``swap(frame, faces)`` sees one RGB frame and the faces
+found in it, nothing ahead. ``set_source`` analyses the identity image once.
+Images are RGB uint8 ``(H, W, 3)``; points are pixels ``(x, y)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ConfigError, FaceError
+from ...faces.base import Face
+
+SELECTIONS = ("leftmost", "largest", "all")
+
+#: outer and inner lip contours of mediapipe's 478-point mesh, and the outer mouth of insightface's 106 set
+MESH_OUTER_LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+MESH_INNER_LIPS = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
+LMK106_MOUTH = tuple(range(52, 72))
+
+
+def select_faces(faces: list[Face], how: str) -> list[Face]:
+    """Deep-Live-Cam's choice: the leftmost face (smallest box x), or the largest, or all."""
+    if how not in SELECTIONS:
+        raise ConfigError(f"face selection must be one of {', '.join(SELECTIONS)}, got {how!r}")
+    if not faces or how == "all":
+        return list(faces)
+    key = (lambda f: f.box[0]) if how == "leftmost" else (lambda f: -f.area)
+    return [min(faces, key=key)]
+
+
+def mouth_polygon(face: Face, inner: bool = False) -> np.ndarray | None:
+    """The mouth outline from the face's dense landmarks (478 mesh or 106 set), or None."""
+    lm = face.landmarks
+    if lm is None:
+        return None
+    if len(lm) >= 468:
+        return np.asarray(lm[list(MESH_INNER_LIPS if inner else MESH_OUTER_LIPS)], np.float32)
+    if len(lm) == 106:
+        return np.asarray(lm[list(LMK106_MOUTH)], np.float32)
+    return None
+
+
+def best_face(faces: list[Face], where: str) -> Face:
+    """The source identity's face: the largest confident one. FaceError names the file."""
+    if not faces:
+        raise FaceError(f"{where}: no face found in the source")
+    return max(faces, key=lambda f: f.area * (1.0 if np.isnan(f.score) else f.score))
+
+
+def lab_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Match the LAB mean and standard deviation of ``src`` to ``ref`` inside ``mask`` (Reinhard)."""
+    import cv2
+
+    m = mask > 0
+    if m.sum() < 16:
+        return src
+    s = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
+    r = cv2.cvtColor(ref, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sm, ss = s[m].mean(0), s[m].std(0) + 1e-3
+    rm, rs = r[m].mean(0), r[m].std(0) + 1e-3
+    out = (s - sm) * (rs / ss) + rm
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def feather_blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``alpha`` float32 in [0, 1], (H, W)."""
+    a = alpha[..., None]
+    return (fg.astype(np.float32) * a + bg.astype(np.float32) * (1.0 - a) + 0.5).astype(np.uint8)
+
+
+def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """cv2.seamlessClone of ``fg`` into ``bg`` (same size) where ``mask`` > 0, aligned pixel for
+    pixel. Falls back to a hard paste when the mask is empty or touches the border."""
+    import cv2
+
+    m = (mask > 0).astype(np.uint8) * 255
+    m[:1, :] = m[-1:, :] = 0
+    m[:, :1] = m[:, -1:] = 0
+    ys, xs = np.nonzero(m)
+    if len(xs) < 16:
+        return bg
+    x, y, w, h = cv2.boundingRect(m)
+    centre = (x + w // 2, y + h // 2)   # seamlessClone centres the mask's bounding box here
+    return cv2.seamlessClone(fg, bg, m, centre, cv2.NORMAL_CLONE)
+
+
+class Swapper:
+    """Interface: ``set_source(rgb, where)`` once, then ``swap(frame, faces) -> (frame, n)``.
+
+    ``needs_landmarks``: the swapper needs the face backend's dense landmarks on every frame.
+    """
+
+    name = "base"
+    needs_landmarks = False
+
+    def set_source(self, rgb: np.ndarray, where: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def swap_face(self, frame: np.ndarray, face: Face) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def swap(self, frame: np.ndarray, faces: list[Face], select: str = "leftmost") -> tuple[np.ndarray, int]:
+        """Swap the selected faces of one frame; returns the new frame and how many were swapped."""
+        out, n = frame, 0
+        for f in select_faces(faces, select):
+            if self.needs_landmarks and f.landmarks is None:
+                continue
+            out = self.swap_face(out, f)
+            n += 1
+        return out, n
+
+    def describe(self) -> dict:
+        return {"name": self.name}
