@@ -225,6 +225,9 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
 @click.option("--every", "detect_every", type=int, default=1, show_default=True,
               help="Run the face detector every N frames, track between.")
+@click.option("--min-face-fraction", type=float, default=0.5, show_default=True,
+              help="Skip a target whose face is found in fewer of its frames.")
+@click.option("--crf", type=int, default=18, show_default=True, help="x264 CRF of the clean real/fake masters.")
 @click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (targets).")
 @click.option("--ffmpeg", "ffmpeg", default=None, help="ffmpeg binary (default: imageio-ffmpeg's).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -158,6 +158,13 @@ def preset_seed(seed: int, preset: str, target: str) -> int:
     return int(hashlib.sha256(f"{seed}|{preset}|{target}".encode()).hexdigest()[:8], 16)
 
 
+def master_codec_args(crf: int = 18) -> list[str]:
+    """The master encode shared by reals and fakes: Deep-Live-Cam's x264 CRF 18, yuv420p
+    (two threads and bitexact muxing keep it reproducible)."""
+    return ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-threads", "2", "-fflags", "+bitexact"]
+
+
 # --- running -------------------------------------------------------------------------
 
 class Generator:
@@ -324,9 +331,7 @@ class Generator:
         return per_frame, n, (info.width, info.height)
 
     def codec_args(self) -> list[str]:
-        """The master encode shared by reals and fakes: Deep-Live-Cam's x264 CRF 18, yuv420p."""
-        return ["-c:v", "libx264", "-preset", "medium", "-crf", str(self.cfg.crf), "-pix_fmt", "yuv420p",
-                "-threads", "2", "-fflags", "+bitexact"]
+        return master_codec_args(self.cfg.crf)
 
     def swap_target(self, t: Item, source: tuple[np.ndarray, list], s: Item, per_frame: list, out: Path) -> dict:
         from ..video import VideoWriter, iter_frames, probe
