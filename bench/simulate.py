@@ -3,8 +3,11 @@
     python -m bench.simulate [--presets zoom-360p,webrtc-vp8-720p,...] [--seconds 10]
 
 Both sides read the same input, scale to the preset's size and rate, and run the same encoder
-options; the ratio (vcbench time / ffmpeg time) is vcbench's overhead: decoding in-process,
-resizing in numpy/OpenCV, piping raw frames, and the loss/keyframe plan. Results go to
+options; the ratio (vcbench time / ffmpeg time) is vcbench's overhead: probing the input and
+output, a separate decoder process piping raw yuv420p frames through Python (where the
+frame-rate, loss and keyframe plan is applied) into the encoder, and the stats. Presets with
+a camera stage (or a bandwidth step) take the RGB path instead and have no plain-ffmpeg
+equivalent, so they are not listed by default. Target: overhead <= 10 %. Results go to
 bench/results/simulate.json.
 """
 from __future__ import annotations

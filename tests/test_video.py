@@ -68,3 +68,23 @@ def test_writer_is_atomic_and_pads_odd_sizes(tmp_path):
     write_video(out, frames, fps=10)
     info = probe(out)
     assert (info.frames, info.width, info.height) == (5, 64, 46)
+
+
+def test_iter_raw_yields_every_frame_as_ffmpeg_decodes_it(tiny_video, tmp_path):
+    import av
+
+    from vcbench.errors import VideoError
+    from vcbench.video import iter_raw
+
+    raw = list(iter_raw(tiny_video, (64, 48)))
+    assert len(raw) == probe(tiny_video).frames and all(len(b) == 64 * 48 * 3 // 2 for b in raw)
+    with av.open(str(tiny_video)) as c:
+        ys = [f.to_ndarray(format="yuv420p")[:48] for f in c.decode(video=0)]
+    for b, y in zip(raw, ys):                      # native size: the luma plane is the decoder's, bit for bit
+        assert np.array_equal(np.frombuffer(b, np.uint8)[: 64 * 48].reshape(48, 64), y)
+    half = list(iter_raw(tiny_video, (32, 24)))
+    assert len(half) == len(raw) and len(half[0]) == 32 * 24 * 3 // 2
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(VideoError, match="bad.mp4"):
+        list(iter_raw(bad, (64, 48), downscale=False))

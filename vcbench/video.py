@@ -268,8 +268,9 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None,
                  codec_args: Sequence[str] | None = None, exe: str | None = None,
-                 input_args: Sequence[str] = ()):
+                 input_args: Sequence[str] = (), pix_fmt: str = "rgb24"):
         self.path = Path(path)
+        self.pix_fmt = pix_fmt
         self.fps = fps
         self.size = size
         self.codec_args = list(codec_args) if codec_args is not None else [
@@ -283,9 +284,9 @@ class VideoWriter:
     def _start(self, w: int, h: int) -> None:
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
-        cmd = [self.exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+        cmd = [self.exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", self.pix_fmt,
                "-s", f"{w}x{h}", "-framerate", f"{self.fps}", *self.input_args, "-i", "pipe:0",
-               "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", *self.codec_args, str(tmp)]
+               *(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if w % 2 or h % 2 else []), *self.codec_args, str(tmp)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def write(self, frame: np.ndarray) -> None:
@@ -297,8 +298,19 @@ class VideoWriter:
             self._start(*self.size)
         if (frame.shape[1], frame.shape[0]) != tuple(self.size):
             raise VideoError(f"{self.path}: frame size {frame.shape[1]}x{frame.shape[0]} != {self.size}")
+        self._send(np.ascontiguousarray(frame).tobytes())
+
+    def write_raw(self, data: bytes) -> None:
+        """One frame already in ``pix_fmt`` at ``size`` (e.g. yuv420p from :func:`iter_raw`)."""
+        if self._proc is None:
+            if self.size is None:
+                raise VideoError(f"{self.path}: write_raw needs the frame size up front")
+            self._start(*self.size)
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self._proc.stdin.write(data)
         except BrokenPipeError:
             err = self._proc.stderr.read().decode(errors="replace").strip()
             self.abort()
@@ -336,6 +348,40 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def iter_raw(path: str | os.PathLike, size: tuple[int, int], pix_fmt: str = "yuv420p",
+             exe: str | None = None, downscale: bool | None = None) -> Iterator[bytes]:
+    """Every frame of ``path`` in presentation order (display-rotated, as :func:`iter_frames`),
+    decoded and scaled by ffmpeg itself to ``size`` in ``pix_fmt``, as raw bytes. The fast
+    path when frames only need selecting, not touching: no RGB round trip through Python."""
+    w, h = size
+    if pix_fmt != "yuv420p" or w % 2 or h % 2:
+        raise ValueError("iter_raw supports yuv420p at even sizes")
+    if downscale is None:
+        info = probe(path)
+        downscale = w * h < info.width * info.height
+    flags = "area" if downscale else "bilinear"     # as cv2's INTER_AREA / INTER_LINEAR choice
+    cmd = [ffmpeg_exe(exe), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+           "-fps_mode", "passthrough", "-vf", f"scale={w}:{h}:flags={flags}", "-pix_fmt", pix_fmt,
+           "-f", "rawvideo", "pipe:1"]
+    frame_bytes = w * h * 3 // 2
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes * 2)
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            yield buf
+        err = proc.stderr.read().decode(errors="replace").strip()
+        if proc.wait() != 0:
+            raise VideoError(f"{path}: ffmpeg decode failed ({err.splitlines()[-1] if err else proc.returncode})")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import EncoderError, VideoError
 from ...fileio import atomic_path, write_json
-from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe, require_encoder
+from ...video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
 from .codec import encoder_args
 from .network import FramePlan, min_frames, plan_frames
 from .presets import Preset, get_preset
@@ -126,7 +126,11 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     from .camera import Camera
 
     cam = Camera(p, seed, fps) if p.has_camera else None
-    frames_it = iter_frames(src)
+    # Without a camera stage frames are only selected and held, never touched: ffmpeg decodes
+    # and scales straight to yuv420p and Python passes the bytes on (no RGB round trip).
+    raw = cam is None and len(segments) == 1
+    frames_it = enumerate(iter_raw(src, segments[0][2:4], exe=exe,
+                                                     downscale=segments[0][2] < info.width)) if raw else iter_frames(src)
     cur_idx, cur = -1, None
     held: dict[int, np.ndarray] = {}
 
@@ -151,9 +155,13 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         if a not in plan.keyframes:
             kf = [0.0] + kf
         try:
-            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt), exe) as w:
+            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt), exe,
+                             pix_fmt="yuv420p" if raw else "rgb24") as w:
                 for j in range(a, b):
-                    w.write(_resize(frame_for(j), sw, sh))
+                    if raw:
+                        w.write_raw(frame_for(j))
+                    else:
+                        w.write(_resize(frame_for(j), sw, sh))
         except EncoderError as e:
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
 
