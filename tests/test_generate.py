@@ -374,3 +374,34 @@ def test_face_selection():
     assert len(select_faces(faces, "all")) == 3 and select_faces([], "leftmost") == []
     with pytest.raises(ConfigError):
         select_faces(faces, "rightmost")
+
+
+@needs_mediapipe
+def test_video_sources_and_shards(tmp_path, media, astronaut_rgb, cli_runner):
+    """A source identity can be a video (its best frame is used); --shard i/n splits the
+    targets, and each shard's manifest covers everything finished so far."""
+    from vcbench.video import VideoWriter
+
+    src, tgt = tmp_path / "faces", tmp_path / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut.png")
+    shutil.copyfile(media["target"] / "carphone.mp4", src / "carphone.mp4")      # a video source
+    shutil.copyfile(media["target"] / "carphone.mp4", tgt / "carphone.mp4")
+    with VideoWriter(tgt / "astro.mp4", 25) as w:                                  # a second target
+        for k in range(25):
+            w.write(np.ascontiguousarray(astronaut_rgb[k:k + 320, 100 + k:420 + k]))
+    common = ["generate", "--source", str(src), "--target", str(tgt), "--out", str(tmp_path / "ds"),
+              "--split", "val", "--max-frames", "25", "--cache-dir", str(tmp_path / "c")]
+    r0 = cli_runner.invoke(cli, common + ["--shard", "0/2"])
+    assert r0.exit_code == 0, _quiet(r0.output)
+    first = {x["video_id"] for x in csv.DictReader(open(tmp_path / "ds" / "manifest.csv"))}
+    r1 = cli_runner.invoke(cli, common + ["--shard", "1/2"])
+    assert r1.exit_code == 0, _quiet(r1.output)
+    rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv")))
+    ids = {x["video_id"] for x in rows}
+    # carphone (target) never receives carphone (source): same identity
+    assert ids == {"clean/original/astro", "clean/mesh/astro__carphone", "clean/mesh/astro__astronaut",
+                   "clean/original/carphone", "clean/mesh/carphone__astronaut"}
+    assert first and first < ids and {x.split("/")[-1].split("__")[0] for x in first} in ({"astro"}, {"carphone"})
+    assert {x["split"] for x in rows} == {"val"}

@@ -188,6 +188,7 @@ class Generator:
         self._arcface = False   # False = not looked up yet; None = not available
         self.failures: list[tuple[str, str]] = []
         self.made = self.skipped = 0
+        self._split_of: dict[str, str] = {}
 
     # -- components
     def _build_swapper(self):
@@ -348,44 +349,58 @@ class Generator:
                 self.progress.advance(1)
         return {"frames": len(per_frame), "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
 
+    def swappable_fraction(self, per_frame: list) -> float:
+        """Fraction of frames the swapper acts on (its selection, with the landmarks it needs):
+        what swap_target counts, recomputed when resuming after its master was written."""
+        from .swap.base import select_faces
+
+        ok = sum(1 for faces in per_frame
+                 if any(f.landmarks is not None or not self.swapper.needs_landmarks
+                        for f in select_faces(faces, self.cfg.select)))
+        return round(ok / max(len(per_frame), 1), 4)
+
     def run_target(self, t: Item, sources: list[Item], prepared: dict) -> None:
         from ..faces.tracking import VideoTracks, build_tracks, cache_file, save_tracks
 
         real, fakes = self.masters(t, sources)
         key = self.backend.key
-        need_detect = (not real.exists() or any(not p.exists() for p in fakes.values())
-                       or any(p.exists() and not cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir)
-                              .is_file() for p in [real, *fakes.values()])
-                       or any(not (p.with_name(p.name + ".quality.json")).exists() for p in fakes.values()))
-        self.skipped += sum(p.exists() for p in [real, *fakes.values()])
+        masters = [real, *fakes.values()]
+
+        def cached(p: Path) -> bool:
+            return cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir).is_file()
+
+        def save_cache(p: Path) -> None:   # a master's tracks are the target's: same frames, same place
+            if p.exists() and not cached(p):
+                save_tracks(VideoTracks(str(p), n, key, tracks.tracks),
+                            cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir))
+
+        self.skipped += sum(p.exists() for p in masters)
+        need_detect = (any(not p.exists() or not cached(p) for p in masters)
+                       or any(not p.with_name(p.name + ".quality.json").exists() for p in fakes.values()))
         if need_detect:
             write_real = not real.exists()
             per_frame, n, size = self.detect_target(t, real if write_real else None)
             self.made += write_real
             tracks = VideoTracks(str(t.path), n, key, build_tracks(per_frame))
+            save_cache(real)
             for s in sources:
                 path = fakes[s.name]
                 vid = video_id("clean", self.swapper.name, t.name, s.name)
                 try:
+                    q = None
                     if not path.exists():
                         q = self.swap_target(t, prepared[s.name], s, per_frame, path)
                         self.made += 1
                         self.progress.log(f"{vid}: swapped {q['swapped_fraction']:.0%} of {q['frames']} frames")
-                    else:
-                        q = None
+                    save_cache(path)
                     qfile = path.with_name(path.name + ".quality.json")
                     if not qfile.exists():
-                        q = q or {"frames": n, "swapped_fraction": None}
+                        q = q or {"frames": n, "swapped_fraction": self.swappable_fraction(per_frame)}
                         q.update(self.quality(real, path, tracks, prepared[s.name], size))
                         write_json(qfile, {"video_id": vid, "source_id": s.identity, "target_id": t.identity,
                                            **q})
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))
-            for p in [real, *fakes.values()]:
-                if p.exists():
-                    cf = cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir)
-                    if not cf.is_file():
-                        save_tracks(VideoTracks(str(p), n, key, tracks.tracks), cf)
         self.simulate_target(t, sources, real, fakes)
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
