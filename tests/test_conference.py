@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vcbench.cli import cli
-from vcbench.errors import EncoderError, UnknownNameError, VideoError
+from vcbench.errors import ConfigError, EncoderError, UnknownNameError, VideoError
 from vcbench.generate.conference.network import gilbert_elliott, plan_frames
 from vcbench.generate.conference.presets import builtin_presets, get_preset
 from vcbench.generate.conference.simulate import simulate_file, stats_path
@@ -178,3 +178,26 @@ def test_user_presets_extend_the_ladder(tmp_path, cli_runner):
     f.write_text('[presets.x]\ncodec = "h265"\n')
     r = cli_runner.invoke(cli, ["presets", "list", "--presets", str(f)])
     assert r.exit_code == 1 and "[presets.x]: unknown codec 'h265'" in r.output
+
+
+def test_receiver_upscale_shows_the_stream_at_camera_size(tmp_path, face_clip_10s):
+    """upscale = true: the file is what the receiver displays (decoded stream scaled back to the
+    camera's size, stored losslessly); the stats describe the transmitted VP8 stream."""
+    from vcbench.generate.conference.presets import parse_presets, builtin_presets
+
+    presets = parse_presets({"presets": {"shown": {"extends": "webrtc-vp8-360p", "width": 320, "height": 180,
+                                                   "bitrate_kbps": 200, "upscale": True}}},
+                            "user.toml", builtin_presets())
+    p = presets["shown"]
+    assert p.extension == ".mp4"
+    out = tmp_path / "shown.mp4"
+    stats = simulate_file(face_clip_10s, out, p, seed=0)
+    info = probe(out)
+    assert (info.width, info.height) == (640, 360) and info.codec == "h264"
+    assert stats["codec"] == "vp8" and stats["resolution"] == "320x180" and stats["display_resolution"] == "640x360"
+    assert stats["kbps"] == pytest.approx(200, rel=0.15) and stats["frames"] == info.frames
+    # the display is a blurred version of the camera picture, not a re-scaled copy of it
+    plain = simulate_file(face_clip_10s, tmp_path / "plain.webm", "webrtc-vp8-360p", seed=0)
+    assert stats["psnr_y"] < plain["psnr_y"]
+    with pytest.raises(ConfigError, match="upscale"):
+        parse_presets({"presets": {"bad": {"extends": "ffpp-c23", "upscale": True}}}, "u.toml", builtin_presets())

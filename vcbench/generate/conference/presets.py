@@ -42,6 +42,7 @@ class Preset:
     mjpeg_quality: int = 0
     background_blur: bool = False
     touchup: float = 0.0
+    upscale: bool = False        # the receiver shows the picture at the camera's size (see simulate)
     sources: tuple[str, ...] = ()
     estimates: tuple[str, ...] = ()
 
@@ -51,7 +52,7 @@ class Preset:
 
     @property
     def extension(self) -> str:
-        return CONTAINER_OF.get(self.codec, ".mp4")
+        return ".mp4" if self.upscale else CONTAINER_OF.get(self.codec, ".mp4")
 
     @property
     def has_camera(self) -> bool:
@@ -70,6 +71,8 @@ class Preset:
             extras.append(f"-> {self.bwe_width}x{self.bwe_height} {self.bwe_kbps} kbps at {self.bwe_step_s:g}s")
         if self.has_camera:
             extras.append("camera effects")
+        if self.upscale:
+            extras.append("shown upscaled")
         return f"{self.name:<17} {self.codec:<11} {res:<14} {rate:<10} {', '.join(extras)}"
 
     def describe(self) -> str:
@@ -129,6 +132,8 @@ def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -
             if p.bwe_step_s and p.codec not in ("vp8", "vp9", "av1"):
                 raise ConfigError(f"{where}: a bandwidth step changes resolution mid-stream, which vcbench "
                                   f"renders for vp8/vp9/av1 only, not {p.codec!r}")
+            if p.upscale and p.codec in ("none", "x264-crf"):
+                raise ConfigError(f"{where}: 'upscale' needs a call codec that scales the picture down")
             if not 0 <= p.loss < 1:
                 raise ConfigError(f"{where}: key 'loss' must be in [0, 1)")
             out[name] = p

@@ -20,7 +20,7 @@ from ...fileio import atomic_path, write_json
 from ...video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
 from .codec import encoder_args
 from .network import FramePlan, min_frames, plan_frames
-from .presets import Preset, get_preset
+from .presets import CONTAINER_OF, Preset, get_preset
 
 CONTAINERS = {"vp8": {".webm", ".mkv"}, "vp9": {".webm", ".mkv", ".mp4"}, "av1": {".mp4", ".mkv", ".webm"},
               "x264": {".mp4", ".mkv"}, "x264-crf": {".mp4", ".mkv"}, "openh264": {".mp4", ".mkv"}}
@@ -56,6 +56,7 @@ class SimPlan:
     capture: list[int]           # per sent frame, the input frame the camera captured
     plan: FramePlan
     segments: list[tuple[int, int, int, int, int]]
+    display: tuple[int, int] | None = None   # the receiver's size when the preset upscales
 
     @property
     def n(self) -> int:
@@ -65,6 +66,9 @@ class SimPlan:
         return self.capture[self.plan.source[j]]
 
     def size_at(self, j: int) -> tuple[int, int]:
+        """The size of output frame ``j`` in the file (the display size when upscaled)."""
+        if self.display:
+            return self.display
         for a, b, w, h, _ in self.segments:
             if a <= j < b:
                 return w, h
@@ -91,7 +95,7 @@ def plan_simulation(info, p: Preset, seed: int, where: str = "") -> SimPlan:
     if 0 < step < n:
         segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *_fit(info.width, info.height, p.bwe_height),
                                                        p.bwe_kbps)]
-    return SimPlan(fps, capture, plan, segments)
+    return SimPlan(fps, capture, plan, segments, _fit(info.width, info.height, 0) if p.upscale else None)
 
 
 def stats_path(out: Path) -> Path:
@@ -113,7 +117,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
                  "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
         write_json(stats_path(out), stats)
         return stats
-    allowed = CONTAINERS[p.codec]
+    allowed = {".mp4", ".mkv"} if p.upscale else CONTAINERS[p.codec]
     if out.suffix.lower() not in allowed:
         raise VideoError(f"{out}: preset {p.name!r} makes {p.codec}, which a {out.suffix or 'suffix-less'} file "
                          f"cannot hold; use {' or '.join(sorted(allowed))}")
@@ -165,23 +169,29 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         except EncoderError as e:
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
 
-    if len(segments) == 1:
-        encode(out, *segments[0], fmt=None)
-    else:
-        with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent if out.parent.exists() else None) as td, \
-                atomic_path(out) as tmp_out:
-            seg_files = [Path(td) / f"seg{k}.ivf" for k in range(len(segments))]
-            for f, seg in zip(seg_files, segments):
-                encode(f, *seg, fmt="ivf")
-            lst = Path(td) / "list.txt"
-            lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
-            r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-                                "-i", str(lst), "-c", "copy", "-fflags", "+bitexact", str(tmp_out)],
-                               capture_output=True, text=True)
-            if r.returncode:
-                raise EncoderError(f"{out}: joining the bandwidth-step segments failed: {r.stderr.strip()[-200:]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
+        # the transmitted stream: the output itself, unless the receiver upscales it
+        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.upscale else out
+        if len(segments) == 1:
+            encode(sent, *segments[0], fmt=None)
+        else:
+            with atomic_path(sent) as tmp_out:
+                seg_files = [Path(td) / f"seg{k}.ivf" for k in range(len(segments))]
+                for f, seg in zip(seg_files, segments):
+                    encode(f, *seg, fmt="ivf")
+                lst = Path(td) / "list.txt"
+                lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
+                r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+                                    "-i", str(lst), "-c", "copy", "-fflags", "+bitexact", str(tmp_out)],
+                                   capture_output=True, text=True)
+                if r.returncode:
+                    raise EncoderError(f"{out}: joining the bandwidth-step segments failed: "
+                                       f"{r.stderr.strip()[-200:]}")
+        oi = probe(sent)
+        if p.upscale:
+            display(exe, sent, out, sp.display)
 
-    oi = probe(out)
     frozen_n = sum(plan.frozen)
     stats = {
         "preset": p.name, "codec": oi.codec, "profile": oi.profile, "kbps": round(oi.bit_rate / 1000, 1),
@@ -194,10 +204,24 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         "keyframes": oi.keyframes, "forced_keyframes_s": [round(k / fps, 3) for k in plan.keyframes],
         "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
     }
+    if p.upscale:
+        stats["display_resolution"] = "{}x{}".format(*sp.display)
     if fidelity:
         stats.update(fidelity_stats(src, out, capture, oi.frames))
     write_json(stats_path(out), stats)
     return stats
+
+
+def display(exe: str, sent: Path, out: Path, size: tuple[int, int]) -> None:
+    """What the receiver shows: the decoded stream scaled (bicubic) to ``size``, stored as
+    lossless H.264 so that storing it adds nothing to what the call did."""
+    with atomic_path(out) as tmp:
+        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sent), "-fps_mode", "passthrough",
+                            "-vf", f"scale={size[0]}:{size[1]}:flags=bicubic", "-c:v", "libx264", "-qp", "0",
+                            "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2", "-fflags", "+bitexact",
+                            str(tmp)], capture_output=True, text=True)
+        if r.returncode:
+            raise EncoderError(f"{out}: upscaling for display failed: {r.stderr.strip()[-200:]}")
 
 
 def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:
