@@ -9,6 +9,8 @@ For each size, on a talking-head clip (carphone played forward and back, upscale
 - ``inswapper``: the same with inswapper_128.onnx when one is found; otherwise with the test
   stand-in, which has the real signature but a trivial graph, so its figure measures the
   crop/paste-back and I/O around the network, not the network;
+- ``generate``: the dataset writer on the same clip (real and fake masters, quality stats,
+  track cache), in target frames per second;
 - face analysis alone: per-frame detection (Deep-Live-Cam's approach: the full detector and
   landmarks on every frame, no state) against tracking (the detector every N frames, the
   mesh tracking in between), with their landmark disagreement in inter-ocular distances.
@@ -59,6 +61,25 @@ def live_pass(clip: Path, out: Path, swapper=None, backend=None, every: int = 1)
             w.write(rgb)
             n += 1
     return n / (time.perf_counter() - t)
+
+
+def pipeline_fps(clip: Path, out: Path) -> float:
+    """``vcbench generate`` (clean preset, mesh): target frames per second for writing the real
+    and the fake (two decodes of the target, two encodes, quality stats, track cache)."""
+    from skimage import data
+    import cv2
+
+    from vcbench.generate.config import resolve_config
+    from vcbench.generate.pipeline import generate
+    from vcbench.video import probe
+
+    src = out / "src" / "astronaut.png"
+    src.parent.mkdir(parents=True)
+    cv2.imwrite(str(src), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cfg = resolve_config(None, source=src, target=clip, out=out / "ds", cache_dir=out / "cache")
+    t = time.perf_counter()
+    generate(cfg)
+    return probe(clip).frames / (time.perf_counter() - t)
 
 
 def analysis(clip: Path, every: int) -> dict:
@@ -129,6 +150,7 @@ def main() -> None:
             r["mesh_fps"] = round(live_pass(clip, td / "m.mp4", mesh, be), 1)
             r[f"mesh_every{a.every}_fps"] = round(live_pass(clip, td / "m5.mp4", mesh, be, a.every), 1)
             r["inswapper_fps"] = round(live_pass(clip, td / "i.mp4", insw, be), 1)
+            r["generate_fps"] = round(pipeline_fps(clip, td / f"gen{size}"), 1)
             r.update(analysis(clip, a.every))
             r["mesh_vs_transcode"] = round(r["mesh_fps"] / r["transcode_fps"], 3)
             r["tracking_speedup"] = round(r[f"track_every{a.every}_fps"] / r["per_frame_fps"], 2)
