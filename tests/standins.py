@@ -65,3 +65,46 @@ def make_arcface(path: Path, seed: int = 1) -> Path:
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
         [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])], initializer=[w])
     return _save(graph, path)
+
+
+def make_scrfd(path: Path, box=(240.0, 200.0, 400.0, 400.0), score: float = 0.9) -> Path:
+    """SCRFD's signature at a fixed 640x640 input: 9 outputs (scores, box distances, 5-point
+    offsets for strides 8/16/32, two anchors per cell), as buffalo_l's det_10g.onnx. It
+    "finds" one face, ``box`` in the 640x640 input, with the 5 points placed in it as on an
+    upright face; the image itself is ignored (a stand-in tests plumbing, not detection)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    kps = np.array([[x1 + 0.3 * w, y1 + 0.4 * h], [x1 + 0.7 * w, y1 + 0.4 * h], [x1 + 0.5 * w, y1 + 0.6 * h],
+                    [x1 + 0.35 * w, y1 + 0.8 * h], [x1 + 0.65 * w, y1 + 0.8 * h]], np.float32)
+    consts, outputs = [], {"score": [], "bbox": [], "kps": []}
+    for stride in (8, 16, 32):
+        cells = 640 // stride
+        n = cells * cells * 2
+        sc = np.zeros((n, 1), np.float32)
+        bb = np.zeros((n, 4), np.float32)
+        kp = np.zeros((n, 10), np.float32)
+        if stride == 16:
+            gx, gy = int((x1 + x2) / 2 // stride), int((y1 + y2) / 2 // stride)
+            ax, ay = gx * stride, gy * stride
+            k = (gy * cells + gx) * 2
+            sc[k] = score
+            bb[k] = np.array([ax - x1, ay - y1, x2 - ax, y2 - ay]) / stride
+            kp[k] = ((kps - [ax, ay]) / stride).ravel()
+        for kind, arr in (("score", sc), ("bbox", bb), ("kps", kp)):
+            name = f"{kind}_{stride}"
+            consts.append(numpy_helper.from_array(arr, f"c_{name}"))
+            outputs[kind].append((name, arr.shape))
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    nodes = [helper.make_node("ReduceMean", ["input.1"], ["m"], keepdims=0),
+             helper.make_node("Mul", ["m", "zero"], ["z"])]
+    outs = []
+    for kind in ("score", "bbox", "kps"):
+        for name, shape in outputs[kind]:
+            nodes.append(helper.make_node("Add", [f"c_{name}", "z"], [name]))
+            outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
+    graph = helper.make_graph(nodes, "scrfd_standin",
+                              [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              outs, initializer=consts + [zero])
+    return _save(graph, path)

@@ -405,3 +405,81 @@ def test_video_sources_and_shards(tmp_path, media, astronaut_rgb, cli_runner):
                    "clean/original/carphone", "clean/mesh/carphone__astronaut"}
     assert first and first < ids and {x.split("/")[-1].split("__")[0] for x in first} in ({"astro"}, {"carphone"})
     assert {x["split"] for x in rows} == {"val"}
+
+
+@needs_mediapipe
+def test_many_faces_swaps_every_face_only_when_asked(carphone, astronaut_rgb):
+    from vcbench.faces.mediapipe_backend import MediapipeBackend
+    from vcbench.generate.swap.mesh import MeshSwapper
+
+    f = cv2.resize(read_frames(carphone, [20])[0], (352, 288))
+    frame = np.ascontiguousarray(np.hstack([f, f[:, ::-1]]))            # two people side by side
+    faces = MediapipeBackend(video=False, max_faces=4).detect(frame)
+    assert len(faces) == 2
+    s = MeshSwapper()
+    s.set_source(astronaut_rgb, "astronaut")
+    changed = {}
+    for how in ("leftmost", "all"):
+        out, n = s.swap(frame, faces, how)
+        d = np.abs(out.astype(int) - frame.astype(int)).sum(-1) > 0
+        changed[how] = (n, d[:, :352].mean(), d[:, 352:].mean())
+    assert changed["leftmost"][0] == 1 and changed["leftmost"][1] > 0.05 and changed["leftmost"][2] == 0
+    assert changed["all"][0] == 2 and min(changed["all"][1:]) > 0.05
+
+
+# --- an insightface pack (Deep-Live-Cam's analysis) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def standin_pack(tmp_path_factory) -> Path:
+    from standins import make_scrfd
+
+    root = tmp_path_factory.mktemp("insightface")
+    pack = root / "models" / "standin_l"
+    make_scrfd(pack / "det_10g.onnx")
+    make_arcface(pack / "w600k_r50.onnx")
+    return pack
+
+
+def _no_network(monkeypatch):
+    import socket
+
+    def refuse(*a, **k):
+        raise AssertionError("vcbench tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_insightface_pack_loads_by_name_or_path_without_network(standin_pack, monkeypatch, tmp_path):
+    from vcbench.faces.insightface_backend import InsightfaceBackend
+
+    _no_network(monkeypatch)
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(standin_pack.parent.parent))
+    elsewhere = tmp_path / "packs" / "mine"                  # a pack outside <root>/models/
+    shutil.copytree(standin_pack, elsewhere)
+    for pack in ("standin_l", str(elsewhere)):
+        be = InsightfaceBackend(pack=pack)
+        faces = be.detect(np.zeros((640, 1280, 3), np.uint8))    # letterboxed at scale 1/2 into 640x640
+        assert len(faces) == 1
+        f = faces[0]
+        assert np.allclose(f.box, [480, 400, 800, 800], atol=1) and f.score == pytest.approx(0.9)
+        assert np.allclose(f.kps[0], [480 + 0.3 * 320, 400 + 0.4 * 400], atol=1)
+        assert f.embedding.shape == (512,) and np.linalg.norm(f.embedding) == pytest.approx(1, abs=1e-5)
+    assert be.key.endswith("-mine")
+
+
+@needs_mediapipe
+def test_generate_inswapper_uses_the_pack_like_deep_live_cam(tmp_path, media, standin_models, standin_pack,
+                                                               cli_runner, monkeypatch):
+    """--face-backend auto + --arcface <pack>: the pack's detector finds the faces and its
+    ArcFace gives the source embedding, as Deep-Live-Cam's FaceAnalysis('buffalo_l') does."""
+    _no_network(monkeypatch)
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                "--out", str(tmp_path / "ds"), "--swapper", "inswapper", "--arcface", str(standin_pack),
+                                "--swapper-model", str(standin_models["inswapper"]), "--max-frames", "20",
+                                "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, _quiet(r.output)
+    meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
+    assert meta["face_backend"].startswith("insightface-") and meta["face_backend"].endswith("standin_l")
+    q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
+    assert float(q["swapped_fraction"]) == 1.0 and q["id_sim_fake"] != ""

@@ -6,12 +6,22 @@ insightface download: a missing pack is an error naming where it looked.
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FaceError, NotAvailableError
 from .base import Face, FaceBackend
+
+
+@contextlib.contextmanager
+def quiet_align():
+    """insightface's face_align calls a scikit-image API deprecated in 0.26 (same result)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*`estimate` is deprecated", category=FutureWarning)
+        yield
 
 
 def find_pack(pack: str) -> Path:
@@ -44,13 +54,16 @@ class InsightfaceBackend(FaceBackend):
 
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                          if p in ort.get_available_providers()]
-        # FaceAnalysis wants <root>/models/<name>; pass the pack's grandparent so nothing downloads
-        self.app = FaceAnalysis(name=folder.name, root=str(folder.parent.parent), providers=providers)
+        # insightface >= 2.1 takes the pack folder itself; given a bare name it would look under
+        # <root>/models/ and download the pack when missing, which vcbench never lets it do
+        self.app = FaceAnalysis(name=str(folder.resolve()), providers=providers)
         self.app.prepare(ctx_id=0, det_size=det_size, det_thresh=min_score)
 
     def detect(self, rgb: np.ndarray, run_detector: bool = True) -> list[Face]:
         out = []
-        for f in self.app.get(np.ascontiguousarray(rgb[:, :, ::-1])):   # insightface works in BGR
+        with quiet_align():
+            found = self.app.get(np.ascontiguousarray(rgb[:, :, ::-1]))   # insightface works in BGR
+        for f in found:
             lm = getattr(f, "landmark_2d_106", None)
             emb = getattr(f, "normed_embedding", None)
             out.append(Face(box=np.asarray(f.bbox, np.float32), kps=np.asarray(f.kps, np.float32),

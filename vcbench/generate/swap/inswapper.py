@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,17 +23,10 @@ import numpy as np
 
 from ...errors import FaceError, NotAvailableError
 from ...faces.base import Face
+from ...faces.insightface_backend import quiet_align
 from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend
 
 INSWAPPER_NAME = "inswapper_128.onnx"
-
-
-@contextlib.contextmanager
-def _quiet_align():
-    """insightface's face_align calls a scikit-image API deprecated in 0.26 (same result)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*`estimate` is deprecated", category=FutureWarning)
-        yield
 
 
 def find_inswapper(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -114,7 +106,7 @@ class ArcFace:
         from insightface.utils import face_align
 
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        with _quiet_align():
+        with quiet_align():
             crop = face_align.norm_crop(bgr, landmark=face.kps, image_size=self.model.input_size[0])
         e = self.model.get_feat(crop).ravel().astype(np.float32)
         return e / max(float(np.linalg.norm(e)), 1e-12)
@@ -184,7 +176,7 @@ class InswapperSwapper(Swapper):
             raise FaceError("inswapper: set_source() was not called")
         bgr = np.ascontiguousarray(frame[:, :, ::-1])
         src = SimpleNamespace(normed_embedding=self.source_embedding)
-        with _quiet_align():
+        with quiet_align():
             patch_bgr, m = self.model.get(bgr, SimpleNamespace(kps=face.kps), src, paste_back=False)
         patch = np.ascontiguousarray(patch_bgr[:, :, ::-1])
         h, w = frame.shape[:2]
