@@ -483,3 +483,25 @@ def test_generate_inswapper_uses_the_pack_like_deep_live_cam(tmp_path, media, st
     assert meta["face_backend"].startswith("insightface-") and meta["face_backend"].endswith("standin_l")
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
     assert float(q["swapped_fraction"]) == 1.0 and q["id_sim_fake"] != ""
+
+
+@needs_mediapipe
+def test_target_whose_face_leaves_for_a_long_stretch_is_skipped(tmp_path, media, carphone, cli_runner):
+    from vcbench.video import VideoWriter
+
+    tgt = tmp_path / "videos"
+    frames = read_frames(carphone, list(range(20)))
+    with VideoWriter(tgt / "gappy.mp4", 8) as w:                 # 10 frames of face, 2.5 s without, 5 with
+        for f in [*frames[:10], *[np.zeros_like(frames[0])] * 20, *frames[10:15]]:
+            w.write(f)
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
+                                "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2",
+                                "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 1
+    assert "gappy.mp4: no face for 2.5 s (frames 10-29; max_gap_s 2)" in _quiet(r.output)
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
+                                "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2", "--max-gap", "3",
+                                "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, _quiet(r.output)
+    q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
+    assert float(q["swapped_fraction"]) == pytest.approx(15 / 35, abs=0.03)

@@ -227,6 +227,8 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
               help="Run the face detector every N frames, track between.")
 @click.option("--min-face-fraction", type=float, default=0.5, show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
+@click.option("--max-gap", "max_gap_s", type=float, default=2.0, show_default=True,
+              help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
 @click.option("--crf", type=int, default=18, show_default=True, help="x264 CRF of the clean real/fake masters.")
 @click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (targets).")
 @click.option("--ffmpeg", "ffmpeg", default=None, help="ffmpeg binary (default: imageio-ffmpeg's).")

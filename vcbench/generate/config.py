@@ -37,6 +37,7 @@ class GenerateConfig:
     max_frames: int | None = None
     detect_every: int = 1
     min_face_fraction: float = 0.5        # a target whose face is found in fewer frames is skipped
+    max_gap_s: float = 2.0                # ... or whose face is missing for longer at a stretch
     crf: int = 18                         # master encode (x264 CRF, Deep-Live-Cam's output setting)
     shard: str = "0/1"
     ffmpeg: str | None = None

@@ -317,12 +317,9 @@ class Generator:
                     writer.write(rgb)
                 self.progress.advance(1)
             n = len(per_frame)
-            with_face = sum(1 for f in per_frame if f)
             if n == 0:
                 raise VideoError(f"{t.path}: no frames decoded")
-            if with_face < self.cfg.min_face_fraction * n:
-                raise FaceError(f"{t.path}: a face in only {with_face}/{n} frames "
-                                f"(min_face_fraction {self.cfg.min_face_fraction:g})")
+            self.check_coverage(t, per_frame, info.fps)
             if writer:
                 writer.close()
         except BaseException:
@@ -349,15 +346,33 @@ class Generator:
                 self.progress.advance(1)
         return {"frames": len(per_frame), "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
 
-    def swappable_fraction(self, per_frame: list) -> float:
-        """Fraction of frames the swapper acts on (its selection, with the landmarks it needs):
-        what swap_target counts, recomputed when resuming after its master was written."""
+    def swappable(self, per_frame: list) -> np.ndarray:
+        """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
         from .swap.base import select_faces
 
-        ok = sum(1 for faces in per_frame
-                 if any(f.landmarks is not None or not self.swapper.needs_landmarks
-                        for f in select_faces(faces, self.cfg.select)))
-        return round(ok / max(len(per_frame), 1), 4)
+        return np.array([any(f.landmarks is not None or not self.swapper.needs_landmarks
+                             for f in select_faces(faces, self.cfg.select)) for faces in per_frame], bool)
+
+    def swappable_fraction(self, per_frame: list) -> float:
+        """What swap_target counts, recomputed when resuming after its master was written."""
+        return round(float(self.swappable(per_frame).mean()) if per_frame else 0.0, 4)
+
+    def check_coverage(self, t: Item, per_frame: list, fps: float) -> None:
+        """A fake is only a fake where the face was swapped: a target whose face is missing in
+        too many frames, or for one long stretch, would make a "fake" that is largely real."""
+        ok = self.swappable(per_frame)
+        n = len(ok)
+        if ok.sum() < self.cfg.min_face_fraction * n:
+            raise FaceError(f"{t.path}: a face in only {int(ok.sum())}/{n} frames "
+                            f"(min_face_fraction {self.cfg.min_face_fraction:g})")
+        run, worst = 0, (0, 0)
+        for i, good in enumerate(ok):
+            run = 0 if good else run + 1
+            if run > worst[0]:
+                worst = (run, i - run + 1)
+        if fps and worst[0] / fps > self.cfg.max_gap_s:
+            raise FaceError(f"{t.path}: no face for {worst[0] / fps:.1f} s (frames {worst[1]}-{worst[1] + worst[0] - 1}; "
+                            f"max_gap_s {self.cfg.max_gap_s:g})")
 
     def run_target(self, t: Item, sources: list[Item], prepared: dict) -> None:
         from ..faces.tracking import VideoTracks, build_tracks, cache_file, save_tracks
