@@ -1,8 +1,6 @@
 """AltFreezing: the network against an independent functional reference, every checkpoint format,
 and loud failures."""
-import pickle
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

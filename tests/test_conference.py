@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vcbench.cli import cli
-from vcbench.errors import ConfigError, EncoderError, UnknownNameError, VideoError
+from vcbench.errors import ConfigError, EncoderError
 from vcbench.generate.conference.network import gilbert_elliott, plan_frames
 from vcbench.generate.conference.presets import builtin_presets, get_preset
 from vcbench.generate.conference.simulate import simulate_file, stats_path

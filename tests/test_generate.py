@@ -13,7 +13,7 @@ import pytest
 from conftest import has_mediapipe, make_video, write_toml
 from standins import make_arcface, make_inswapper
 from vcbench.cli import cli
-from vcbench.errors import ConfigError, FaceError, ItemFailures, NotAvailableError
+from vcbench.errors import ConfigError, FaceError, NotAvailableError
 from vcbench.video import probe, read_frames
 
 needs_mediapipe = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe 0.10.21")
