@@ -240,7 +240,7 @@ def _files(folder: Path, names: list[str]) -> Path:
 
 def test_pairs_never_cross_splits_and_never_self_swap(tmp_path):
     from vcbench.generate.config import resolve_config
-    from vcbench.generate.pipeline import make_plan
+    from vcbench.generate.plan import make_plan
 
     ids = [f"id{i:02d}" for i in range(20)]
     src = _files(tmp_path / "s", [f"{i}.png" for i in ids] + ["id00/second.jpg"])
@@ -282,7 +282,7 @@ def test_tracks_follow_frame_drops_freezes_and_resolution_switches():
     from vcbench.faces.tracking import Track, VideoTracks
     from vcbench.generate.conference.network import FramePlan
     from vcbench.generate.conference.simulate import SimPlan
-    from vcbench.generate.pipeline import map_tracks
+    from vcbench.generate.conference.simulate import map_tracks
 
     n_in = 10
     boxes = np.array([[10 * i, 0, 10 * i + 40, 40] for i in range(n_in)], np.float32)

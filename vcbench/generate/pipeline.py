@@ -9,9 +9,8 @@ Layout of ``OUT`` (paths in manifest.csv are relative to it)::
 
 Fairness: a real and its fakes share every step except the swap. Both masters are written by
 the same encoder with the same settings from the same decoded frames, and each preset is
-applied to both with the same seed (same losses, same camera noise). Splits are drawn per
-identity, and a pair only joins a source and a target of the same split, so no identity is on
-two sides. Face tracks of every output go into the face-track cache, mapped through the
+applied to both with the same seed (same losses, same camera noise). Who is swapped onto
+whom, and the identity-disjoint splits, are decided in ``plan.py``. Face tracks of every output go into the face-track cache, mapped through the
 preset's frame timing and scaling, so later stages do not detect faces again.
 
 Resumable: every file is written under a temporary name and renamed; a re-run skips what
@@ -20,41 +19,21 @@ missing for long stretches) are reported by name and skipped; the rest continue.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets.base import VideoRecord, hash_unit, write_manifest
+from ..datasets.base import VideoRecord, write_manifest
 from ..errors import ConfigError, FaceError, ItemFailures, VcbenchError, VideoError
 from ..fileio import write_csv, write_json
 from .config import GenerateConfig
+from .plan import Item, Plan, make_plan, preset_seed, rel_path, video_id
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-SPLITS = ("train", "val", "test")
 QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "swapped_fraction", "face_psnr", "face_ssim",
                    "id_sim_fake", "id_sim_real"]
 SOURCE_CROWD = 0.25   # a second face at least this fraction of the largest one's area makes a source ambiguous
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input file. ``name`` is unique and filesystem-safe; ``identity`` is the person."""
-
-    name: str
-    identity: str
-    path: Path
-
-
-@dataclass
-class Plan:
-    sources: list[Item]
-    targets: list[Item]
-    split_of: dict[str, str]                 # identity -> split
-    pairs: list[tuple[Item, Item]]           # (source, target)
-    unpaired_targets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -74,87 +53,6 @@ class Progress:
     def advance(self, frames: int) -> None: ...
 
     def log(self, msg: str) -> None: ...
-
-
-# --- planning ------------------------------------------------------------------------
-
-def scan(root: Path, extensions: tuple[str, ...], what: str) -> list[Item]:
-    """Files of ``root`` (or ``root`` itself). A file directly in ``root`` is its own identity
-    (its stem); files in ``root/<identity>/`` share that identity."""
-    def ok(p: Path) -> bool:
-        return p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
-
-    if root.is_file():
-        if not ok(root):
-            raise ConfigError(f"{root}: not a {what} file ({', '.join(extensions)})")
-        return [Item(root.stem, root.stem, root)]
-    if not root.is_dir():
-        raise ConfigError(f"{root}: {what} folder not found")
-    items = [Item(p.stem, p.stem, p) for p in sorted(root.iterdir()) if ok(p)]
-    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
-        items += [Item(f"{d.name}-{p.stem}", d.name, p) for p in sorted(d.iterdir()) if ok(p)]
-    names: dict[str, Path] = {}
-    for it in items:
-        if "__" in it.name:
-            raise ConfigError(f"{it.path}: '__' separates target and source in video ids; rename the file")
-        if it.name in names:
-            raise ConfigError(f"{what}s {names[it.name]} and {it.path} get the same name {it.name!r}; rename one")
-        names[it.name] = it.path
-    if not items:
-        raise ConfigError(f"{root}: no {what} files ({', '.join(extensions)})")
-    return items
-
-
-def assign_splits(groups: list[list[str]], cfg: GenerateConfig) -> dict[str, str]:
-    """identity -> split. Within each group (target identities, then source-only ones)
-    identities are ranked by a seeded hash and cut at the val/test fractions, so every
-    split gets its share of both roles and a small set lands entirely in train."""
-    out: dict[str, str] = {}
-    for ids in groups:
-        ids = sorted(set(ids) - set(out), key=lambda i: hash_unit(i, cfg.seed))
-        if cfg.split:
-            out.update({i: cfg.split for i in ids})
-            continue
-        n_test = int(round(len(ids) * cfg.test_fraction))
-        n_val = int(round(len(ids) * cfg.val_fraction))
-        for k, i in enumerate(ids):
-            out[i] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
-    return out
-
-
-def make_plan(cfg: GenerateConfig) -> Plan:
-    from ..video import VIDEO_EXTENSIONS
-
-    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source")
-    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video")
-    target_ids = [t.identity for t in targets]
-    split_of = assign_splits([target_ids, [s.identity for s in sources]], cfg)
-    allowed = [(s, t) for t in targets for s in sources
-               if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
-    if not allowed:
-        raise ConfigError("no (source, target) pair is possible: every source shares an identity or a split with "
-                          "no target; add identities, use --self-swap, or put all in one split with --split")
-    pairs = allowed
-    if cfg.pairs is not None and cfg.pairs < len(allowed):
-        rng = np.random.default_rng(cfg.seed)
-        pick = sorted(rng.choice(len(allowed), size=cfg.pairs, replace=False))
-        pairs = [allowed[k] for k in pick]
-    used = {t.name for _, t in pairs}
-    return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
-                [t.name for t in targets if t.name not in used])
-
-
-def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:
-    return f"{preset}/{method}/{target}" + (f"__{source}" if source else "")
-
-
-def rel_path(preset_name: str, extension: str, method: str, target: str, source: str | None = None) -> str:
-    return f"videos/{video_id(preset_name, method, target, source)}{extension}"
-
-
-def preset_seed(seed: int, preset: str, target: str) -> int:
-    """One seed per (preset, target): a real and its fakes get the same losses and noise."""
-    return int(hashlib.sha256(f"{seed}|{preset}|{target}".encode()).hexdigest()[:8], 16)
 
 
 def master_codec_args(crf: int = 18) -> list[str]:
@@ -419,7 +317,7 @@ class Generator:
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
         from ..faces.tracking import cache_file, load_tracks, save_tracks
-        from .conference.simulate import plan_simulation, simulate_file
+        from .conference.simulate import map_tracks, plan_simulation, simulate_file
 
         key = self.backend.key
         for p in self.presets:
@@ -582,31 +480,6 @@ class Generator:
             "counts": counts, "failures": [{"item": a, "reason": b} for a, b in self.failures],
             "provenance": provenance(self.exe)})
         return Report(records, list(self.failures), self.made, self.skipped, counts)
-
-
-def map_tracks(vt, sp, size: tuple[int, int], path: str):
-    """Face tracks of a master carried through a simulation: output frame ``j`` shows input
-    frame ``sp.input_frame(j)``, scaled to the segment's size. ``input_frame`` never
-    decreases, so each track stays one contiguous run of output frames."""
-    from ..faces.tracking import Track, VideoTracks
-
-    out_tracks = []
-    inputs = np.array([sp.input_frame(j) for j in range(sp.n)])
-    for t in vt.tracks:
-        first, last = int(t.frames[0]), int(t.frames[-1])
-        js = np.nonzero((inputs >= first) & (inputs <= last))[0]
-        if len(js) == 0:
-            continue
-        rows = inputs[js] - first
-        scale = np.array([sp.size_at(int(j)) for j in js], np.float32)
-        sx, sy = scale[:, 0] / size[0], scale[:, 1] / size[1]
-        boxes = t.boxes[rows] * np.stack([sx, sy, sx, sy], 1)
-        kps = t.kps[rows] * np.stack([sx, sy], 1)[:, None, :]
-        lms = None if t.landmarks is None else (t.landmarks[rows].astype(np.float32)
-                                                * np.stack([sx, sy], 1)[:, None, :]).astype(np.float16)
-        out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
-                                kps.astype(np.float32), t.scores[rows], lms))
-    return VideoTracks(path, sp.n, vt.detector, out_tracks)
 
 
 def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:

@@ -249,3 +249,28 @@ def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
+    """Face tracks of a master carried through a simulation: output frame ``j`` shows input
+    frame ``sp.input_frame(j)``, scaled to the segment's size. ``input_frame`` never
+    decreases, so each track stays one contiguous run of output frames."""
+    from ...faces.tracking import Track, VideoTracks
+
+    out_tracks = []
+    inputs = np.array([sp.input_frame(j) for j in range(sp.n)])
+    for t in vt.tracks:
+        first, last = int(t.frames[0]), int(t.frames[-1])
+        js = np.nonzero((inputs >= first) & (inputs <= last))[0]
+        if len(js) == 0:
+            continue
+        rows = inputs[js] - first
+        scale = np.array([sp.size_at(int(j)) for j in js], np.float32)
+        sx, sy = scale[:, 0] / size[0], scale[:, 1] / size[1]
+        boxes = t.boxes[rows] * np.stack([sx, sy, sx, sy], 1)
+        kps = t.kps[rows] * np.stack([sx, sy], 1)[:, None, :]
+        lms = None if t.landmarks is None else (t.landmarks[rows].astype(np.float32)
+                                                * np.stack([sx, sy], 1)[:, None, :]).astype(np.float16)
+        out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
+                                kps.astype(np.float32), t.scores[rows], lms))
+    return VideoTracks(path, sp.n, vt.detector, out_tracks)
