@@ -227,6 +227,11 @@ def test_config_errors_are_one_line(tmp_path, cli_runner):
     toml = write_toml(tmp_path / "g.toml", 'source = "a"\ntarget = "b"\nout = "c"\nswaper = "mesh"\n')
     r = cli_runner.invoke(cli, ["generate", "--config", str(toml)])
     assert r.exit_code == 1 and "unknown key 'swaper'; did you mean 'swapper'?" in r.output
+    common = ["generate", "--source", str(tmp_path), "--target", str(tmp_path), "--out", str(tmp_path / "o")]
+    r = cli_runner.invoke(cli, common + ["--select", "rightmost"])
+    assert r.exit_code == 1 and "select must be one of leftmost, largest, all" in r.output
+    r = cli_runner.invoke(cli, common + ["--swapper", "meshh"])
+    assert r.exit_code == 1 and "did you mean 'mesh'" in r.output
 
 
 # --- planning ------------------------------------------------------------------------

@@ -111,6 +111,19 @@ def resolve_config(file: Path | None = None, **flags: Any) -> GenerateConfig:
         raise ConfigError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
     if cfg.pairs is not None and cfg.pairs < 1:
         raise ConfigError(f"pairs must be >= 1, got {cfg.pairs}")
+    # names are checked before any file is read, so a typo fails at once with "did you mean"
+    from ..faces import BACKENDS
+    from .conference.presets import get_preset
+    from .swap import SWAPPERS
+    from .swap.base import SELECTIONS
+
+    SWAPPERS.entry(cfg.swapper)
+    if cfg.face_backend != "auto":
+        BACKENDS.entry(cfg.face_backend)
+    for name in cfg.presets:
+        get_preset(name, cfg.presets_file)
+    if cfg.select not in SELECTIONS:
+        raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {cfg.select!r}")
     if cfg.detect_every < 1:
         raise ConfigError(f"detect_every must be >= 1, got {cfg.detect_every}")
     return cfg
