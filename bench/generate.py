@@ -26,22 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def make_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
-    import cv2
-
-    from vcbench.samples import sample_path
-    from vcbench.video import VideoWriter, iter_frames
-
-    src = [f for _, f in iter_frames(sample_path("carphone"))]
-    order = (list(range(len(src))) + list(range(len(src) - 2, 0, -1))) * 4
-    rng = np.random.default_rng(0)
-    with VideoWriter(path, fps=30, codec_args=["-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
-                                               "-pix_fmt", "yuv420p"]) as w:
-        for i in order[:frames]:
-            img = cv2.resize(src[i], size, interpolation=cv2.INTER_CUBIC).astype(np.float32)
-            w.write(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
-    return path
+from vcbench.samples import talking_head
 
 
 def live_pass(clip: Path, out: Path, swapper=None, backend=None, every: int = 1) -> float:
@@ -144,7 +129,7 @@ def main() -> None:
         results["inswapper_model"] = insw_label
         for size in a.sizes.split(","):
             w, h = (int(x) for x in size.split("x"))
-            clip = make_clip(td / f"clip{size}.mp4", (w, h), a.frames)
+            clip = talking_head(td / f"clip{size}.mp4", (w, h), a.frames)
             be = MediapipeBackend()
             r = {"transcode_fps": round(live_pass(clip, td / "t.mp4"), 1)}
             r["mesh_fps"] = round(live_pass(clip, td / "m.mp4", mesh, be), 1)

@@ -19,24 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def make_input(path: Path, seconds: int) -> Path:
-    import cv2
-
-    from vcbench.samples import sample_path
-    from vcbench.video import VideoWriter, iter_frames
-
-    frames = [f for _, f in iter_frames(sample_path("carphone"))]
-    order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))
-    rng = np.random.default_rng(0)
-    with VideoWriter(path, 30, codec_args=["-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
-                                           "-pix_fmt", "yuv420p"]) as w:
-        for k in range(seconds * 30):
-            img = cv2.resize(frames[order[k % len(order)]], (1280, 720), interpolation=cv2.INTER_CUBIC)
-            w.write(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
-    return path
+from vcbench.samples import talking_head
 
 
 def plain_ffmpeg(exe: str, src: Path, out: Path, p) -> list[str]:
@@ -63,7 +46,7 @@ def main() -> None:
     exe = ffmpeg_exe()
     rows = []
     with tempfile.TemporaryDirectory() as td:
-        src = make_input(Path(td) / "in.mp4", a.seconds)
+        src = talking_head(Path(td) / "in.mp4", (1280, 720), a.seconds * 30)
         for name in a.presets.split(","):
             p = get_preset(name)
             out = Path(td) / f"o{p.extension}"

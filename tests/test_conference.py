@@ -22,22 +22,11 @@ LADDER = ["clean", "ffpp-c23", "ffpp-c40", "webrtc-vp8-720p", "webrtc-vp8-360p",
 
 
 @pytest.fixture(scope="session")
-def face_clip_10s(tmp_path_factory, carphone):
-    """10 s of a real face at 640x360@30: carphone played forward and back, upscaled, with the
-    sensor grain a webcam adds (so CBR encoders have real detail to spend bits on)."""
-    from vcbench.video import VideoWriter
-    import cv2
+def face_clip_10s(tmp_path_factory):
+    """10 s of a real face at 640x360@30 (carphone forward and back, upscaled, sensor grain)."""
+    from vcbench.samples import talking_head
 
-    frames = [f for _, f in iter_frames(carphone)]
-    order = (list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))) * 2
-    rng = np.random.default_rng(0)
-    out = tmp_path_factory.mktemp("clip") / "face10s.mp4"
-    with VideoWriter(out, fps=30, codec_args=["-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
-                                              "-pix_fmt", "yuv420p"]) as w:
-        for i in order[:300]:
-            img = cv2.resize(frames[i], (640, 360), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-            w.write(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
-    return out
+    return talking_head(tmp_path_factory.mktemp("clip") / "face10s.mp4", (640, 360), 300)
 
 
 def test_ladder_has_every_named_preset_with_sources():

@@ -312,20 +312,20 @@ class VideoWriter:
         try:
             self._proc.stdin.write(data)
         except BrokenPipeError:
-            err = self._proc.stderr.read().decode(errors="replace").strip()
+            err = _last_line(self._proc.stderr.read(), "no message")
             self.abort()
-            raise EncoderError(f"{self.path}: ffmpeg exited early ({err.splitlines()[-1] if err else 'no message'})") from None
+            raise EncoderError(f"{self.path}: ffmpeg exited early ({err})") from None
         self.frames += 1
 
     def close(self) -> Path:
         if self._proc is None:
             raise VideoError(f"{self.path}: no frames written")
         self._proc.stdin.close()
-        err = self._proc.stderr.read().decode(errors="replace")
+        err = self._proc.stderr.read()
         rc = self._proc.wait()
         if rc != 0:
             self.abort()
-            raise EncoderError(f"{self.path}: ffmpeg failed ({err.strip().splitlines()[-1] if err.strip() else rc})")
+            raise EncoderError(f"{self.path}: ffmpeg failed ({_last_line(err, rc)})")
         self._ctx.__exit__(None, None, None)
         self._proc = None
         return self.path
@@ -348,6 +348,12 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _last_line(stderr: bytes, default) -> str:
+    """The last line ffmpeg wrote to stderr (its error), or ``default`` when it wrote none."""
+    text = stderr.decode(errors="replace").strip()
+    return text.splitlines()[-1] if text else str(default)
 
 
 def iter_raw(path: str | os.PathLike, size: tuple[int, int], pix_fmt: str = "yuv420p",
@@ -373,9 +379,9 @@ def iter_raw(path: str | os.PathLike, size: tuple[int, int], pix_fmt: str = "yuv
             if len(buf) < frame_bytes:
                 break
             yield buf
-        err = proc.stderr.read().decode(errors="replace").strip()
+        err = proc.stderr.read()
         if proc.wait() != 0:
-            raise VideoError(f"{path}: ffmpeg decode failed ({err.splitlines()[-1] if err else proc.returncode})")
+            raise VideoError(f"{path}: ffmpeg decode failed ({_last_line(err, proc.returncode)})")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -133,8 +133,10 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     # Without a camera stage frames are only selected and held, never touched: ffmpeg decodes
     # and scales straight to yuv420p and Python passes the bytes on (no RGB round trip).
     raw = cam is None and len(segments) == 1
-    frames_it = enumerate(iter_raw(src, segments[0][2:4], exe=exe,
-                                                     downscale=segments[0][2] < info.width)) if raw else iter_frames(src)
+    if raw:
+        frames_it = enumerate(iter_raw(src, segments[0][2:4], exe=exe, downscale=segments[0][2] < info.width))
+    else:
+        frames_it = iter_frames(src)
     cur_idx, cur = -1, None
     held: dict[int, np.ndarray] = {}
 
@@ -216,8 +218,8 @@ def display(exe: str, sent: Path, out: Path, size: tuple[int, int]) -> None:
     """What the receiver shows: the decoded stream scaled (bicubic) to ``size``, stored as
     lossless H.264 so that storing it adds nothing to what the call did."""
     with atomic_path(out) as tmp:
-        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sent), "-fps_mode", "passthrough",
-                            "-vf", f"scale={size[0]}:{size[1]}:flags=bicubic", "-c:v", "libx264", "-qp", "0",
+        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sent),
+                            "-fps_mode", "passthrough", "-vf", f"scale={size[0]}:{size[1]}:flags=bicubic", "-c:v", "libx264", "-qp", "0",
                             "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2", "-fflags", "+bitexact",
                             str(tmp)], capture_output=True, text=True)
         if r.returncode:
@@ -226,9 +228,8 @@ def display(exe: str, sent: Path, out: Path, size: tuple[int, int]) -> None:
 
 def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:
     """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames."""
-    from skimage.metrics import structural_similarity
-
     from ...video import sample_indices
+    from ..fidelity import luma, psnr, ssim
 
     idx = sample_indices(min(n_out, len(capture)), samples)
     got = dict(iter_frames(out, indices=idx))
@@ -238,17 +239,11 @@ def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples
         if i not in got:
             continue
         o = got[i]
-        r = _resize(ref[capture[i]], o.shape[1], o.shape[0])
-        yo, yr = _luma(o), _luma(r)
-        mse = float(np.mean((yo - yr) ** 2))
-        psnrs.append(99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse))
-        ssims.append(structural_similarity(yo, yr, data_range=255.0))
+        yo, yr = luma(o), luma(_resize(ref[capture[i]], o.shape[1], o.shape[0]))
+        psnrs.append(psnr(yo, yr))
+        ssims.append(ssim(yo, yr))
     return {"psnr_y": round(float(np.mean(psnrs)), 2) if psnrs else None,
             "ssim": round(float(np.mean(ssims)), 4) if ssims else None}
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):

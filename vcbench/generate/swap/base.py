@@ -41,6 +41,13 @@ def mouth_polygon(face: Face, inner: bool = False) -> np.ndarray | None:
     return None
 
 
+def still_faces(rgb: np.ndarray) -> list[Face]:
+    """Faces of a single image (a source) with mediapipe's still-image mesh."""
+    from ...faces.mediapipe_backend import MediapipeBackend
+
+    return MediapipeBackend(video=False, max_faces=1).detect(rgb)
+
+
 def best_face(faces: list[Face], where: str) -> Face:
     """The source identity's face: the largest confident one. FaceError names the file."""
     if not faces:
@@ -100,11 +107,15 @@ class Swapper:
     def swap_face(self, frame: np.ndarray, face: Face) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def can_swap(self, face: Face) -> bool:
+        """Whether this face carries what the swapper needs (dense landmarks, for some)."""
+        return face.landmarks is not None or not self.needs_landmarks
+
     def swap(self, frame: np.ndarray, faces: list[Face], select: str = "leftmost") -> tuple[np.ndarray, int]:
         """Swap the selected faces of one frame; returns the new frame and how many were swapped."""
         out, n = frame, 0
         for f in select_faces(faces, select):
-            if self.needs_landmarks and f.landmarks is None:
+            if not self.can_swap(f):
                 continue
             out = self.swap_face(out, f)
             n += 1

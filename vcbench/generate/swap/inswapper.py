@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import FaceError, NotAvailableError
 from ...faces.base import Face
 from ...faces.insightface_backend import quiet_align
-from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend
+from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend, still_faces
 
 INSWAPPER_NAME = "inswapper_128.onnx"
 
@@ -162,9 +162,7 @@ class InswapperSwapper(Swapper):
 
     def set_source(self, rgb: np.ndarray, where: str, faces: list[Face] | None = None) -> None:
         if faces is None:
-            from ...faces.mediapipe_backend import MediapipeBackend
-
-            faces = MediapipeBackend(video=False, max_faces=1).detect(rgb)
+            faces = still_faces(rgb)
         face = best_face(faces, where)
         emb = face.embedding if face.embedding is not None else self.arcface.embed(rgb, face)
         self.source_face, self.source_embedding = face, np.asarray(emb, np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import ConfigError, FaceError
 from ...faces.base import Face
-from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend
+from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend, still_faces
 
 BLENDS = ("poisson", "feather")
 
@@ -64,9 +64,7 @@ class MeshSwapper(Swapper):
     def set_source(self, rgb: np.ndarray, where: str, faces: list[Face] | None = None) -> None:
         """Analyse the source image with mediapipe's still-image mesh (or the given faces)."""
         if faces is None:
-            from ...faces.mediapipe_backend import MediapipeBackend
-
-            faces = MediapipeBackend(video=False, max_faces=1).detect(rgb)
+            faces = still_faces(rgb)
         faces = [f for f in faces if f.landmarks is not None and len(f.landmarks) >= 468]
         face = best_face(faces, where)
         self.source_face = face
