@@ -43,6 +43,16 @@ class GenerateConfig:
     ffmpeg: str | None = None
     cache_dir: Path | None = None         # face-track cache (default ~/.cache/vcbench/faces)
 
+    def load_presets(self) -> list:
+        """The chosen presets, in order (unknown names answer with "did you mean")."""
+        from ..registry import lookup
+        from .conference.presets import load_presets
+
+        if not self.presets:
+            raise ConfigError("no preset given (use --preset clean for unprocessed videos)")
+        available = load_presets(self.presets_file)
+        return [lookup("preset", name, available) for name in self.presets]
+
     def to_json(self) -> dict[str, Any]:
         return {f.name: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
                 for f in fields(self) for v in [getattr(self, f.name)]}
@@ -113,15 +123,13 @@ def resolve_config(file: Path | None = None, **flags: Any) -> GenerateConfig:
         raise ConfigError(f"pairs must be >= 1, got {cfg.pairs}")
     # names are checked before any file is read, so a typo fails at once with "did you mean"
     from ..faces import BACKENDS
-    from .conference.presets import get_preset
     from .swap import SWAPPERS
     from .swap.base import SELECTIONS
 
     SWAPPERS.entry(cfg.swapper)
     if cfg.face_backend != "auto":
         BACKENDS.entry(cfg.face_backend)
-    for name in cfg.presets:
-        get_preset(name, cfg.presets_file)
+    cfg.load_presets()
     if cfg.select not in SELECTIONS:
         raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {cfg.select!r}")
     if cfg.detect_every < 1:

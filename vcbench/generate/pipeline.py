@@ -10,8 +10,9 @@ Layout of ``OUT`` (paths in manifest.csv are relative to it)::
 Fairness: a real and its fakes share every step except the swap. Both masters are written by
 the same encoder with the same settings from the same decoded frames, and each preset is
 applied to both with the same seed (same losses, same camera noise). Who is swapped onto
-whom, and the identity-disjoint splits, are decided in ``plan.py``. Face tracks of every output go into the face-track cache, mapped through the
-preset's frame timing and scaling, so later stages do not detect faces again.
+whom, and the identity-disjoint splits, are decided in ``plan.py``. Face tracks of every
+output go into the face-track cache, mapped through the preset's frame timing and scaling, so
+later stages do not detect faces again.
 
 Resumable: every file is written under a temporary name and renamed; a re-run skips what
 exists. Bad items (unreadable file, no face, several faces in a source, a target whose face is
@@ -19,13 +20,12 @@ missing for long stretches) are reported by name and skipped; the rest continue.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets.base import VideoRecord, write_manifest
+from ..datasets.base import Dataset, VideoRecord, write_manifest
 from ..errors import ConfigError, FaceError, ItemFailures, VcbenchError, VideoError
 from ..fileio import write_csv, write_json
 from .config import GenerateConfig
@@ -55,6 +55,11 @@ class Progress:
     def log(self, msg: str) -> None: ...
 
 
+def quality_path(fake: Path) -> Path:
+    """The per-fake quality record beside its master (gathered into quality.csv)."""
+    return fake.with_name(fake.name + ".quality.json")
+
+
 def master_codec_args(crf: int = 18) -> list[str]:
     """The master encode shared by reals and fakes: Deep-Live-Cam's x264 CRF 18, yuv420p
     (two threads and bitexact muxing keep it reproducible)."""
@@ -70,13 +75,10 @@ class Generator:
     def __init__(self, cfg: GenerateConfig, progress: Progress | None = None):
         from ..faces.tracking import default_cache_dir
         from ..video import ffmpeg_exe
-        from .conference.presets import get_preset
 
         self.cfg = cfg
         self.progress = progress or Progress()
-        self.presets = [get_preset(p, cfg.presets_file) for p in cfg.presets]
-        if not self.presets:
-            raise ConfigError("no preset given (use --preset clean for unprocessed videos)")
+        self.presets = cfg.load_presets()
         self.exe = ffmpeg_exe(cfg.ffmpeg)
         self.cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
         self.swapper = self._build_swapper()
@@ -98,7 +100,6 @@ class Generator:
         return SWAPPERS.get(self.cfg.swapper)(**kw)
 
     def _build_backend(self):
-        from ..errors import NotAvailableError
         from ..faces.tracking import get_backend
 
         name = self.cfg.face_backend
@@ -107,7 +108,7 @@ class Generator:
             if self.cfg.swapper == "inswapper" and not str(self.cfg.arcface).endswith(".onnx"):
                 try:
                     return get_backend("insightface", pack=self.cfg.arcface)
-                except (VcbenchError, NotAvailableError, AssertionError) as e:   # FaceAnalysis asserts a detector
+                except (VcbenchError, AssertionError) as e:   # FaceAnalysis asserts a detector
                     self.progress.log(f"face backend: insightface pack {self.cfg.arcface!r} unusable ({e}); "
                                       "using mediapipe")
         if self.swapper.needs_landmarks and name != "mediapipe":
@@ -197,12 +198,17 @@ class Generator:
                             self.cfg.out / rel))
         return out
 
-    def detect_target(self, t: Item, real_out: Path | None) -> tuple[list, int, tuple[int, int]]:
+    def cache_path(self, video: Path) -> Path:
+        """Where ``video``'s face tracks from this run's backend live in the face-track cache."""
+        from ..faces.tracking import cache_file
+
+        return cache_file(video, self.backend.key, self.cfg.detect_every, cache_dir=self.cache_dir)
+
+    def detect_target(self, t: Item, info, real_out: Path | None) -> list:
         """Faces of every frame (causal: the backend only sees the past), writing the real
         master from the same decoded frames when ``real_out`` is given."""
-        from ..video import VideoWriter, iter_frames, probe
+        from ..video import VideoWriter, iter_frames
 
-        info = probe(t.path)
         self.backend.reset()
         per_frame: list = []
         writer = VideoWriter(real_out, info.fps, exe=self.exe, codec_args=self.codec_args()) if real_out else None
@@ -213,8 +219,7 @@ class Generator:
                 if writer:
                     writer.write(rgb)
                 self.progress.advance(1)
-            n = len(per_frame)
-            if n == 0:
+            if not per_frame:
                 raise VideoError(f"{t.path}: no frames decoded")
             self.check_coverage(t, per_frame, info.fps)
             if writer:
@@ -223,19 +228,19 @@ class Generator:
             if writer:
                 writer.abort()
             raise
-        return per_frame, n, (info.width, info.height)
+        return per_frame
 
     def codec_args(self) -> list[str]:
         return master_codec_args(self.cfg.crf)
 
-    def swap_target(self, t: Item, source: tuple[np.ndarray, list], s: Item, per_frame: list, out: Path) -> dict:
-        from ..video import VideoWriter, iter_frames, probe
+    def swap_target(self, t: Item, fps: float, source: tuple[np.ndarray, list], s: Item, per_frame: list,
+                    out: Path) -> dict:
+        from ..video import VideoWriter, iter_frames
 
         img, faces = source
         self.swapper.set_source(img, str(s.path), faces=faces)
-        info = probe(t.path)
         swapped = 0
-        with VideoWriter(out, info.fps, exe=self.exe, codec_args=self.codec_args()) as w:
+        with VideoWriter(out, fps, exe=self.exe, codec_args=self.codec_args()) as w:
             for i, rgb in iter_frames(t.path, stop=len(per_frame)):
                 fake, k = self.swapper.swap(rgb, per_frame[i], self.cfg.select)
                 swapped += k > 0
@@ -247,8 +252,8 @@ class Generator:
         """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
         from .swap.base import select_faces
 
-        return np.array([any(f.landmarks is not None or not self.swapper.needs_landmarks
-                             for f in select_faces(faces, self.cfg.select)) for faces in per_frame], bool)
+        return np.array([any(self.swapper.can_swap(f) for f in select_faces(faces, self.cfg.select))
+                         for faces in per_frame], bool)
 
     def swappable_fraction(self, per_frame: list) -> float:
         """What swap_target counts, recomputed when resuming after its master was written."""
@@ -268,32 +273,29 @@ class Generator:
             if run > worst[0]:
                 worst = (run, i - run + 1)
         if fps and worst[0] / fps > self.cfg.max_gap_s:
-            raise FaceError(f"{t.path}: no face for {worst[0] / fps:.1f} s (frames {worst[1]}-{worst[1] + worst[0] - 1}; "
+            length, first = worst
+            raise FaceError(f"{t.path}: no face for {length / fps:.1f} s (frames {first}-{first + length - 1}; "
                             f"max_gap_s {self.cfg.max_gap_s:g})")
 
-    def run_target(self, t: Item, sources: list[Item], prepared: dict) -> None:
-        from ..faces.tracking import VideoTracks, build_tracks, cache_file, save_tracks
+    def run_target(self, t: Item, info, sources: list[Item], prepared: dict) -> None:
+        from ..faces.tracking import VideoTracks, build_tracks, save_tracks
 
         real, fakes = self.masters(t, sources)
         key = self.backend.key
         masters = [real, *fakes.values()]
 
-        def cached(p: Path) -> bool:
-            return cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir).is_file()
-
         def save_cache(p: Path) -> None:   # a master's tracks are the target's: same frames, same place
-            if p.exists() and not cached(p):
-                save_tracks(VideoTracks(str(p), n, key, tracks.tracks),
-                            cache_file(p, key, self.cfg.detect_every, cache_dir=self.cache_dir))
+            if p.exists() and not self.cache_path(p).is_file():
+                save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks), self.cache_path(p))
 
         self.skipped += sum(p.exists() for p in masters)
-        need_detect = (any(not p.exists() or not cached(p) for p in masters)
-                       or any(not p.with_name(p.name + ".quality.json").exists() for p in fakes.values()))
+        need_detect = (any(not p.exists() or not self.cache_path(p).is_file() for p in masters)
+                       or self._needs_quality(t, sources))
         if need_detect:
             write_real = not real.exists()
-            per_frame, n, size = self.detect_target(t, real if write_real else None)
+            per_frame = self.detect_target(t, info, real if write_real else None)
             self.made += write_real
-            tracks = VideoTracks(str(t.path), n, key, build_tracks(per_frame))
+            tracks = VideoTracks(str(t.path), len(per_frame), key, build_tracks(per_frame))
             save_cache(real)
             for s in sources:
                 path = fakes[s.name]
@@ -301,65 +303,59 @@ class Generator:
                 try:
                     q = None
                     if not path.exists():
-                        q = self.swap_target(t, prepared[s.name], s, per_frame, path)
+                        q = self.swap_target(t, info.fps, prepared[s.name], s, per_frame, path)
                         self.made += 1
                         self.progress.log(f"{vid}: swapped {q['swapped_fraction']:.0%} of {q['frames']} frames")
                     save_cache(path)
-                    qfile = path.with_name(path.name + ".quality.json")
-                    if not qfile.exists():
-                        q = q or {"frames": n, "swapped_fraction": self.swappable_fraction(per_frame)}
-                        q.update(self.quality(real, path, tracks, prepared[s.name], size))
-                        write_json(qfile, {"video_id": vid, "source_id": s.identity, "target_id": t.identity,
-                                           **q})
+                    if not quality_path(path).exists():
+                        q = q or {"frames": len(per_frame), "swapped_fraction": self.swappable_fraction(per_frame)}
+                        q.update(self.quality(real, path, tracks, prepared[s.name]))
+                        write_json(quality_path(path), {"video_id": vid, "source_id": s.identity,
+                                                        "target_id": t.identity, **q})
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))
         self.simulate_target(t, sources, real, fakes)
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
-        from ..faces.tracking import cache_file, load_tracks, save_tracks
+        from ..faces.tracking import load_tracks, save_tracks
+        from ..video import probe
         from .conference.simulate import map_tracks, plan_simulation, simulate_file
 
-        key = self.backend.key
-        for p in self.presets:
-            if p.name == "clean":
-                continue   # the masters are the clean videos
-            seed = preset_seed(self.cfg.seed, p.name, t.name)
-            jobs = [(video_id(p.name, "original", t.name), real, "original", None)]
-            jobs += [(video_id(p.name, self.swapper.name, t.name, s.name), fakes[s.name], self.swapper.name, s.name)
-                     for s in sources]
-            for vid, master, method, sname in jobs:
+        presets = [p for p in self.presets if p.name != "clean"]   # the masters are the clean videos
+        jobs = [(real, "original", None)] + [(fakes[s.name], self.swapper.name, s.name) for s in sources]
+        for master, method, sname in jobs:
+            master_info = None
+            for p in presets:
+                vid = video_id(p.name, method, t.name, sname)
                 out = self.cfg.out / rel_path(p.name, p.extension, method, t.name, sname)
                 if out.exists():
                     self.skipped += 1
                     continue
                 if not master.exists():
                     continue   # its master failed; already reported
+                seed = preset_seed(self.cfg.seed, p.name, t.name)   # the same for the real and its fakes
                 try:
                     stats = simulate_file(master, out, p, seed=seed, ffmpeg=self.exe, fidelity=False)
                     self.made += 1
-                    mcache = cache_file(master, key, self.cfg.detect_every, cache_dir=self.cache_dir)
-                    if mcache.is_file():
-                        from ..video import probe
-
-                        mi = probe(master)
-                        sp = plan_simulation(mi, p, seed)
+                    if self.cache_path(master).is_file():
+                        master_info = master_info or probe(master)
+                        sp = plan_simulation(master_info, p, seed)
                         if stats["frames"] == sp.n:   # the encoder kept every frame: the timing maps exactly
-                            mapped = map_tracks(load_tracks(mcache), sp, (mi.width, mi.height), str(out))
-                            save_tracks(mapped, cache_file(out, key, self.cfg.detect_every,
-                                                           cache_dir=self.cache_dir))
+                            mapped = map_tracks(load_tracks(self.cache_path(master)), sp,
+                                                (master_info.width, master_info.height), str(out))
+                            save_tracks(mapped, self.cache_path(out))
                     self.progress.advance(stats.get("frames_sent", stats["frames"]))
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))
 
     # -- quality
-    def quality(self, real: Path, fake: Path, tracks, source, size: tuple[int, int], samples: int = 16) -> dict:
+    def quality(self, real: Path, fake: Path, tracks, source, samples: int = 16) -> dict:
         """Face-region PSNR/SSIM of the fake against its real (both decoded masters), and
         ArcFace identity similarity of the fake's and the real's face to the source."""
-        from skimage.metrics import structural_similarity
-
-        from ..faces.base import Face
         from ..faces.align import enlarge_box
+        from ..faces.base import Face
         from ..video import iter_frames, sample_indices
+        from .fidelity import psnr, ssim
 
         tr = tracks.longest()
         if tr is None:
@@ -372,7 +368,7 @@ class Generator:
         if arc is not None:
             img, faces = source
             src_emb = faces[0].embedding if faces[0].embedding is not None else arc.embed(img, faces[0])
-        psnr, ssim, sim_f, sim_r = [], [], [], []
+        psnrs, ssims, sim_f, sim_r = [], [], [], []
         for fi in rows:
             if fi not in fk or fi not in rl:
                 continue
@@ -382,9 +378,8 @@ class Generator:
             b = rl[fi][y0:y1, x0:x1].astype(np.float64)
             if min(a.shape[:2]) < 7:
                 continue
-            mse = float(np.mean((a - b) ** 2))
-            psnr.append(99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse))
-            ssim.append(structural_similarity(a.mean(2), b.mean(2), data_range=255.0))
+            psnrs.append(psnr(a, b))
+            ssims.append(ssim(a.mean(2), b.mean(2)))
             if src_emb is not None:
                 face = Face(box=tr.boxes[r], kps=tr.kps[r], score=1.0)
                 sim_f.append(float(arc.embed(fk[fi], face) @ src_emb))
@@ -393,7 +388,7 @@ class Generator:
         def mean(x, nd):
             return round(float(np.mean(x)), nd) if x else None
 
-        return {"face_psnr": mean(psnr, 2), "face_ssim": mean(ssim, 4), "id_sim_fake": mean(sim_f, 4),
+        return {"face_psnr": mean(psnrs, 2), "face_ssim": mean(ssims, 4), "id_sim_fake": mean(sim_f, 4),
                 "id_sim_real": mean(sim_r, 4)}
 
     # -- the whole run
@@ -405,40 +400,44 @@ class Generator:
         for s, t in plan.pairs:
             by_target.setdefault(t.name, []).append(s)
         i, n = shard
-        mine = [t for k, t in enumerate(plan.targets) if k % n == i]
+        todo: list[Item] = []
+        for t in (t for k, t in enumerate(plan.targets) if k % n == i):
+            outputs = self.outputs(t, by_target[t.name])
+            if any(not p.exists() for _, p in outputs) or self._needs_quality(t, by_target[t.name]):
+                todo.append(t)
+            else:
+                self.skipped += len(outputs)
         prepared: dict[str, tuple] = {}
-        bad_sources: set[str] = set()
-        todo = [t for t in mine if any(not p.exists() for _, p in self.outputs(t, by_target[t.name]))
-                or self._needs_quality(t, by_target[t.name])]
-        self.skipped += sum(len(self.outputs(t, by_target[t.name])) for t in mine if t not in todo)
-        needed_sources = {s.name: s for t in todo for s in by_target[t.name]}
-        for s in sorted(needed_sources.values(), key=lambda x: x.name):
+        for s in sorted({s.name: s for t in todo for s in by_target[t.name]}.values(), key=lambda x: x.name):
             try:
                 prepared[s.name] = self.load_source(s)
             except (VcbenchError, OSError) as e:
                 self.failures.append((f"source {s.name}", str(e)))
-                bad_sources.add(s.name)
-        total = 0
+        infos = {}
         for t in todo:
             try:
-                nt = probe(t.path).frames
-            except VcbenchError:
-                nt = 0
-            nt = min(nt, self.cfg.max_frames) if self.cfg.max_frames else nt
-            k = len([s for s in by_target[t.name] if s.name not in bad_sources])
-            total += nt * (1 + k) + nt * (1 + k) * sum(p.codec != "none" for p in self.presets)
+                infos[t.name] = probe(t.path)
+            except VcbenchError as e:
+                self.failures.append((f"target {t.name}", str(e)))
+        todo = [t for t in todo if t.name in infos]
+        total = 0
+        n_sim = sum(p.codec != "none" for p in self.presets)
+        for t in todo:
+            nt = min(infos[t.name].frames, self.cfg.max_frames or infos[t.name].frames)
+            k = sum(s.name in prepared for s in by_target[t.name])
+            total += nt * (1 + k) * (1 + n_sim)
         self.progress.start(total)
         for t in todo:
-            sources = [s for s in by_target[t.name] if s.name not in bad_sources]
+            sources = [s for s in by_target[t.name] if s.name in prepared]
             try:
-                self.run_target(t, sources, prepared)
+                self.run_target(t, infos[t.name], sources, prepared)
             except (VcbenchError, OSError) as e:
                 self.failures.append((f"target {t.name}", str(e)))
         return self.finish(plan, by_target)
 
     def _needs_quality(self, t: Item, sources: list[Item]) -> bool:
         _, fakes = self.masters(t, sources)
-        return any(not p.with_name(p.name + ".quality.json").exists() for p in fakes.values())
+        return any(not quality_path(p).exists() for p in fakes.values())
 
     def finish(self, plan: Plan, by_target: dict[str, list[Item]]) -> Report:
         """manifest.csv, quality.csv and generate.json from what exists on disk (all shards)."""
@@ -462,17 +461,13 @@ class Generator:
                                               "width": info.width, "height": info.height}))
             _, fakes = self.masters(t, by_target[t.name])
             for p in fakes.values():
-                qf = p.with_name(p.name + ".quality.json")
-                if qf.exists():
-                    quality.append(json.loads(qf.read_text(encoding="utf-8")))
+                if quality_path(p).exists():
+                    quality.append(json.loads(quality_path(p).read_text(encoding="utf-8")))
         out = self.cfg.out
         write_manifest(records, out / "manifest.csv")
         if quality:
             write_csv(out / "quality.csv", quality, QUALITY_COLUMNS)
-        counts: dict[str, dict[str, int]] = {}
-        for r in records:
-            c = counts.setdefault(r.split, {"real": 0, "fake": 0})
-            c["fake" if r.label else "real"] += 1
+        counts = Dataset(out.name, "manifest", out, records).counts()
         write_json(out / "generate.json", {
             "config": self.cfg.to_json(), "swapper": self.swapper.describe(), "face_backend": self.backend.key,
             "presets": [p.name for p in self.presets], "splits": plan.split_of,
