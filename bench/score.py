@@ -28,7 +28,8 @@ def main() -> None:
     a = ap.parse_args()
     from vcbench.models import load_detector
     from vcbench.samples import sample_path
-    from vcbench.scoring import resolve_device, score_videos
+    from vcbench.runtime import resolve_device
+    from vcbench.scoring import score_videos
 
     dev = resolve_device(a.device)
     torch.manual_seed(0)

@@ -23,7 +23,7 @@ from vcbench.samples import talking_head
 
 
 def plain_ffmpeg(exe: str, src: Path, out: Path, p) -> list[str]:
-    from vcbench.generate.conference.codec import encoder_options
+    from vcbench.conference.codec import encoder_options
 
     opts = encoder_options(p.codec, p.bitrate_kbps, p.fps, p.crf)
     args = [exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-vf",
@@ -39,8 +39,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
-    from vcbench.generate.conference.presets import get_preset
-    from vcbench.generate.conference.simulate import simulate_file
+    from vcbench.conference.presets import get_preset
+    from vcbench.conference.simulate import simulate_file
     from vcbench.video import ffmpeg_exe
 
     exe = ffmpeg_exe()

@@ -110,7 +110,7 @@ def test_every_checkpoint_format_loads_to_identical_logits(tmp_path):
         assert torch.equal(got, want), name
     p = save_checkpoint(m, tmp_path / "vcbench.pth", provenance={"steps": 7})
     loaded = load_detector("altfreezing-tiny", p)
-    assert torch.equal(loaded(x), want) and loaded.provenance == {"steps": 7}
+    assert torch.equal(loaded(x), want) and loaded.weights.provenance == {"steps": 7}
     assert loaded.preprocess == m.preprocess
 
 
@@ -182,3 +182,56 @@ def test_wrapper_copies_that_disagree_are_refused():
     dump[k] = dump[k] + 1
     with pytest.raises(CheckpointError, match="disagree"):
         checkpoint_filter_fn(dump)
+
+
+# --- the detector API a trainer uses ---------------------------------------------------------
+
+def test_fresh_weights_are_initialised_like_torchvision_video_resnets():
+    import math
+
+    torch.manual_seed(0)
+    net = build_altfreezing("altfreezing")
+    conv = net.resnet.s3.pathway0_res0.branch2.b.weight            # (128, 128, 1, 3, 3)
+    fan_out = conv.shape[0] * conv.shape[2] * conv.shape[3] * conv.shape[4]
+    assert conv.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.05)
+    bn = net.resnet.s3.pathway0_res0.branch2.c_bn
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    head = net.resnet.head.projection
+    assert head.weight.std().item() == pytest.approx(0.01, rel=0.1) and torch.all(head.bias == 0)
+    zero = build_altfreezing("altfreezing-tiny")
+    zero.init_weights(zero_init_residual=True)
+    assert torch.all(zero.resnet.s2.pathway0_res0.branch2.c_bn.weight == 0)
+    torch.manual_seed(3)
+    a = build_altfreezing("altfreezing-tiny").state_dict()
+    torch.manual_seed(3)
+    b = build_altfreezing("altfreezing-tiny").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "a fixed seed gives the same fresh network"
+
+
+def test_forward_features_head_and_reset_classifier():
+    torch.manual_seed(0)
+    net = build_altfreezing("altfreezing-tiny").eval()
+    x = torch.randn(2, 3, 8, 64, 64)
+    feats = net.forward_features(x)
+    assert feats.ndim == 5 and feats.shape[:2] == (2, net.num_features)
+    assert torch.equal(net.forward_head(feats), net(x))
+    assert net.forward_head(feats, pre_logits=True).shape == (2, net.num_features)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.reset_classifier()
+    after = net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"resnet.head.projection.weight"}            # bias is re-zeroed, the body untouched
+
+
+def test_preprocess_round_trips_through_a_checkpoint(tmp_path):
+    from vcbench.models import load_detector
+    from vcbench.models.preprocess import Preprocess
+
+    net = build_altfreezing("altfreezing-tiny")
+    custom = Preprocess(clip_len=8, size=64, mean=(1.0, 2.0, 3.0), std=(4.0, 5.0, 6.0), box_scale=1.8)
+    net.preprocess = custom
+    ck = save_checkpoint(net, tmp_path / "t.pth")
+    loaded = load_detector("altfreezing-tiny", ck)
+    assert loaded.preprocess == custom and Preprocess.from_dict(custom.to_dict()) == custom
+    assert loaded.weights.checkpoint == str(ck) and len(loaded.weights.sha256) == 64
+    assert loaded.weights.tag is None                                # not the pinned official file

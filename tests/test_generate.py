@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 import shutil
 from pathlib import Path
@@ -49,6 +50,7 @@ def generated(tmp_path_factory, media):
     cache = out.parent / "cache"
     r = CliRunner().invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
                                  "--out", str(out), "--preset", "clean,zoom-360p", "--cache-dir", str(cache)])
+    assert r.exit_code == 0, r.output
     return out, cache, r
 
 
@@ -67,7 +69,7 @@ def test_generate_writes_a_dataset_that_passes_check(generated, cli_runner, tmp_
     toml = write_toml(tmp_path / "datasets.toml", f'[datasets.gen]\nkind = "manifest"\nroot = "{out}"\n')
     c = cli_runner.invoke(cli, ["datasets", "check", "gen", "--datasets", str(toml), "--full"])
     assert c.exit_code == 0, c.output
-    assert "problem" not in c.output.lower() or "0 problem" in c.output.lower()
+    assert c.output.rstrip().endswith("ok") and "problem" not in c.output.lower()
     meta = json.loads((out / "generate.json").read_text())
     assert meta["config"]["presets"] == ["clean", "zoom-360p"] and meta["provenance"]["versions"]["numpy"]
     assert meta["swapper"]["name"] == "mesh" and meta["failures"] == []
@@ -215,7 +217,7 @@ def test_bad_items_are_named_skipped_and_counted(tmp_path, media, astronaut_rgb,
     assert "pattern.mp4: a face in only 0/30 frames" in out
     assert "truncated.mp4" in out
     assert "Traceback" not in out
-    assert "5 of " in out and "failed" in out
+    assert re.search(r"^\d+ videos: \d+ done, 5 failed$", out, re.M), out
     rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv")))
     assert sorted(x["video_id"] for x in rows) == ["clean/mesh/carphone__astronaut", "clean/original/carphone"]
 
@@ -285,9 +287,9 @@ def test_config_precedence_defaults_file_flags(tmp_path):
 
 def test_tracks_follow_frame_drops_freezes_and_resolution_switches():
     from vcbench.faces.tracking import Track, VideoTracks
-    from vcbench.generate.conference.network import FramePlan
-    from vcbench.generate.conference.simulate import SimPlan
-    from vcbench.generate.conference.simulate import map_tracks
+    from vcbench.conference.network import FramePlan
+    from vcbench.conference.simulate import SimPlan
+    from vcbench.conference.simulate import map_tracks
 
     n_in = 10
     boxes = np.array([[10 * i, 0, 10 * i + 40, 40] for i in range(n_in)], np.float32)
@@ -470,7 +472,7 @@ def test_insightface_pack_loads_by_name_or_path_without_network(standin_pack, mo
         assert np.allclose(f.box, [480, 400, 800, 800], atol=1) and f.score == pytest.approx(0.9)
         assert np.allclose(f.kps[0], [480 + 0.3 * 320, 400 + 0.4 * 400], atol=1)
         assert f.embedding.shape == (512,) and np.linalg.norm(f.embedding) == pytest.approx(1, abs=1e-5)
-    assert be.key.endswith("-mine")
+    assert "-mine-" in be.key and be.key == InsightfaceBackend.cache_key(pack=str(elsewhere))
 
 
 @needs_mediapipe
@@ -485,7 +487,7 @@ def test_generate_inswapper_uses_the_pack_like_deep_live_cam(tmp_path, media, st
                                 "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code == 0, _quiet(r.output)
     meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
-    assert meta["face_backend"].startswith("insightface-") and meta["face_backend"].endswith("standin_l")
+    assert meta["face_backend"].startswith("insightface-") and "-standin_l-" in meta["face_backend"]
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
     assert float(q["swapped_fraction"]) == 1.0 and q["id_sim_fake"] != ""
 

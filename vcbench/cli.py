@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ItemFailures, VcbenchError
+from .errors import VcbenchError
 
 
 def library_errors(fn):
@@ -21,10 +21,6 @@ def library_errors(fn):
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except ItemFailures as e:
-            for item, why in e.failures:
-                click.echo(f"failed: {item}: {why}", err=True)
-            raise click.ClickException(str(e)) from None
         except VcbenchError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:
@@ -36,9 +32,36 @@ def not_available(stage: str, issue: str):
     raise click.ClickException(f"'{stage}' is not available yet in this version of vcbench ({issue})")
 
 
+def finish_batch(batch) -> None:
+    """Every batch command ends the same way: each failure named on stderr, one summary line,
+    exit status 1 when anything failed."""
+    for item, why in batch.failed:
+        click.echo(f"failed: {item}: {why}", err=True)
+    click.echo(batch.summary())
+    if batch.failed:
+        raise click.exceptions.Exit(1)
+
+
+def default_of(cls, name: str):
+    """A config dataclass's default, so click options never repeat it."""
+    import dataclasses
+
+    v = {f.name: f.default for f in dataclasses.fields(cls)}[name]
+    return ",".join(v) if isinstance(v, tuple) else v
+
+
+# --- options shared by several commands (defined once) -----------------------------------
 datasets_option = click.option(
     "--datasets", "datasets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="datasets.toml to read (default: $VCBENCH_DATASETS or ./datasets.toml).")
+ffmpeg_option = click.option("--ffmpeg", "ffmpeg", default=None,
+                             help="ffmpeg binary (default: $VCBENCH_FFMPEG or imageio-ffmpeg's).")
+cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                                help="Face-track cache (default: $VCBENCH_CACHE/faces or ~/.cache/vcbench/faces).")
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+shard_option = click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (job arrays).")
+face_backend_option = click.option("--face-backend", "--backend", "face_backend", default="mediapipe", show_default=True,
+                                   help="Face backend: mediapipe (offline) or insightface.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -63,7 +86,8 @@ def datasets():
 @library_errors
 def datasets_list(datasets_file):
     """Name, kind, whether the root exists, and counts by split and label."""
-    from .config import default_datasets_file, load_datasets
+    from .config import load_datasets
+    from .runtime import datasets_file as default_datasets_file
     from .datasets import load_dataset
 
     cfgs = load_datasets(datasets_file)
@@ -117,29 +141,23 @@ def datasets_manifest(name, output, no_probe, datasets_file):
     """Write the dataset as manifest.csv (DESIGN.md schema), for any kind."""
     from .datasets import dataset_manifest
 
-    ds, failures = dataset_manifest(name, output, datasets_file, probe=not no_probe)
+    ds, batch = dataset_manifest(name, output, datasets_file, probe=not no_probe)
     click.echo(f"wrote {output}: {len(ds.records)} videos")
-    if failures:
-        raise ItemFailures("videos could not be probed", failures, len(ds.records))
+    finish_batch(batch)
 
 
 @datasets.command("prepare")
 @click.argument("name")
 @datasets_option
-@click.option("--backend", default="mediapipe", show_default=True, help="Face backend.")
-@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (job arrays).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Face-track cache (default: $VCBENCH_CACHE or ~/.cache/vcbench/faces).")
+@face_backend_option
+@shard_option
+@cache_dir_option
 @library_errors
-def datasets_prepare(name, datasets_file, backend, shard, cache_dir):
+def datasets_prepare(name, datasets_file, face_backend, shard, cache_dir):
     """Fill the face-track cache for a whole dataset (resumable, shardable)."""
-    from .faces.prepare import prepare_dataset
+    from .prepare import prepare_dataset
 
-    done, skipped, failures, total = prepare_dataset(name, datasets_file, backend, shard, cache_dir,
-                                                     echo=click.echo)
-    click.echo(f"{done} tracked, {skipped} already cached, {len(failures)} failed, of {total}")
-    if failures:
-        raise ItemFailures("videos", failures, total)
+    finish_batch(prepare_dataset(name, datasets_file, face_backend, shard, cache_dir, log=click.echo))
 
 
 # --- presets / simulate ------------------------------------------------------------
@@ -158,7 +176,7 @@ def presets():
 @library_errors
 def presets_list(presets_file):
     """One line per preset: codec, resolution@fps, bitrate, extras."""
-    from .generate.conference.presets import load_presets
+    from .conference.presets import load_presets
 
     for p in load_presets(presets_file).values():
         click.echo(p.summary())
@@ -170,7 +188,7 @@ def presets_list(presets_file):
 @library_errors
 def presets_show(name, presets_file):
     """Every setting of a preset and the sources of its numbers."""
-    from .generate.conference.presets import get_preset
+    from .conference.presets import get_preset
 
     click.echo(get_preset(name, presets_file).describe())
 
@@ -181,13 +199,13 @@ def presets_show(name, presets_file):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss model.")
 @presets_option
-@click.option("--ffmpeg", "ffmpeg_path", default=None, help="ffmpeg binary (default: $VCBENCH_FFMPEG or imageio-ffmpeg's).")
+@ffmpeg_option
 @library_errors
-def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
+def simulate(input, preset, output, seed, presets_file, ffmpeg):
     """Pass one video through a simulated call; print what the call did to it."""
-    from .generate.conference.simulate import simulate_file
+    from .conference.simulate import simulate_file
 
-    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg_path)
+    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg)
     click.echo(f"wrote {output}")
     for k, v in stats.items():
         click.echo(f"  {k:<18} {v}")
@@ -195,45 +213,50 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg_path):
 
 # --- generate ------------------------------------------------------------------------
 
+def _g(name):
+    from .generate.config import GenerateConfig
+
+    return default_of(GenerateConfig, name)
+
+
 @cli.command()
 @click.option("--source", type=click.Path(path_type=Path), default=None,
               help="Source identity image/video, or a folder of them (a subfolder = one identity).")
 @click.option("--target", type=click.Path(path_type=Path), default=None,
               help="Target video, or a folder of videos (a subfolder = one identity).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset folder to write.")
-@click.option("--swapper", default="mesh", show_default=True, help="mesh (offline) or inswapper.")
+@click.option("--swapper", default=_g("swapper"), show_default=True, help="mesh (offline) or inswapper.")
 @click.option("--swapper-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="inswapper_128.onnx (default: searched in ~/.insightface/models and ./models).")
-@click.option("--arcface", default="buffalo_l", show_default=True,
+@click.option("--arcface", default=_g("arcface"), show_default=True,
               help="insightface pack (or ArcFace .onnx) for identity embeddings.")
-@click.option("--face-backend", default="auto", show_default=True,
+@click.option("--face-backend", default=_g("face_backend"), show_default=True,
               help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
-@click.option("--select", default="leftmost", show_default=True, help="Faces to swap: leftmost, largest or all.")
+@click.option("--select", default=_g("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
 @click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
 @click.option("--color", is_flag=True, help="inswapper: LAB colour transfer.")
 @click.option("--poisson", is_flag=True, help="inswapper: Poisson blend.")
-@click.option("--preset", "presets", default="clean", show_default=True, help="Comma-separated call conditions.")
+@click.option("--preset", "presets", default=_g("presets"), show_default=True, help="Comma-separated call conditions.")
 @click.option("--presets", "presets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Extra presets TOML.")
 @click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_g("seed"), show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Put every identity in this split instead of drawing splits.")
-@click.option("--val-fraction", type=float, default=0.15, show_default=True)
-@click.option("--test-fraction", type=float, default=0.15, show_default=True)
+@click.option("--val-fraction", type=float, default=_g("val_fraction"), show_default=True)
+@click.option("--test-fraction", type=float, default=_g("test_fraction"), show_default=True)
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
-@click.option("--every", "detect_every", type=int, default=1, show_default=True,
+@click.option("--every", "detect_every", type=int, default=_g("detect_every"), show_default=True,
               help="Run the face detector every N frames, track between.")
-@click.option("--min-face-fraction", type=float, default=0.5, show_default=True,
+@click.option("--min-face-fraction", type=float, default=_g("min_face_fraction"), show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
-@click.option("--max-gap", "max_gap_s", type=float, default=2.0, show_default=True,
+@click.option("--max-gap", "max_gap_s", type=float, default=_g("max_gap_s"), show_default=True,
               help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
-@click.option("--crf", type=int, default=18, show_default=True, help="x264 CRF of the clean real/fake masters.")
-@click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (targets).")
-@click.option("--ffmpeg", "ffmpeg", default=None, help="ffmpeg binary (default: imageio-ffmpeg's).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Face-track cache (default ~/.cache/vcbench/faces).")
+@click.option("--crf", type=int, default=_g("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")
+@shard_option
+@ffmpeg_option
+@cache_dir_option
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML with the same keys as these options (flags win).")
 @click.pass_context
@@ -245,51 +268,21 @@ def generate(ctx, config_file, **kw):
     """
     from .generate.config import resolve_config
     from .generate.pipeline import generate as run
+    from .runtime import Progress
 
-    given = {k: v for k, v in kw.items()
-             if ctx.get_parameter_source(k) not in (click.core.ParameterSource.DEFAULT, None)}
-    cfg = resolve_config(config_file, **given)
-    with RichProgress() as progress:
+    cfg = resolve_config(config_file, **given_options(ctx, kw))
+    with Progress("generate", echo=lambda m: click.echo(m, err=True)) as progress:
         report = run(cfg, progress)
-    click.echo(f"wrote {cfg.out / 'manifest.csv'}: {len(report.records)} videos "
-               f"({report.made} made, {report.skipped} already done)")
+    click.echo(f"wrote {cfg.out / 'manifest.csv'}: {len(report.records)} videos")
     for split, c in report.counts.items():
         click.echo(f"  {split:<5} real {c['real']:>4}  fake {c['fake']:>4}")
+    finish_batch(report.batch)
 
 
-class RichProgress:
-    """Frames done / total, frames per second and ETA on stderr; log lines above the bar."""
-
-    _p = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self._p is not None:
-            self._p.__exit__(*exc)
-
-    def start(self, total_frames: int) -> None:
-        """Called once the plan is known, so that configuration errors print without a bar."""
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[fps]} fps"), TimeRemainingColumn(),
-                           console=Console(stderr=True))
-        self._p.__enter__()
-        self._task = self._p.add_task("generate", total=total_frames, fps="-")
-
-    def advance(self, frames: int) -> None:
-        self._p.advance(self._task, frames)
-        speed = self._p.tasks[0].speed
-        self._p.update(self._task, fps=f"{speed:.1f}" if speed else "-")
-
-    def log(self, msg: str) -> None:
-        if self._p is None:
-            click.echo(msg, err=True)
-        else:
-            self._p.console.print(msg, markup=False, highlight=False)
+def given_options(ctx, kw: dict) -> dict:
+    """Only the options the user set on the command line (so a config file's values survive)."""
+    return {k: v for k, v in kw.items()
+            if ctx.get_parameter_source(k) not in (click.core.ParameterSource.DEFAULT, None)}
 
 
 # --- models --------------------------------------------------------------------------
@@ -299,25 +292,41 @@ class RichProgress:
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint (official AltFreezing, CS229 or vcbench format).")
 @click.option("--model", default="altfreezing", show_default=True, help="Registered detector name.")
-@click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True)
-@click.option("--clips", type=int, default=None, help="Clips per track in sparse mode.")
+@click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True,
+              help="dense: every window (the release's demo); sparse: --clips evenly spaced windows per track.")
+@click.option("--clips", type=int, default=None, help="Clips per track in sparse mode (default 4).")
+@click.option("--aggregate", type=click.Choice(["mean", "max-track"]), default="mean", show_default=True,
+              help="Video score: mean of every clip of every track (as released), or the highest track.")
+@click.option("--tracking", type=click.Choice(["release", "all"]), default="release", show_default=True,
+              help="release: tracks spanning the video from frame 0, else the longest; all: every track.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="Arithmetic of the forward pass (fp32 reproduces the release's numbers).")
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write per-frame scores (.csv or .json).")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--dump-clips", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write every scored clip as DIR/<video>/t<track>_s<start>.npz (what the network sees).")
+@device_option
 @click.option("--max-frames", type=int, default=400, show_default=True)
+@face_backend_option
+@cache_dir_option
 @library_errors
-def score(videos, checkpoint, model, mode, clips, timeline, device, max_frames):
-    """Score videos with a detector: one probability per face track."""
+def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision, timeline, dump_clips, device,
+          max_frames, face_backend, cache_dir):
+    """Score videos with a detector: probability of fake per video (and per face track)."""
     from .scoring import score_videos
 
     if checkpoint is None:
         click.echo(f"warning: no --checkpoint: {model!r} has random weights, its scores mean nothing", err=True)
-    results, failures = score_videos(list(videos), model=model, checkpoint=checkpoint, mode=mode, clips=clips,
-                                     device=device, max_frames=max_frames, timeline=timeline)
+    results, batch = score_videos(list(videos), model=model, checkpoint=checkpoint, mode=mode, clips=clips,
+                                  aggregate=aggregate, tracking=tracking, precision=precision, device=device,
+                                  max_frames=max_frames, timeline=timeline, backend=face_backend,
+                                  cache_dir=cache_dir, dump_clips=dump_clips)
+    per = f"{clips or 4} clips per track" if mode == "sparse" else "every window"
+    click.echo(f"{model} ({checkpoint or 'untrained'}): probability of fake; {mode} ({per}), tracking {tracking}, "
+               f"aggregate {aggregate}, {precision}")
     for r in results:
         click.echo(r.line())
-    if failures:
-        raise ItemFailures("videos", failures, len(videos))
+    finish_batch(batch)
 
 
 @cli.command()
@@ -362,7 +371,9 @@ def demo(out):
     """Run every available stage on media that ships inside pip packages (offline)."""
     from .demo import run_demo
 
-    run_demo(out, echo=click.echo)
+    summary = run_demo(out, echo=click.echo)
+    if summary["failures"]:
+        raise click.ClickException(f"{len(summary['failures'])} demo item(s) failed (named above)")
 
 
 @cli.command()
@@ -377,14 +388,15 @@ def doctor():
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--backend", default="mediapipe", show_default=True)
+@face_backend_option
 @click.option("--every", type=int, default=1, show_default=True, help="Detect every N frames, track between.")
+@cache_dir_option
 @library_errors
-def faces(video, backend, every):
+def faces(video, face_backend, every, cache_dir):
     """Per-frame face-track summary of one video (for debugging)."""
     from .faces import track_video
 
-    tracks = track_video(video, backend=backend, detect_every=every)
+    tracks = track_video(video, backend=face_backend, detect_every=every, cache_dir=cache_dir)
     click.echo(f"{video}: {len(tracks.tracks)} track(s) over {tracks.n_frames} frames ({tracks.detector})")
     for t in tracks.tracks:
         click.echo(f"  track {t.track_id}: frames {t.frames[0]}-{t.frames[-1]} ({len(t.frames)}), "

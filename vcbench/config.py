@@ -6,17 +6,28 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
 from .registry import suggest
+from .runtime import datasets_file
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+def loads_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: malformed TOML: {e}") from None
 
 
 def load_toml(path: str | os.PathLike) -> dict[str, Any]:
@@ -96,22 +107,6 @@ class DatasetConfig:
         return self.options.get(key, DATASET_KEYS[self.kind][key])
 
 
-def check_type(where: str, key: str, value: Any, default: Any) -> None:
-    """``value`` must have the TOML type of ``default`` (ints count as floats; lists hold strings)."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigError(f"{where}: key {key!r} must be {type(default).__name__}, got {value!r}")
-
-
 def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfig]:
     top = doc.get("datasets")
     extra = sorted(set(doc) - {"datasets"})
@@ -142,7 +137,7 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
             raise ConfigError(f"{where}: key 'root' must be a path string")
         options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
         for k, v in options.items():
-            check_type(where, k, v, DATASET_KEYS[kind][k])
+            options[k] = coerce(where, k, v, type_of(DATASET_KEYS[kind][k]))
         for k in PATH_KEYS & set(options):
             if options[k]:
                 options[k] = str(resolve_path(options[k], base))
@@ -155,11 +150,101 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
     return out
 
 
-def default_datasets_file() -> Path:
-    """VCBENCH_DATASETS, else ./datasets.toml."""
-    return Path(os.environ.get("VCBENCH_DATASETS", "datasets.toml"))
-
-
 def load_datasets(path: str | os.PathLike | None = None) -> dict[str, DatasetConfig]:
-    path = Path(path) if path else default_datasets_file()
+    path = Path(path) if path else datasets_file()
     return parse_datasets(load_toml(path), path)
+
+
+# --- one type checker, one resolver -----------------------------------------------------
+
+def type_of(default: Any) -> Any:
+    """The type a TOML value must have to replace ``default`` (lists/tuples hold strings)."""
+    if isinstance(default, (list, tuple)):
+        return tuple[str, ...]
+    return type(default)
+
+
+def _base(tp) -> tuple[Any, bool]:
+    """``int | None`` -> (int, True); ``tuple[str, ...]`` -> (tuple, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base(args[0])[0], type(None) in typing.get_args(tp)
+    return origin or tp, False
+
+
+def coerce(where: str, key: str, value: Any, tp: Any) -> Any:
+    """``value`` checked against the type hint ``tp`` and converted (ints to floats, lists to
+    tuples, comma-separated strings to tuples, strings to Paths). Errors name ``where`` and ``key``."""
+    base, optional = _base(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: key {key!r} must be set")
+    if base in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: key {key!r} must be a list of strings or a comma-separated string, "
+                              f"got {value!r}")
+        return tuple(value) if base is tuple else list(value)
+    if base is bool:
+        ok = isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base is Path:
+        ok = isinstance(value, (str, Path))
+        value = Path(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        name = getattr(base, "__name__", str(base))
+        raise ConfigError(f"{where}: key {key!r} must be {name}, got {value!r}")
+    return value
+
+
+def resolve(cls, file: str | os.PathLike | None = None, **given: Any):
+    """An instance of the frozen dataclass ``cls`` from defaults < ``file`` < ``given``.
+
+    ``file`` is TOML with the dataclass's field names as keys (at top level or under a table
+    named ``cls.SECTION``); relative paths in it are resolved against the file's folder.
+    ``given`` holds only what the user set on the command line. Unknown keys answer with
+    "did you mean". Validation beyond types lives in the dataclass's ``__post_init__``.
+    """
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls) if f.init]
+    values: dict[str, Any] = {}
+    if file is not None:
+        file = Path(file)
+        table = load_toml(file)
+        section = getattr(cls, "SECTION", None)
+        if section and isinstance(table.get(section), dict):
+            table = table[section]
+        check_keys(str(file), table, set(names))
+        for k, v in table.items():
+            v = coerce(str(file), k, v, hints[k])
+            if isinstance(v, Path):
+                v = resolve_path(str(v), file.parent)
+            values[k] = v
+    for k, v in given.items():
+        if k not in hints:
+            hint = suggest(k, names)
+            raise ConfigError(f"unknown option {k!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        values[k] = coerce("command line", k, v, hints[k])
+    missing = [f.name for f in fields(cls) if f.init and f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing required option --{missing[0].replace('_', '-')} (or {missing[0]!r} in the config file)")
+    return cls(**values)
+
+
+def to_json(cfg) -> dict[str, Any]:
+    """A resolved config as JSON-able values, keyed by field name (written next to every output)."""
+    out = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+    return out

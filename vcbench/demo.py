@@ -19,14 +19,11 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> dict:
 
     from .fileio import write_json
     from .generate.config import resolve_config
-    from .generate.pipeline import Progress, generate
+    from .generate.pipeline import generate
+    from .runtime import Progress
     from .samples import astronaut_png, sample_path
     from .scoring import score_videos
     from .video import probe
-
-    class Log(Progress):
-        def log(self, msg: str) -> None:
-            echo(f"  {msg}")
 
     out = Path(out)
     target = out / "targets" / "carphone.mp4"      # a copy, so the identity is "carphone"
@@ -45,14 +42,16 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> dict:
     ds_root = out / "dataset"
     cfg = resolve_config(None, source=source, target=target, out=ds_root, presets=",".join(DEMO_PRESETS),
                          split="test", cache_dir=cache)
-    report = generate(cfg, Log())
+    with Progress("generate", echo=lambda m: echo(f"  {m}")) as progress:
+        report = generate(cfg, progress)
     echo(f"generate: {len(report.records)} videos ({report.made} made, {report.skipped} already there) "
          f"in {ds_root / 'manifest.csv'} (dataset 'demo' in datasets.toml)")
 
     torch.manual_seed(0)
     by_path = {str(ds_root / r.path): r for r in report.records}
-    results, failures = score_videos(list(by_path), model="altfreezing-small", mode="sparse", device="auto",
-                                     cache_dir=cache)
+    results, batch = score_videos(list(by_path), model="altfreezing-small", mode="sparse", device="auto",
+                                  cache_dir=cache)
+    failures = report.failures + batch.failed
     echo("scores from altfreezing-small with untrained weights (pipeline check, not a detector result):")
     scores = {}
     for r in results:

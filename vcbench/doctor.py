@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .runtime import checkpoints_dir, insightface_root
 
 RELEVANT_ENCODERS = ("libx264", "libopenh264", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "mjpeg",
                      "h264_nvenc")
@@ -24,20 +25,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def insightface_root() -> Path:
-    return Path(os.path.expanduser(os.environ.get("INSIGHTFACE_ROOT", "~/.insightface"))) / "models"
-
-
 def find_insightface_packs(root: Path | None = None) -> dict[str, list[str]]:
     root = root or insightface_root()
     if not root.is_dir():
         return {}
     return {d.name: sorted(p.name for p in d.glob("*.onnx")) for d in sorted(root.iterdir())
             if d.is_dir() and any(d.glob("*.onnx"))}
-
-
-def checkpoint_dir() -> Path:
-    return Path(os.path.expanduser(os.environ.get("VCBENCH_CHECKPOINTS", "checkpoints")))
 
 
 def run_checks() -> list[Check]:
@@ -103,7 +96,7 @@ def run_checks() -> list[Check]:
     sw = find_inswapper()
     out.append(Check("inswapper_128.onnx", sw is not None, str(sw) if sw else
                      "not found (looked in ~/.insightface/models and ./models); the 'mesh' swapper runs without it"))
-    cdir = checkpoint_dir()
+    cdir = checkpoints_dir()
     cks = sorted(p for p in cdir.glob("*") if p.suffix in (".pth", ".pt", ".ckpt")) if cdir.is_dir() else []
     out.append(Check("checkpoints", bool(cks), f"{cdir}: " + (", ".join(p.name for p in cks) if cks else
                      "none (set VCBENCH_CHECKPOINTS to the folder holding AltFreezing checkpoints)")))

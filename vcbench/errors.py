@@ -52,11 +52,3 @@ class UnknownNameError(VcbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
-
-
-class ItemFailures(VcbenchError):
-    """A batch finished but some items failed; carries (item, reason) pairs."""
-
-    def __init__(self, what: str, failures: list[tuple[str, str]], total: int):
-        self.failures, self.total = failures, total
-        super().__init__(f"{len(failures)} of {total} {what} failed")

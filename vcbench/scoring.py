@@ -1,11 +1,14 @@
-"""Video scoring with a clip detector, preprocessed as AltFreezing released it.
+"""The inference loop: face tracks + decoded frames -> clip probabilities -> video scores.
 
-Per face track: crop each frame's box enlarged 2x (clipped to the frame), fit ONE similarity
-per clip from all its 5-point landmarks to the template, warp to ``size`` px, normalise.
-``dense``: windows at stride 1 (the official demo); ``sparse``: K evenly spaced windows.
-Tracks shorter than a clip are padded by bouncing back and forth, and recorded as padded.
-Video score = mean clip sigmoid per track; the video's score is its highest-scoring track.
-A background thread decodes, tracks and aligns while the model runs.
+Preprocessing is ``models.preprocess`` (the release's alignment, one definition); this module
+only schedules it. A background thread tracks, decodes and aligns while the model runs; if the
+model fails, the thread is stopped and the error reaches the caller (never a hang).
+
+Defaults follow the AltFreezing release: tracks that start in the first frame and span the
+video (else the longest track), video score = the mean sigmoid over every clip of every track
+(``aggregate="mean"``), fp32. ``aggregate="max-track"`` takes the highest track mean instead
+(multi-face videos). ``mode="sparse"`` scores ``clips`` evenly spaced windows per track instead
+of every window (``dense``, the release's demo).
 """
 from __future__ import annotations
 
@@ -17,40 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FaceError, VcbenchError
+from .batch import BatchResult
+from .errors import ConfigError, FaceError, VcbenchError
 from .fileio import atomic_path
+from .models.preprocess import DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, normalise, track_windows
 
-DEFAULT_SPARSE_CLIPS = 4
-
-
-def bounce(n: int, length: int) -> list[int]:
-    """0..n-1, n-2..0, 1..: the release's padding of short tracks to ``length``."""
-    if n <= 0:
-        return []
-    if n == 1:
-        return [0] * length
-    cycle = list(range(n)) + list(range(n - 2, 0, -1))
-    return [cycle[i % len(cycle)] for i in range(length)]
-
-
-def clip_starts(n: int, length: int, mode: str, k: int | None = None) -> list[int]:
-    if n <= length:
-        return [0]
-    last = n - length
-    if mode == "dense":
-        return list(range(last + 1))
-    k = k or DEFAULT_SPARSE_CLIPS
-    if k == 1:
-        return [last // 2]
-    return sorted({int(round(i * last / (k - 1))) for i in range(k)})
-
-
-@dataclass
-class TrackCrops:
-    track_id: int
-    frames: np.ndarray            # (n,) frame indices
-    crops: list[np.ndarray]       # n RGB crops of the enlarged boxes
-    kps: np.ndarray               # (n, 5, 2) in crop coordinates
+AGGREGATES = ("mean", "max-track")
+TRACKINGS = ("release", "all")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -60,7 +37,8 @@ class TrackScore:
     last_frame: int
     n_clips: int
     padded: bool
-    score: float
+    score: float                                  # mean clip probability of this track
+    clip_scores: list[float] = field(default_factory=list)
     frame_scores: dict[int, float] = field(default_factory=dict)
 
 
@@ -69,10 +47,18 @@ class VideoScore:
     video: str
     tracks: list[TrackScore]
     mode: str
+    aggregate: str = "mean"
+
+    @property
+    def n_clips(self) -> int:
+        return sum(t.n_clips for t in self.tracks)
 
     @property
     def score(self) -> float:
-        return max(t.score for t in self.tracks)
+        """Probability of fake: mean over every clip of every track (release), or the best track."""
+        if self.aggregate == "max-track":
+            return max(t.score for t in self.tracks)
+        return float(np.mean([c for t in self.tracks for c in t.clip_scores]))
 
     def line(self) -> str:
         parts = [f"track {t.track_id}: {t.score:.4f} (frames {t.first_frame}-{t.last_frame}, {t.n_clips} clip(s)"
@@ -80,154 +66,222 @@ class VideoScore:
         return f"{self.video}: {self.score:.4f}  [" + "; ".join(parts) + "]"
 
 
-def collect_crops(video: Path, tracks, box_scale: float, max_frames: int | None) -> list[TrackCrops]:
-    """Decode the video once, cutting every track's enlarged-box crop per frame."""
-    from .faces.align import enlarge_box
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How clips are chosen, run and aggregated (recorded wherever scores are written)."""
+
+    mode: str = "sparse"
+    clips: int | None = None          # windows per track in sparse mode (default 4)
+    max_frames: int | None = 400      # the release reads the first 400 frames
+    tracking: str = "release"
+    aggregate: str = "mean"
+    precision: str = "fp32"
+    batch_size: int = 8
+
+    def __post_init__(self):
+        for key, value, allowed in (("mode", self.mode, ("dense", "sparse")), ("tracking", self.tracking, TRACKINGS),
+                                    ("aggregate", self.aggregate, AGGREGATES),
+                                    ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "clips": self.clips if self.mode == "sparse" else None,
+                "clips_per_track": (self.clips or DEFAULT_SPARSE_CLIPS) if self.mode == "sparse" else "all",
+                "max_frames": self.max_frames, "tracking": self.tracking, "aggregate": self.aggregate,
+                "precision": self.precision}
+
+
+def select_tracks(vt, tracking: str):
+    """``release``: the tracks that start at frame 0 and span every frame, else the longest one
+    (AltFreezing's demo); ``all``: every track."""
+    if tracking == "all":
+        return list(vt.tracks)
+    full = [t for t in vt.tracks if int(t.frames[0]) == 0 and len(t) == vt.n_frames]
+    if full:
+        return full
+    longest = vt.longest()
+    return [longest] if longest is not None else []
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Put without ever blocking forever: give up once the consumer has stopped."""
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir, dump_dir, q, stop):
+    from .faces.tracking import get_backend, track_video
     from .video import iter_frames
 
-    out = {t.track_id: TrackCrops(t.track_id, t.frames, [], np.zeros((len(t), 5, 2), np.float32)) for t in tracks}
-    by_frame: dict[int, list] = {}
-    for t in tracks:
-        for row, f in enumerate(t.frames):
-            by_frame.setdefault(int(f), []).append((t, row))
-    last = max(by_frame) if by_frame else -1
-    for i, rgb in iter_frames(video, stop=min(last + 1, max_frames or last + 1)):
-        h, w = rgb.shape[:2]
-        for t, row in by_frame.get(i, []):
-            x1, y1, x2, y2 = enlarge_box(t.boxes[row], box_scale, w, h)
-            tc = out[t.track_id]
-            tc.crops.append(rgb[y1:y2, x1:x2].copy())
-            tc.kps[row] = t.kps[row] - np.array([x1, y1], np.float32)
-    result = []
-    for tc in out.values():
-        n = len(tc.crops)
-        result.append(TrackCrops(tc.track_id, tc.frames[:n], tc.crops, tc.kps[:n]))
-    return [tc for tc in result if len(tc.crops)]
+    backend = None
+    try:
+        for vi, video in enumerate(videos):
+            if stop.is_set():
+                return
+            try:
+                if backend is None:      # one backend per run, built only when a video needs detecting
+                    backend = _LazyBackend(backend_name, get_backend)
+                vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
+                tracks = select_tracks(vt, st.tracking)
+                if not tracks:
+                    raise FaceError(f"{video}: no face found; nothing scored")
+                windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
+                need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
+                crops = cut_crops(iter_frames(video, stop=vt.n_frames), tracks, pp, need)
+                crops = {tc.track_id: tc for tc in crops}
+                plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws
+                        if tid in crops and max(w) < len(crops[tid])]
+                if not plan:
+                    raise FaceError(f"{video}: the face tracks could not be cut from the decoded frames")
+                _put(q, ("video", vi, list(crops.values()), len(plan)), stop)
+                for j in range(0, len(plan), st.batch_size):
+                    arrs, meta = [], []
+                    for tc, rows in plan[j:j + st.batch_size]:
+                        a = tc.clip(rows, pp)
+                        arrs.append(a)
+                        meta.append((tc.track_id, [int(tc.frames[r]) for r in rows]))
+                        if dump_dir is not None:
+                            dump_clip(Path(dump_dir), Path(video), tc, rows, a)
+                    _put(q, ("batch", vi, normalise(np.stack(arrs), pp), meta), stop)
+            except _Stopped:
+                return
+            except VcbenchError as e:
+                _put(q, ("error", vi, str(e), None), stop)
+            except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
+                _put(q, ("error", vi, f"{video}: {type(e).__name__}: {e}", None), stop)
+        _put(q, ("done", None, None, None), stop)
+    except _Stopped:
+        return
+    finally:
+        if backend is not None:
+            backend.close()
 
 
-def clip_array(tc: TrackCrops, start: int, pp) -> tuple[np.ndarray, list[int]]:
-    """(T, S, S, 3) uint8 aligned clip and the track rows it used."""
-    from .faces.align import align_clip
+class _LazyBackend:
+    """A face backend whose model is built on the first detection, never for a cache hit."""
 
-    n = len(tc.crops)
-    rows = [start + i for i in range(pp.clip_len)] if n >= pp.clip_len else bounce(n, pp.clip_len)
-    arr = align_clip([tc.crops[r] for r in rows], tc.kps[rows], pp.template_px(), pp.size)
-    return arr, rows
+    def __init__(self, name, factory):
+        self._name, self._factory, self._be = name, factory, None
+        from .faces.tracking import backend_key
 
+        self.key = backend_key(name)
 
-def to_tensor(clips: np.ndarray, pp):
-    """(N, T, S, S, 3) uint8 -> (N, 3, T, S, S) float normalised with the weights' mean/std."""
-    import torch
+    def _get(self):
+        if self._be is None:
+            self._be = self._factory(self._name) if isinstance(self._name, str) else self._name
+        return self._be
 
-    x = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float()
-    mean = torch.tensor(pp.mean).view(1, 3, 1, 1, 1)
-    std = torch.tensor(pp.std).view(1, 3, 1, 1, 1)
-    return (x - mean) / std
+    def detect(self, rgb, run_detector=True):
+        return self._get().detect(rgb, run_detector=run_detector)
 
+    def reset(self):
+        if self._be is not None:
+            self._be.reset()
 
-def _producer(videos, pp, mode, k, max_frames, backend, cache_dir, batch, q, stop):
-    from .faces.tracking import track_video
-
-    for vi, video in enumerate(videos):
-        if stop.is_set():
-            return
-        try:
-            vt = track_video(video, backend=backend, max_frames=max_frames, cache_dir=cache_dir)
-            if not vt.tracks:
-                raise FaceError(f"{video}: no face found; nothing scored")
-            crops = collect_crops(Path(video), vt.tracks, pp.box_scale, max_frames)
-            plan = [(tc, s) for tc in crops for s in clip_starts(len(tc.crops), pp.clip_len, mode, k)]
-            q.put(("video", vi, crops, len(plan)))
-            for j in range(0, len(plan), batch):
-                chunk = plan[j:j + batch]
-                arrs, meta = [], []
-                for tc, s in chunk:
-                    a, rows = clip_array(tc, s, pp)
-                    arrs.append(a)
-                    meta.append((tc.track_id, [int(tc.frames[r]) for r in rows]))
-                q.put(("batch", vi, to_tensor(np.stack(arrs), pp), meta))
-        except VcbenchError as e:
-            q.put(("error", vi, str(e), None))
-        except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
-            q.put(("error", vi, f"{video}: {type(e).__name__}: {e}", None))
-    q.put(("done", None, None, None))
+    def close(self):
+        if self._be is not None and hasattr(self._be, "close"):
+            self._be.close()
 
 
-def resolve_device(device: str) -> str:
-    import torch
+def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) -> Path:
+    """``root/<video stem>/t<track>_s<first frame>.npz``: the uint8 clip exactly as normalised and fed,
+    its source frame indices, detector boxes and 5 points (frame pixels)."""
+    rows_a = np.asarray(rows)
+    path = root / video.stem / f"t{tc.track_id}_s{int(tc.frames[rows_a[0]])}.npz"
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, clip=clip, frames=tc.frames[rows_a].astype(np.int64),
+                                boxes=tc.boxes[rows_a].astype(np.float32), kps=tc.kps[rows_a].astype(np.float32))
+    return path
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
+def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, settings: ScoreSettings | None = None,
+                 device: str = "auto", timeline: Path | None = None, backend: str = "mediapipe", cache_dir=None,
+                 detector=None, dump_clips: Path | None = None, **overrides) -> tuple[list[VideoScore], BatchResult]:
+    """Score each video; returns (scores, batch). A video with no face is a failure, named.
 
-def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, mode: str = "sparse",
-                 clips: int | None = None, device: str = "auto", max_frames: int | None = 400,
-                 timeline: Path | None = None, batch_size: int = 8, backend: str = "mediapipe",
-                 cache_dir=None, detector=None) -> tuple[list[VideoScore], list[tuple[str, str]]]:
-    """Score each video; returns (scores, failures). A video with no face is a failure, named."""
+    ``overrides`` are ScoreSettings fields (``mode=``, ``clips=``, ...).
+    """
     import torch
 
     from .models import load_detector
 
+    st = settings or ScoreSettings(**overrides)
+    if settings is not None and overrides:
+        st = ScoreSettings(**{**st.__dict__, **overrides})
+    from .runtime import resolve_device
+
     dev = resolve_device(device)
     net = detector if detector is not None else load_detector(model, checkpoint, dev)
     pp = net.preprocess
-    cuda = dev.startswith("cuda")
-    if cuda:
-        net = net.to(memory_format=torch.channels_last_3d)
+    net = net.to(memory_format=torch.channels_last_3d)
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, daemon=True,
-                          args=([Path(v) for v in videos], pp, mode, clips, max_frames, backend, cache_dir,
-                                batch_size, q, stop))
+                          args=([Path(v) for v in videos], pp, st, backend, cache_dir, dump_clips, q, stop))
     th.start()
     acc: dict[int, dict] = {}
     results: dict[int, VideoScore] = {}
-    failures: list[tuple[str, str]] = []
+    batch = BatchResult("videos")
+    bf16 = st.precision == "bf16"
+    dev_type = "cuda" if dev.startswith("cuda") else "cpu"
     try:
         while True:
             kind, vi, a, b = q.get()
             if kind == "done":
                 break
             if kind == "error":
-                failures.append((str(videos[vi]), a))
+                batch.fail(videos[vi], a)
                 continue
             if kind == "video":
                 acc[vi] = {"left": b, "clips": {tc.track_id: [] for tc in a},
-                           "frames": {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc.crops)) for tc in a}}
+                           "frames": {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in a}}
                 continue
-            x = a.to(dev, non_blocking=True)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last_3d)
-            with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            x = a.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
+            with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
                 p = torch.sigmoid(net(x).float()).squeeze(1).cpu().numpy()
-            st = acc[vi]
+            state = acc[vi]
             for prob, (tid, frames) in zip(p, b):
-                st["clips"][tid].append((float(prob), frames))
-            st["left"] -= len(b)
-            if st["left"] == 0:
-                results[vi] = _finish(videos[vi], st, pp, mode)
+                state["clips"][tid].append((float(prob), frames))
+            state["left"] -= len(b)
+            if state["left"] == 0:
+                results[vi] = _finish(videos[vi], state, pp, st)
+                batch.done += 1
+                del acc[vi]
     finally:
         stop.set()
+        th.join(timeout=30)
     out = [results[i] for i in sorted(results)]
     if timeline is not None:
         write_timeline(out, Path(timeline))
-    return out, failures
+    return out, batch
 
 
-def _finish(video, st, pp, mode) -> VideoScore:
+def _finish(video, state, pp: Preprocess, st: ScoreSettings) -> VideoScore:
     tracks = []
-    for tid, clips in st["clips"].items():
-        first, last, n = st["frames"][tid]
+    for tid, clips in state["clips"].items():
+        if not clips:
+            continue
+        first, last, n = state["frames"][tid]
         per_frame: dict[int, list[float]] = {}
         for prob, frames in clips:
-            for f in set(frames):
+            for f in frames:              # as released: a frame repeated by padding counts each time
                 per_frame.setdefault(f, []).append(prob)
-        tracks.append(TrackScore(tid, first, last, len(clips), n < pp.clip_len,
-                                 float(np.mean([c[0] for c in clips])),
+        probs = [c[0] for c in clips]
+        tracks.append(TrackScore(tid, first, last, len(clips), n < pp.clip_len, float(np.mean(probs)), probs,
                                  {f: float(np.mean(v)) for f, v in sorted(per_frame.items())}))
-    return VideoScore(str(video), tracks, mode)
+    return VideoScore(str(video), tracks, st.mode, st.aggregate)
 
 
 def write_timeline(results: list[VideoScore], path: Path) -> None:

@@ -217,7 +217,9 @@ def sample_indices(n_frames: int, k: int) -> list[int]:
 
 def ffmpeg_exe(explicit: str | os.PathLike | None = None) -> str:
     """The ffmpeg binary: explicit path > VCBENCH_FFMPEG > imageio-ffmpeg's wheel > PATH."""
-    cand = explicit or os.environ.get("VCBENCH_FFMPEG")
+    from .runtime import ffmpeg_override
+
+    cand = explicit or ffmpeg_override()
     if cand:
         found = shutil.which(str(cand)) or (str(cand) if Path(cand).is_file() else None)
         if not found:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+from ..batch import BatchResult
 from ..config import DatasetConfig, load_datasets
 from ..errors import DatasetError
 from ..registry import Registry, lookup
@@ -32,13 +33,14 @@ def get_dataset(name: str, datasets_file: str | os.PathLike | None = None) -> Da
     return load_dataset(lookup("dataset", name, load_datasets(datasets_file)))
 
 
-def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None, probe: bool = True) -> tuple[Dataset, list]:
+def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None,
+                     probe: bool = True) -> tuple[Dataset, BatchResult]:
     """Write DESIGN.md's manifest.csv for any dataset; probing fills frames/fps/size.
 
-    Videos that fail to probe keep empty probe columns and are returned as (video_id, reason).
+    Videos that fail to probe keep empty probe columns and are counted failed, by video_id.
     """
     ds = get_dataset(name, datasets_file)
-    failures: list[tuple[str, str]] = []
+    result = BatchResult("videos")
     if probe:
         from .check import probe_all
 
@@ -47,13 +49,16 @@ def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None, prob
         for r in ds.records:
             info = infos[r.video_id]
             if isinstance(info, str):
-                failures.append((r.video_id, info))
+                result.fail(r.video_id, info)
                 recs.append(r)
             else:
+                result.done += 1
                 recs.append(replace(r, frames=info.frames, fps=info.fps, width=info.width, height=info.height))
         ds.records = recs
+    else:
+        result.done = len(ds.records)
     write_manifest(ds.records, out)
-    return ds, failures
+    return ds, result
 
 
 __all__ = ["Dataset", "VideoRecord", "MANIFEST_COLUMNS", "SPLITS", "KINDS", "get_dataset", "load_dataset",

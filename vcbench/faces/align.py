@@ -1,4 +1,6 @@
-"""5-point similarity alignment (Umeyama), and AltFreezing's crop-then-warp of a clip."""
+"""5-point similarity alignment (Umeyama) and box growing, for the swappers and quality stats.
+
+AltFreezing's clip alignment is ``models.preprocess`` (the release's exact construction)."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,20 +31,3 @@ def enlarge_box(box: np.ndarray, scale: float, w: int, h: int) -> tuple[int, int
     cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale, (y2 - y1) * scale
     return (max(0, int(round(cx - bw / 2))), max(0, int(round(cy - bh / 2))),
             min(w, int(round(cx + bw / 2))), min(h, int(round(cy + bh / 2))))
-
-
-def align_clip(crops: list[np.ndarray], kps: np.ndarray, template: list[tuple[float, float]], size: int) -> np.ndarray:
-    """Warp every crop of a clip with ONE similarity fitted from all its landmarks.
-
-    crops: T crops (RGB uint8), kps: (T, 5, 2) in crop coordinates. Returns (T, size, size, 3)
-    uint8, bilinear, black border (as released).
-    """
-    import cv2
-
-    t = len(crops)
-    m = umeyama(kps.reshape(-1, 2), np.tile(np.asarray(template, np.float64), (t, 1)))
-    out = np.empty((t, size, size, 3), np.uint8)
-    for i, c in enumerate(crops):
-        out[i] = cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                borderValue=0)
-    return out

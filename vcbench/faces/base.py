@@ -45,6 +45,15 @@ class FaceBackend:
     def reset(self) -> None:
         """Forget temporal state (call between videos)."""
 
+    def close(self) -> None:
+        """Release native resources (model graphs); the backend is unusable afterwards."""
+
+    @classmethod
+    def cache_key(cls, **settings) -> str:
+        """Name, version and the settings that change boxes, without building the backend
+        (the face-track cache is looked up with it before any model is loaded)."""
+        return f"{cls.name}-{cls.version}"
+
     @property
     def key(self) -> str:
-        return f"{self.name}-{self.version}"
+        return self.cache_key()

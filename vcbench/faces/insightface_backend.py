@@ -25,7 +25,7 @@ def quiet_align():
 
 
 def find_pack(pack: str) -> Path:
-    from ..doctor import insightface_root
+    from ..runtime import insightface_root
 
     p = Path(pack).expanduser()
     if p.is_dir() and any(p.glob("*.onnx")):
@@ -49,6 +49,7 @@ class InsightfaceBackend(FaceBackend):
             raise NotAvailableError(f"face backend 'insightface' needs the insightface package ({e})") from None
         folder = find_pack(pack)
         self.version = f"{insightface.__version__}-{folder.name}"
+        self._key = self.cache_key(pack=pack, det_size=det_size, min_score=min_score)
         if providers is None:
             import onnxruntime as ort
 
@@ -58,6 +59,21 @@ class InsightfaceBackend(FaceBackend):
         # <root>/models/ and download the pack when missing, which vcbench never lets it do
         self.app = FaceAnalysis(name=str(folder.resolve()), providers=providers)
         self.app.prepare(ctx_id=0, det_size=det_size, det_thresh=min_score)
+
+    @classmethod
+    def cache_key(cls, pack: str = "buffalo_l", det_size: tuple[int, int] = (640, 640), min_score: float = 0.5,
+                  **_) -> str:
+        import importlib.metadata as md
+
+        try:
+            version = md.version("insightface")
+        except md.PackageNotFoundError:
+            version = "missing"
+        return f"insightface-{version}-{Path(pack).name}-{det_size[0]}x{det_size[1]}-s{min_score:g}"
+
+    @property
+    def key(self) -> str:
+        return self._key
 
     def detect(self, rgb: np.ndarray, run_detector: bool = True) -> list[Face]:
         out = []

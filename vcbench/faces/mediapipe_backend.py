@@ -39,6 +39,26 @@ class MediapipeBackend(FaceBackend):
         self._with_mesh = mesh
         self._box_ratio = np.array([-0.05, 0.05, 0.05, -0.05], dtype=np.float32)
 
+    @classmethod
+    def cache_key(cls, min_score: float = 0.5, **_) -> str:
+        import importlib.metadata as md
+
+        try:
+            version = md.version("mediapipe")
+        except md.PackageNotFoundError:
+            version = "missing"
+        return f"mediapipe-{version}-s{min_score:g}"
+
+    @property
+    def key(self) -> str:
+        return self.cache_key(min_score=self.min_score)
+
+    def close(self) -> None:
+        self._det.close()
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
+
     def reset(self) -> None:
         if self._with_mesh:
             self._mesh.close()

@@ -19,7 +19,7 @@ from .base import Face, FaceBackend, iou
 
 START_SCORE = 0.8
 CONTINUE_IOU = 0.5
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -46,6 +46,8 @@ class VideoTracks:
     n_frames: int
     detector: str
     tracks: list[Track] = field(default_factory=list)
+    detect_every: int = 1          # detector interval the tracks were made with (metadata)
+    complete: bool = True          # the tracks cover the whole video, not just its first n_frames
 
     def longest(self) -> Track | None:
         return max(self.tracks, key=len) if self.tracks else None
@@ -110,20 +112,43 @@ def detect_video(path: str | os.PathLike, backend: FaceBackend, detect_every: in
 # --- cache ---------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
-    return Path(os.path.expanduser(os.environ.get("VCBENCH_CACHE", "~/.cache/vcbench"))) / "faces"
+    from ..runtime import cache_root
+
+    return cache_root() / "faces"
 
 
-def cache_file(path: Path, detector: str, detect_every: int = 1, max_frames: int | None = None,
-               cache_dir: Path | None = None) -> Path:
-    """Where the tracks of ``path`` live, keyed by (path, size, mtime, detector, sampling)."""
-    st = path.stat()
-    ident = f"{CACHE_FORMAT}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{detector}|{detect_every}|{max_frames}"
-    key = hashlib.sha1(ident.encode()).hexdigest()
+def content_id(path: Path, chunk: int = 1 << 20) -> str:
+    """A video's identity independent of its name and place: size + SHA-1 of its first and last MiB."""
+    size = path.stat().st_size
+    h = hashlib.sha1(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(chunk, size - chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()
+
+
+def backend_key(backend: str | FaceBackend, **settings) -> str:
+    """The cache key of a face backend (name, version, box-changing settings), without building it."""
+    if not isinstance(backend, str):
+        return backend.key
+    from .backends import BACKENDS
+
+    return BACKENDS.get(backend).cache_key(**settings)
+
+
+def cache_file(path: Path, detector: str, cache_dir: Path | None = None) -> Path:
+    """Where the tracks of ``path`` by ``detector`` (a backend key) live: keyed by the video's content,
+    so a moved or renamed dataset keeps its tracks and every consumer finds what another wrote."""
+    key = hashlib.sha1(f"{CACHE_FORMAT}|{content_id(Path(path))}|{detector}".encode()).hexdigest()
     return (Path(cache_dir) if cache_dir else default_cache_dir()) / key[:2] / f"{key}.npz"
 
 
 def save_tracks(vt: VideoTracks, file: Path) -> None:
-    arrays: dict[str, np.ndarray] = {"meta": np.array([vt.path, str(vt.n_frames), vt.detector])}
+    """Write ``vt`` (with its detect interval and whether it covers the whole video) atomically."""
+    arrays: dict[str, np.ndarray] = {"meta": np.array([vt.path, str(vt.n_frames), vt.detector,
+                                                       str(vt.detect_every), str(int(vt.complete))])}
     for t in vt.tracks:
         p = f"t{t.track_id}_"
         arrays.update({p + "frames": t.frames, p + "boxes": t.boxes, p + "kps": t.kps, p + "scores": t.scores})
@@ -136,44 +161,48 @@ def save_tracks(vt: VideoTracks, file: Path) -> None:
 
 def load_tracks(file: Path) -> VideoTracks:
     with np.load(file, allow_pickle=False) as z:
-        path, n, det = (str(x) for x in z["meta"])
+        path, n, det, every, complete = (str(x) for x in z["meta"])
         ids = sorted({int(k[1:].split("_")[0]) for k in z.files if k.startswith("t")})
         tracks = [Track(i, z[f"t{i}_frames"], z[f"t{i}_boxes"], z[f"t{i}_kps"], z[f"t{i}_scores"],
                         z[f"t{i}_landmarks"] if f"t{i}_landmarks" in z.files else None) for i in ids]
-    return VideoTracks(path, int(n), det, tracks)
+    return VideoTracks(path, int(n), det, tracks, detect_every=int(every), complete=complete == "1")
 
 
 def get_backend(name: str, **kw) -> FaceBackend:
-    from . import BACKENDS
+    from .backends import BACKENDS
 
     return BACKENDS.get(name)(**kw)
 
 
-def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe", detect_every: int = 1,
+def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe", detect_every: int | None = None,
                 max_frames: int | None = None, cache_dir: Path | None | bool = None,
                 min_len: int = 1) -> VideoTracks:
-    """Face tracks of one video (its first ``max_frames`` frames), from the cache when
-    (path, size, mtime, detector) match. A cached whole-video entry, as ``vcbench datasets
-    prepare`` writes, serves any ``max_frames``. ``cache_dir=False`` disables the cache.
+    """Face tracks of one video (its first ``max_frames`` frames), from the cache when an entry of
+    the same content and detector covers those frames. ``detect_every=None`` accepts an entry made
+    at any detect interval (and detects every frame when there is none); an explicit interval
+    must match. A fresh result replaces the entry. ``cache_dir=False`` disables the cache.
     Raises VideoError naming the file if it does not decode.
     """
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: file not found")
-    be = get_backend(backend) if isinstance(backend, str) else backend
     cfile = None
     if cache_dir is not False:
-        cfile = cache_file(path, be.key, detect_every, max_frames, cache_dir or None)
-        candidates = [cfile] + ([cache_file(path, be.key, detect_every, None, cache_dir or None)]
-                                if max_frames is not None else [])
-        for c in candidates:
-            if c.is_file():
-                try:
-                    return _cut(load_tracks(c), max_frames, min_len)
-                except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
-                    c.unlink(missing_ok=True)
-    per_frame, n = detect_video(path, be, detect_every, max_frames)
-    vt = VideoTracks(str(path), n, be.key, build_tracks(per_frame))
+        cfile = cache_file(path, backend_key(backend), cache_dir or None)
+        if cfile.is_file():
+            try:
+                vt = load_tracks(cfile)
+            except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
+                cfile.unlink(missing_ok=True)
+            else:
+                covers = vt.complete or (max_frames is not None and vt.n_frames >= max_frames)
+                if covers and detect_every in (None, vt.detect_every):
+                    return _cut(vt, max_frames, min_len)
+    be = get_backend(backend) if isinstance(backend, str) else backend
+    every = detect_every or 1
+    per_frame, n = detect_video(path, be, every, max_frames)
+    complete = max_frames is None or n < max_frames
+    vt = VideoTracks(str(path), n, be.key, build_tracks(per_frame), detect_every=every, complete=complete)
     if cfile is not None:
         save_tracks(vt, cfile)
     return _cut(vt, max_frames, min_len)
@@ -181,7 +210,7 @@ def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe
 
 def _cut(vt: VideoTracks, max_frames: int | None, min_len: int) -> VideoTracks:
     """Tracks restricted to the first ``max_frames`` frames and at least ``min_len`` long."""
-    if max_frames is None and min_len <= 1:
+    if (max_frames is None or max_frames >= vt.n_frames) and min_len <= 1:
         return vt
     tracks = []
     for t in vt.tracks:
@@ -190,7 +219,7 @@ def _cut(vt: VideoTracks, max_frames: int | None, min_len: int) -> VideoTracks:
             tracks.append(Track(t.track_id, t.frames[:k], t.boxes[:k], t.kps[:k], t.scores[:k],
                                 None if t.landmarks is None else t.landmarks[:k]))
     n = vt.n_frames if max_frames is None else min(vt.n_frames, max_frames)
-    return VideoTracks(vt.path, n, vt.detector, tracks)
+    return VideoTracks(vt.path, n, vt.detector, tracks, vt.detect_every, vt.complete and n == vt.n_frames)
 
 
 def require_face(vt: VideoTracks) -> Track:

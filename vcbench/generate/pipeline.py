@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.base import Dataset, VideoRecord, write_manifest
-from ..errors import ConfigError, FaceError, ItemFailures, VcbenchError, VideoError
+from ..batch import BatchResult
+from ..errors import ConfigError, FaceError, VcbenchError, VideoError
 from ..fileio import write_csv, write_json
+from ..runtime import Progress
 from .config import GenerateConfig
 from .plan import Item, Plan, make_plan, preset_seed, rel_path, video_id
 
@@ -44,15 +46,9 @@ class Report:
     skipped: int = 0
     counts: dict = field(default_factory=dict)
 
-
-class Progress:
-    """What the pipeline tells its caller; the CLI renders it as a rich progress bar."""
-
-    def start(self, total_frames: int) -> None: ...
-
-    def advance(self, frames: int) -> None: ...
-
-    def log(self, msg: str) -> None: ...
+    @property
+    def batch(self) -> BatchResult:
+        return BatchResult("videos", self.made, self.skipped, list(self.failures))
 
 
 def quality_path(fake: Path) -> Path:
@@ -77,7 +73,7 @@ class Generator:
         from ..video import ffmpeg_exe
 
         self.cfg = cfg
-        self.progress = progress or Progress()
+        self.progress = progress or Progress("generate")
         self.presets = cfg.load_presets()
         self.exe = ffmpeg_exe(cfg.ffmpeg)
         self.cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
@@ -202,7 +198,7 @@ class Generator:
         """Where ``video``'s face tracks from this run's backend live in the face-track cache."""
         from ..faces.tracking import cache_file
 
-        return cache_file(video, self.backend.key, self.cfg.detect_every, cache_dir=self.cache_dir)
+        return cache_file(video, self.backend.key, cache_dir=self.cache_dir)
 
     def detect_target(self, t: Item, info, real_out: Path | None) -> list:
         """Faces of every frame (causal: the backend only sees the past), writing the real
@@ -286,7 +282,8 @@ class Generator:
 
         def save_cache(p: Path) -> None:   # a master's tracks are the target's: same frames, same place
             if p.exists() and not self.cache_path(p).is_file():
-                save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks), self.cache_path(p))
+                save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks, self.cfg.detect_every),
+                            self.cache_path(p))
 
         self.skipped += sum(p.exists() for p in masters)
         need_detect = (any(not p.exists() or not self.cache_path(p).is_file() for p in masters)
@@ -319,7 +316,7 @@ class Generator:
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
         from ..faces.tracking import load_tracks, save_tracks
         from ..video import probe
-        from .conference.simulate import map_tracks, plan_simulation, simulate_file
+        from ..conference.simulate import map_tracks, plan_simulation, simulate_file
 
         presets = [p for p in self.presets if p.name != "clean"]   # the masters are the clean videos
         jobs = [(real, "original", None)] + [(fakes[s.name], self.swapper.name, s.name) for s in sources]
@@ -355,7 +352,7 @@ class Generator:
         from ..faces.align import enlarge_box
         from ..faces.base import Face
         from ..video import iter_frames, sample_indices
-        from .fidelity import psnr, ssim
+        from ..conference.fidelity import psnr, ssim
 
         tr = tracks.longest()
         if tr is None:
@@ -478,14 +475,11 @@ class Generator:
 
 
 def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
-    """Plan, run this shard, write the manifest; raise ItemFailures (after writing) if any
-    item failed, so callers exit non-zero with the count."""
-    from ..faces.prepare import parse_shard
+    """Plan, run this shard, write the manifest. Failed items are in ``report.batch`` (named,
+    skipped; the rest are made), so callers exit non-zero with the count."""
+    from ..runtime import parse_shard
 
     shard = parse_shard(cfg.shard)
     plan = make_plan(cfg)
     gen = Generator(cfg, progress)
-    report = gen.run(plan, shard)
-    if report.failures:
-        raise ItemFailures("items", report.failures, len(report.records) + len(report.failures))
-    return report
+    return gen.run(plan, shard)

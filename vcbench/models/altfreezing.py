@@ -9,7 +9,8 @@ normalised; ``forward`` returns one raw logit per clip, ``(N, 1)``; sigmoid is a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 import torch
@@ -18,39 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError
 
-# --- preprocessing carried by the weights -------------------------------------------
-
-#: AltFreezing's 5-point template at 224 px: left eye, right eye, nose, left/right mouth corner
-TEMPLATE_224 = ((75.101, 75.057), (147.922, 73.796), (111.627, 119.876), (79.359, 152.864), (146.394, 151.702))
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a clip must look like for these weights (stored in vcbench checkpoints)."""
-
-    clip_len: int = 32
-    size: int = 224
-    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)   # RGB, 0-255 scale
-    std: tuple[float, float, float] = (58.395, 57.12, 57.375)
-    box_scale: float = 2.0        # box enlarged by half its size on every side
-    template: tuple = TEMPLATE_224  # in a 224 px frame; scaled to ``size``
-
-    def template_px(self):
-        s = self.size / 224.0
-        return [(x * s, y * s) for x, y in self.template]
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """Depth/width/kernels of an I3D-R50-shaped network."""
-
-    blocks: tuple[int, int, int, int] = (3, 4, 6, 3)
-    temporal_kernels: tuple[tuple[int, ...], ...] = ((3, 3, 3), (3, 1, 3, 1), (3, 1, 3, 1, 3, 1), (1, 3, 1))
-    width: int = 64               # channels of the stem; stage s has width*2**(s-2) inner, 4x that out
-    stem_kernel_t: int = 5
-    dropout: float = 0.5
-    preprocess: Preprocess = field(default_factory=Preprocess)
-
+from .archs import ArchConfig
 
 # --- modules --------------------------------------------------------------------------
 
@@ -158,18 +127,89 @@ class ResNet3D(nn.Module):
 class AltFreezingDetector(nn.Module):
     """The release's wrapper: one submodule ``resnet`` (hence the ``resnet.`` key prefix)."""
 
-    def __init__(self, arch: ArchConfig = ArchConfig(), name: str = "altfreezing"):
+    def __init__(self, arch: ArchConfig = ArchConfig(), name: str = "altfreezing", zero_init_residual: bool = False):
         super().__init__()
         self.arch = arch
         self.arch_name = name
         self.preprocess = arch.preprocess
+        self.weights: Weights | None = None      # where loaded weights came from (None: fresh init)
         self.resnet = ResNet3D(arch)
+        self.init_weights(zero_init_residual)
+
+    @property
+    def num_features(self) -> int:
+        return self.resnet.head.projection.in_features
+
+    def init_weights(self, zero_init_residual: bool = False) -> None:
+        """torchvision's video-ResNet initialisation: Kaiming-normal (fan_out, ReLU) convs,
+        BatchNorm gamma 1 / beta 0, the classifier N(0, 0.01) with bias 0; optionally the last
+        BatchNorm of every residual branch zeroed so each block starts as the identity."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.c_bn.weight)
+
+    def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """(N, 3, T, H, W) normalised clips -> the last stage's map (N, C, T', H', W')."""
+        if clips.ndim != 5 or clips.shape[1] != 3:
+            raise ValueError(f"expected clips of shape (N, 3, T, H, W), got {tuple(clips.shape)}")
+        r = self.resnet
+        x = r.pathway0_pool(r.s2(r.s1.pathway0_stem(clips)))
+        return r.s5(r.s4(r.s3(x)))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool -> dropout -> projection: (N, 1) logits, or the pooled (N, C) with ``pre_logits``."""
+        h = self.resnet.head
+        x = h.dropout(x.mean(dim=(2, 3, 4)))
+        return x if pre_logits else h.projection(x)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """clips: (N, 3, T, H, W), normalised -> logits (N, 1)."""
-        if clips.ndim != 5 or clips.shape[1] != 3:
-            raise ValueError(f"expected clips of shape (N, 3, T, H, W), got {tuple(clips.shape)}")
-        return self.resnet(clips)
+        return self.forward_head(self.forward_features(clips))
+
+    def reset_classifier(self, num_classes: int = 1) -> None:
+        """A fresh classifier (N(0, 0.01), bias 0) on the same features, for fine-tuning."""
+        proj = nn.Linear(self.num_features, num_classes)
+        nn.init.normal_(proj.weight, 0.0, 0.01)
+        nn.init.zeros_(proj.bias)
+        self.resnet.head.projection = proj.to(self.resnet.head.projection.weight.device)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a detector's weights came from: the file, its SHA-256, the named tag it matches
+    (e.g. ``altfreezing.official``) and the provenance a vcbench checkpoint carries."""
+
+    checkpoint: str
+    sha256: str
+    tag: str | None = None
+    provenance: Mapping = None
+
+    @classmethod
+    def of_file(cls, path: str | Path, provenance: Mapping | None = None) -> "Weights":
+        import hashlib
+
+        from .archs import tag_of_sha256
+
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        return cls(str(path), digest, tag_of_sha256(digest), dict(provenance or {}))
+
+    def to_json(self) -> dict:
+        return {"checkpoint": self.checkpoint, "sha256": self.sha256, "tag": self.tag,
+                "provenance": dict(self.provenance or {})}
 
 
 def parameter_groups(model: AltFreezingDetector) -> dict[str, list[str]]:
@@ -255,23 +295,15 @@ def checkpoint_filter_fn(obj, model: nn.Module | None = None) -> dict[str, torch
     return sd
 
 
-# --- builders and registered names ------------------------------------------------------
-
-ARCHS: dict[str, ArchConfig] = {
-    # the released network: 27,225,921 parameters, 320 tensors
-    "altfreezing": ArchConfig(),
-    # small variants for CPU tests and the demo; never substituted for the official one
-    "altfreezing-small": ArchConfig(blocks=(1, 1, 1, 1), temporal_kernels=((3,), (3,), (3,), (3,)), width=16,
-                                    preprocess=Preprocess(clip_len=16, size=112)),
-    "altfreezing-tiny": ArchConfig(blocks=(1, 1, 1, 1), temporal_kernels=((3,), (1,), (3,), (1,)), width=8,
-                                   stem_kernel_t=3, preprocess=Preprocess(clip_len=8, size=64)),
-}
-
+# --- builder ----------------------------------------------------------------------------
 
 def build_altfreezing(name: str = "altfreezing", **overrides) -> AltFreezingDetector:
+    """A freshly initialised network of a registered architecture (see ``models.archs``)."""
     from dataclasses import replace
 
-    arch = ARCHS[name]
+    from .archs import ARCHS
+
+    arch = ARCHS[name].arch
     if overrides:
         arch = replace(arch, **overrides)
     return AltFreezingDetector(arch, name)

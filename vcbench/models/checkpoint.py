@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_path
-from . import build_detector
+from .detectors import build_detector
+
 
 FORMAT = "vcbench-detector/1"
 
@@ -47,27 +47,26 @@ def load_detector(name: str = "altfreezing", checkpoint: str | os.PathLike | Non
     A vcbench checkpoint names its architecture: loading it as another name is an error,
     so a small variant is never mistaken for the official network.
     """
-    from .altfreezing import Preprocess, checkpoint_filter_fn
+    from .altfreezing import Weights, checkpoint_filter_fn
+    from .preprocess import Preprocess
 
     model = build_detector(name)
     if checkpoint is not None:
         obj = read_checkpoint(checkpoint)
+        provenance = {}
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             if obj.get("arch") != name:
                 raise CheckpointError(f"{checkpoint}: a {obj.get('arch')!r} checkpoint, not {name!r} "
                                       f"(pass --model {obj.get('arch')})")
             if obj.get("preprocess"):
-                pp = dict(obj["preprocess"])
-                pp["mean"], pp["std"] = tuple(pp["mean"]), tuple(pp["std"])
-                pp["template"] = tuple(tuple(p) for p in pp["template"])
-                model.preprocess = Preprocess(**pp)
-            model.provenance = obj.get("provenance", {})
+                model.preprocess = Preprocess.from_dict(obj["preprocess"])
+            provenance = obj.get("provenance", {})
         try:
             sd = checkpoint_filter_fn(obj, model)
         except CheckpointError as e:
             raise CheckpointError(f"{checkpoint}: {e}") from None
         model.load_state_dict(sd, strict=True)
-        model.checkpoint = str(checkpoint)
+        model.weights = Weights.of_file(checkpoint, provenance)
     return model.to(device).eval()
 
 
@@ -77,7 +76,7 @@ def save_checkpoint(model, path: str | os.PathLike, provenance: dict | None = No
         "format": FORMAT,
         "arch": model.arch_name,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "preprocess": asdict(model.preprocess),
+        "preprocess": model.preprocess.to_dict(),
         "provenance": provenance or {},
     }
     with atomic_path(path) as tmp:

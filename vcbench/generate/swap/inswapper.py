@@ -34,7 +34,7 @@ def find_inswapper(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
         p = Path(explicit).expanduser()
         return p if p.is_file() else None
-    from ...doctor import insightface_root
+    from ...runtime import insightface_root
 
     for d in (insightface_root(), Path("models")):
         if d.is_dir():

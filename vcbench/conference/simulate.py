@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import EncoderError, VideoError
-from ...fileio import atomic_path, write_json
-from ...video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
+from ..errors import EncoderError, VideoError
+from ..fileio import atomic_path, write_json
+from ..video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
 from .codec import encoder_args
 from .network import FramePlan, min_frames, plan_frames
 from .presets import CONTAINER_OF, Preset, get_preset
@@ -228,8 +228,8 @@ def display(exe: str, sent: Path, out: Path, size: tuple[int, int]) -> None:
 
 def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:
     """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames."""
-    from ...video import sample_indices
-    from ..fidelity import luma, psnr, ssim
+    from ..video import sample_indices
+    from .fidelity import luma, psnr, ssim
 
     idx = sample_indices(min(n_out, len(capture)), samples)
     got = dict(iter_frames(out, indices=idx))
@@ -250,7 +250,7 @@ def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
     """Face tracks of a master carried through a simulation: output frame ``j`` shows input
     frame ``sp.input_frame(j)``, scaled to the segment's size. ``input_frame`` never
     decreases, so each track stays one contiguous run of output frames."""
-    from ...faces.tracking import Track, VideoTracks
+    from ..faces.tracking import Track, VideoTracks
 
     out_tracks = []
     inputs = np.array([sp.input_frame(j) for j in range(sp.n)])
@@ -268,4 +268,4 @@ def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
                                                 * np.stack([sx, sy], 1)[:, None, :]).astype(np.float16)
         out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
                                 kps.astype(np.float32), t.scores[rows], lms))
-    return VideoTracks(path, sp.n, vt.detector, out_tracks)
+    return VideoTracks(path, sp.n, vt.detector, out_tracks, detect_every=vt.detect_every, complete=vt.complete)

@@ -8,9 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ...config import check_keys, check_type, load_toml
-from ...errors import ConfigError
-from ...registry import lookup
+from ..config import check_keys, coerce, load_toml, loads_toml, type_of
+from ..errors import ConfigError
+from ..registry import lookup
+from ..runtime import presets_file
 
 CODECS = ("none", "x264-crf", "x264", "openh264", "vp8", "vp9", "av1")
 ENCODER_OF = {"x264-crf": "libx264", "x264": "libx264", "openh264": "libopenh264", "vp8": "libvpx",
@@ -95,10 +96,7 @@ _KEYS = set(_FIELDS) - {"name"} | {"extends"}
 
 
 def _coerce(where: str, key: str, value: Any) -> Any:
-    default = _FIELDS[key].default
-    listy = isinstance(default, tuple)          # sources, estimates: lists in TOML, tuples here
-    check_type(where, key, value, list(default) if listy else default)
-    return tuple(value) if listy else value
+    return coerce(where, key, value, type_of(_FIELDS[key].default))
 
 
 def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -> dict[str, Preset]:
@@ -145,15 +143,13 @@ def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -
 
 
 def builtin_presets() -> dict[str, Preset]:
-    import tomllib
-
-    text = resources.files("vcbench.generate.conference").joinpath("presets.toml").read_text()
-    return parse_presets(tomllib.loads(text), "presets.toml (built-in)")
+    text = resources.files("vcbench.conference").joinpath("presets.toml").read_text()
+    return parse_presets(loads_toml(text, "presets.toml (built-in)"), "presets.toml (built-in)")
 
 
 def load_presets(extra: str | os.PathLike | None = None) -> dict[str, Preset]:
     presets = builtin_presets()
-    extra = extra or os.environ.get("VCBENCH_PRESETS")
+    extra = extra or presets_file()
     if extra:
         presets = parse_presets(load_toml(Path(extra)), str(extra), presets)
     return presets

@@ -1,0 +1,134 @@
+"""The layer rules of docs/architecture.md, enforced on every import (also those inside functions)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import vcbench
+
+ROOT = Path(vcbench.__file__).parent
+
+BASE = {"__init__", "errors", "fileio", "config", "runtime", "registry", "video", "samples", "provenance", "batch",
+        "metrics"}
+DOMAIN = {"faces", "datasets", "conference", "models", "scoring"}
+STAGES = {"generate", "finetune", "benchmark"}
+OUTPUT = {"reports"}
+ENTRY = {"cli", "doctor", "demo", "prepare", "__main__"}
+#: domain packages that may use another domain package
+DOMAIN_USES = {"models": {"faces"}, "scoring": {"models", "faces"}, "conference": {"faces"}}
+
+
+def top(module: str) -> str:
+    """``vcbench.faces.tracking`` -> ``faces``; ``vcbench`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def layer(name: str) -> str:
+    for label, group in (("base", BASE), ("domain", DOMAIN), ("stage", STAGES), ("output", OUTPUT),
+                         ("entry", ENTRY)):
+        if name in group:
+            return label
+    raise AssertionError(f"vcbench/{name}: a module in no layer; add it to docs/architecture.md and this test")
+
+
+def module_of(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every vcbench module ``path`` imports, resolved to a module (or package) name."""
+    mod = module_of(path)
+    package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == "vcbench"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "vcbench":
+                continue
+            for a in node.names:   # "from pkg import sub" imports the submodule when it is one
+                sub = f"{target}.{a.name}"
+                out.add(sub if _exists(sub) else target)
+    return out
+
+
+def _exists(module: str) -> bool:
+    p = ROOT.parent.joinpath(*module.split("."))
+    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+
+
+def graph() -> dict[str, set[str]]:
+    g = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        g[module_of(path)] = {m for m in imports(path) if m != module_of(path)}
+    return g
+
+
+def test_every_import_follows_the_layers():
+    bad = []
+    for mod, deps in graph().items():
+        a = top(mod)
+        la = layer(a)
+        for dep in deps:
+            b = top(dep)
+            if a == b:
+                continue
+            lb = layer(b)
+            if lb == "entry":
+                ok = la == "entry"
+            elif la == "base":
+                ok = lb == "base"
+            elif la == "domain":
+                ok = lb == "base" or (lb == "domain" and b in DOMAIN_USES.get(a, set()))
+            elif la == "stage":
+                ok = lb in ("base", "domain")
+            elif la == "output":
+                ok = lb == "base"
+            else:
+                ok = True
+            if not ok:
+                bad.append(f"{mod} ({la}) imports {dep} ({lb})")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycle_between_files():
+    g = graph()
+    # a package's __init__ re-exporting its own submodules is not a cycle between files
+    def edges(m):
+        return {d for d in g.get(m, ()) if d in g}
+
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(edges(m)):
+            if state.get(d) == 1:
+                cycles.append(stack[stack.index(d):] + [d])
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(g):
+        if m not in state:
+            visit(m)
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path):
+    deps = imports(ROOT / "prepare.py")
+    assert "vcbench.datasets" in deps and "vcbench.faces.tracking" in deps

@@ -1,0 +1,233 @@
+"""AltFreezing's clip preprocessing as released: the ONE definition that ``score``, finetune's
+data loader and the benchmark all use.
+
+Layouts: frames and crops are ``(H, W, 3)`` uint8 RGB; an aligned clip is ``(T, S, S, 3)``
+uint8 (what ``--dump-clips`` writes); a normalised clip is a ``(C, T, H, W)`` float tensor and a
+batch ``(N, C, T, H, W)``.
+
+What the release does, step by step (shared reference/altfreezing.md):
+
+1. per frame, the detector box is rounded, grown by half its size on every side, clipped to
+   ``[0, width - 1] x [0, height - 1]`` and rounded again (:func:`crop_box`); the crop is cut;
+2. per clip, all crops share ONE coordinate frame whose origin is the clip's smallest crop
+   top-left; each frame's 5 points are moved into it;
+3. ONE non-reflective similarity is fitted by least squares from the template (repeated T
+   times) to the T x 5 points, i.e. template -> image, and inverted (:func:`clip_transform`);
+4. each crop is warped with that transform plus its own offset, bilinear, black border,
+   straight to S x S (:func:`align_clip`);
+5. windows of T frames slide along a track; a track shorter than T is mirror-padded by T - 1
+   frames on each side and every window of the padded sequence is scored (:func:`track_windows`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+#: the release's ``std_points_256`` (x-ray template at 317 px, +30 padding, shifted by (-30, -60))
+STD_POINTS_256 = ((85.82991, 85.7792), (169.0532, 84.3381), (127.574, 137.0006), (90.6964, 174.7014),
+                  (167.3069, 173.3733))
+#: the same template at 224 px (``std_points_256 * 224 / 256``), in a 224 px frame
+TEMPLATE_224 = tuple((x * 224 / 256, y * 224 / 256) for x, y in STD_POINTS_256)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What a clip must look like for a set of weights (stored in vcbench checkpoints)."""
+
+    clip_len: int = 32
+    size: int = 224
+    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)   # RGB, 0-255 scale
+    std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+    box_scale: float = 2.0        # box enlarged by half its size on every side
+    template: tuple = TEMPLATE_224  # in a 224 px frame; scaled to ``size``
+
+    def template_px(self) -> np.ndarray:
+        return np.asarray(self.template, np.float64) * (self.size / 224.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Preprocess":
+        """Inverse of :meth:`to_dict` (checkpoints store lists where the dataclass has tuples)."""
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for k in ("mean", "std"):
+            if k in known:
+                known[k] = tuple(float(v) for v in known[k])
+        if "template" in known:
+            known["template"] = tuple(tuple(float(c) for c in p) for p in known["template"])
+        return cls(**known)
+
+
+# --- 1. crop boxes ---------------------------------------------------------------------
+
+def crop_box(box: np.ndarray, width: int, height: int, box_scale: float = 2.0) -> np.ndarray:
+    """The release's crop box (x1, y1, x2, y2) as ints: the rounded detector box grown by
+    ``(box_scale - 1) / 2`` of its size on each side, clipped to the frame's last pixel, rounded."""
+    b = np.rint(np.asarray(box, np.float64)).astype(np.int64).reshape(2, 2)
+    grow = (box_scale - 1.0) / 2.0 * (b[1] - b[0])
+    nb = b + np.array([-1.0, 1.0])[:, None] * grow[None, :]
+    nb[:, 0] = np.clip(nb[:, 0], 0, width - 1)
+    nb[:, 1] = np.clip(nb[:, 1], 0, height - 1)
+    return np.rint(nb).astype(np.int64).reshape(-1)
+
+
+# --- 2-4. one transform per clip --------------------------------------------------------
+
+def clip_transform(points: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """2x3 image -> template similarity for all of a clip's points (cp2tform's non-reflective
+    similarity: least squares template -> image, then inverted).
+
+    points: (T, 5, 2) or (N, 2) in the clip's shared frame; template: (5, 2).
+    """
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    tpl = np.tile(np.asarray(template, np.float64), (len(pts) // len(template), 1))
+    x, y = tpl[:, :1], tpl[:, 1:]
+    ones, zeros = np.ones_like(x), np.zeros_like(x)
+    a = np.vstack([np.hstack([x, y, ones, zeros]), np.hstack([y, -x, zeros, ones])])
+    b = np.concatenate([pts[:, 0], pts[:, 1]])
+    sc, ss, tx, ty = np.linalg.lstsq(a, b, rcond=None)[0]
+    # template -> image: u = sc x + ss y + tx, v = -ss x + sc y + ty
+    fwd = np.array([[sc, ss, tx], [-ss, sc, ty], [0.0, 0.0, 1.0]])
+    return np.linalg.inv(fwd)[:2]
+
+
+def align_clip(crops: list[np.ndarray], boxes: np.ndarray, kps: np.ndarray, template: np.ndarray,
+               size: int) -> np.ndarray:
+    """Warp a clip's crops with ONE transform in the clip's shared frame.
+
+    crops: T RGB crops (crop i is ``frame[y1:y2, x1:x2]`` of ``boxes[i]``); boxes: (T, 4) int crop
+    boxes in frame pixels; kps: (T, 5, 2) 5 points in frame pixels. Returns (T, size, size, 3)
+    uint8, bilinear, black outside each crop.
+    """
+    import cv2
+
+    boxes = np.asarray(boxes, np.int64)
+    origin = boxes[:, :2].min(0)
+    m = clip_transform(np.asarray(kps, np.float64) - origin, template)
+    out = np.empty((len(crops), size, size, 3), np.uint8)
+    for i, crop in enumerate(crops):
+        mi = m.copy()
+        mi[:, 2] += m[:, :2] @ (boxes[i, :2] - origin)   # the crop sits at its own offset in the frame
+        out[i] = cv2.warpAffine(crop, mi, (size, size), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
+
+
+# --- 5. windows along a track ----------------------------------------------------------
+
+def padded_rows(n: int, length: int) -> list[int]:
+    """Track rows in scoring order: ``range(n)``, or for ``n < length`` the release's mirror
+    padding with ``length - 1`` rows on each side (0..n-1 reflected without repeating the ends)."""
+    inner = list(range(n))
+    if n >= length or n == 0:
+        return inner
+    pad = length - 1
+    back = inner[1:-1][::-1]
+    post = (back + inner) * (pad // max(len(back + inner), 1) + 1)
+    pre = (inner + back) * (pad // max(len(inner + back), 1) + 1)
+    return pre[-pad:] + inner + post[:pad]
+
+
+def window_starts(n: int, length: int, mode: str, k: int | None = None) -> list[int]:
+    """Start positions of the scored windows in a sequence of ``n`` rows (``n >= length``).
+    dense: every start (the release's demo); sparse: ``k`` evenly spaced starts (default 4)."""
+    last = n - length
+    if last < 0:
+        return []
+    if mode == "dense":
+        return list(range(last + 1))
+    k = k or DEFAULT_SPARSE_CLIPS
+    if k == 1:
+        return [last // 2]
+    return sorted({int(round(i * last / (k - 1))) for i in range(k)})
+
+
+DEFAULT_SPARSE_CLIPS = 4
+
+
+def track_windows(n: int, length: int, mode: str = "dense", k: int | None = None) -> list[list[int]]:
+    """The windows scored on a track of ``n`` frames: lists of ``length`` track rows."""
+    seq = padded_rows(n, length)
+    return [seq[s:s + length] for s in window_starts(len(seq), length, mode, k)]
+
+
+# --- normalisation ----------------------------------------------------------------------
+
+def normalise(clips: np.ndarray, pp: Preprocess):
+    """(N, T, S, S, 3) or (T, S, S, 3) uint8 -> (N, 3, T, S, S) or (3, T, S, S) float32 tensor,
+    normalised with the weights' mean/std on the 0-255 scale."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(clips))
+    single = x.ndim == 4
+    if single:
+        x = x[None]
+    x = x.permute(0, 4, 1, 2, 3).float()
+    mean = torch.tensor(pp.mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    std = torch.tensor(pp.std, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    x = (x - mean) / std
+    return x[0] if single else x
+
+
+# --- cutting crops from a decoded video -------------------------------------------------
+
+@dataclass
+class TrackCrops:
+    """A face track's crops, cut once from the decoded video.
+
+    ``crops`` holds only the rows some window needs (all rows for dense scoring).
+    """
+
+    track_id: int
+    frames: np.ndarray        # (n,) frame index of each track row
+    boxes: np.ndarray         # (n, 4) detector boxes, frame pixels
+    kps: np.ndarray           # (n, 5, 2) 5 points, frame pixels
+    crop_boxes: np.ndarray    # (n, 4) int crop boxes, frame pixels
+    crops: dict[int, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def clip(self, rows: list[int], pp: Preprocess) -> np.ndarray:
+        """The aligned (T, S, S, 3) uint8 clip of these track rows."""
+        return align_clip([self.crops[r] for r in rows], self.crop_boxes[rows], self.kps[rows],
+                          pp.template_px(), pp.size)
+
+
+def cut_crops(frames, tracks, pp: Preprocess, rows_needed: Mapping[int, set[int]] | None = None) -> list[TrackCrops]:
+    """Cut every track's crops from an iterable of ``(frame_index, rgb)``, decoding once.
+
+    ``rows_needed[track_id]`` limits the crops kept (memory: sparse scoring keeps a few frames,
+    not the whole track). Tracks end early where the frames run out.
+    """
+    out: dict[int, TrackCrops] = {}
+    by_frame: dict[int, list[tuple[Any, int]]] = {}
+    for t in tracks:
+        want = None if rows_needed is None else rows_needed.get(t.track_id, set())
+        out[t.track_id] = TrackCrops(t.track_id, np.asarray(t.frames), np.asarray(t.boxes, np.float32),
+                                     np.asarray(t.kps, np.float32), np.zeros((len(t), 4), np.int64), {})
+        for row, f in enumerate(t.frames):
+            by_frame.setdefault(int(f), []).append((t.track_id, row, want is None or row in want))
+    last = max(by_frame) if by_frame else -1
+    seen = -1
+    for i, rgb in frames:
+        if i > last:
+            break
+        seen = i
+        h, w = rgb.shape[:2]
+        for tid, row, keep in by_frame.get(i, ()):
+            tc = out[tid]
+            b = crop_box(tc.boxes[row], w, h, pp.box_scale)
+            tc.crop_boxes[row] = b
+            if keep:
+                tc.crops[row] = rgb[b[1]:b[3], b[0]:b[2]].copy()
+    result = []
+    for tc in out.values():
+        n = int(np.searchsorted(tc.frames, seen, side="right"))
+        if n:
+            result.append(TrackCrops(tc.track_id, tc.frames[:n], tc.boxes[:n], tc.kps[:n], tc.crop_boxes[:n],
+                                     {r: c for r, c in tc.crops.items() if r < n}))
+    return result

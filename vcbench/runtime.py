@@ -1,0 +1,145 @@
+"""Where things live and how a run is laid out on this machine: every environment variable
+vcbench reads, ``--shard i/n``, device choice, and progress reporting.
+
+One module owns these so that a stage never reads ``os.environ`` itself (the README's table of
+environment variables is this module's list).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+#: environment variable -> what it sets (the README's table)
+ENVIRONMENT = {
+    "VCBENCH_DATASETS": "datasets.toml to use (default ./datasets.toml)",
+    "VCBENCH_FFMPEG": "ffmpeg binary (default: the one in the imageio-ffmpeg wheel)",
+    "VCBENCH_CACHE": "cache root (face tracks under faces/; default ~/.cache/vcbench)",
+    "VCBENCH_CHECKPOINTS": "folder of detector checkpoints that doctor lists (default ./checkpoints)",
+    "VCBENCH_PRESETS": "extra presets TOML (same as --presets)",
+    "INSIGHTFACE_ROOT": "insightface root (default ~/.insightface; packs under models/<pack>)",
+}
+
+# mediapipe/absl/TFLite read these before their first import: quiet unless the user chose otherwise
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _env_path(var: str, default: str) -> Path:
+    return Path(os.path.expanduser(os.environ.get(var) or default))
+
+
+def datasets_file() -> Path:
+    return _env_path("VCBENCH_DATASETS", "datasets.toml")
+
+
+def ffmpeg_override() -> str | None:
+    return os.environ.get("VCBENCH_FFMPEG") or None
+
+
+def cache_root() -> Path:
+    return _env_path("VCBENCH_CACHE", "~/.cache/vcbench")
+
+
+def checkpoints_dir() -> Path:
+    return _env_path("VCBENCH_CHECKPOINTS", "checkpoints")
+
+
+def presets_file() -> Path | None:
+    v = os.environ.get("VCBENCH_PRESETS")
+    return Path(os.path.expanduser(v)) if v else None
+
+
+def insightface_root() -> Path:
+    """Where insightface keeps its packs: ``$INSIGHTFACE_ROOT/models`` (default ~/.insightface/models)."""
+    return _env_path("INSIGHTFACE_ROOT", "~/.insightface") / "models"
+
+
+# --- sharding ------------------------------------------------------------------------------
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(x) for x in str(shard).split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like i/n, got {shard!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ConfigError(f"--shard {shard}: need 0 <= i < n")
+    return i, n
+
+
+def shard_items(items: Sequence[T], shard: str | tuple[int, int]) -> list[T]:
+    """Every n-th item starting at i (items in a stable order give disjoint, covering shards)."""
+    i, n = parse_shard(shard) if isinstance(shard, str) else shard
+    return [x for k, x in enumerate(items) if k % n == i]
+
+
+# --- devices -------------------------------------------------------------------------------
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else is checked."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device (see 'vcbench doctor')")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    return device
+
+
+# --- progress ------------------------------------------------------------------------------
+
+class Progress:
+    """Items or frames done / total, rate and ETA on stderr, log lines printed above the bar.
+
+    ``start(total)`` is called once the work is known, so configuration errors print without a
+    bar; without it, ``log`` just prints.
+    """
+
+    def __init__(self, description: str = "", unit: str = "fps", echo: Callable[[str], None] | None = None):
+        self.description, self.unit, self._echo = description, unit, echo
+        self._p = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._p is not None:
+            self._p.__exit__(*exc)
+            self._p = None
+
+    def start(self, total: int, description: str | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
+            TimeRemainingColumn
+
+        if self._p is not None:
+            self._p.__exit__(None, None, None)
+        self._p = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.fields[rate]} " + self.unit), TimeRemainingColumn(),
+                               console=Console(stderr=True))
+        self._p.__enter__()
+        self._task = self._p.add_task(description or self.description, total=total, rate="-")
+
+    def advance(self, n: int = 1) -> None:
+        if self._p is None:
+            return
+        self._p.advance(self._task, n)
+        speed = self._p.tasks[0].speed
+        self._p.update(self._task, rate=f"{speed:.1f}" if speed else "-")
+
+    def log(self, msg: str) -> None:
+        if self._p is not None:
+            self._p.console.print(msg, markup=False, highlight=False)
+        elif self._echo is not None:
+            self._echo(msg)
+        else:
+            import sys
+
+            print(msg, file=sys.stderr)
