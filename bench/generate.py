@@ -100,7 +100,7 @@ def analysis(clip: Path, every: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--sizes", default="640x360,1280x720")
     ap.add_argument("--every", type=int, default=5)

@@ -20,7 +20,7 @@ import torch
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="altfreezing-small")
     ap.add_argument("--videos", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)

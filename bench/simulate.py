@@ -34,7 +34,7 @@ def plain_ffmpeg(exe: str, src: Path, out: Path, p) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="zoom-360p,teams-540p,zoom-720p,webrtc-vp8-360p,meet-av1-360p")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)

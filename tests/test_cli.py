@@ -1,4 +1,6 @@
+import re
 import subprocess
+from pathlib import Path
 import sys
 
 from vcbench.cli import cli
@@ -79,7 +81,25 @@ def test_faces_cli_and_missing_insightface_pack(tmp_path, carphone, cli_runner, 
     r = cli_runner.invoke(cli, ["faces", str(carphone), "--every", "5"])
     assert r.exit_code == 0, r.output
     assert "1 track(s) over 120 frames" in r.output and "frames 0-119 (120)" in r.output
+    assert re.search(r"mean box x1 [\d.]+ y1 [\d.]+ x2 [\d.]+ y2 [\d.]+$", r.output, re.M), r.output
+    import json
+
+    j = json.loads(cli_runner.invoke(cli, ["faces", str(carphone), "--every", "5", "--json"]).output)
+    assert j["frames"] == 120 and j["tracks"][0]["frames"] == 120 and len(j["tracks"][0]["mean_box_x1_y1_x2_y2"]) == 4
     r = cli_runner.invoke(cli, ["faces", str(carphone), "--backend", "insightface"])
     assert r.exit_code == 1 and "insightface pack 'buffalo_l' not found" in r.output
     r = cli_runner.invoke(cli, ["faces", str(carphone), "--backend", "mediapip"])
     assert r.exit_code == 1 and "did you mean 'mediapipe'" in r.output
+
+
+def test_newcomer_output_is_labelled(cli_runner, tmp_path, monkeypatch):
+    r = cli_runner.invoke(cli, ["presets", "list"])
+    assert r.exit_code == 0 and r.output.splitlines()[0].split()[:3] == ["name", "codec", "size@fps"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VCBENCH_DATASETS", raising=False)
+    r = cli_runner.invoke(cli, ["datasets", "list"])
+    assert r.exit_code != 0 and "--datasets" in r.output and "VCBENCH_DATASETS" in r.output
+    for mod in ("bench.simulate", "bench.score", "bench.generate"):
+        out = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent.parent)
+        assert out.returncode == 0 and len(out.stdout.split("options:")[0].splitlines()) > 3, mod

@@ -63,7 +63,8 @@ def test_every_preset_output_matches_its_definition(tmp_path, face_clip_10s, fac
         assert not info.has_b_frames
     if p.codec == "x264":
         assert info.profile == "Constrained Baseline"
-    assert (info.width, info.height) == (p.width or 640, p.height or 360)
+    # a call scales the 640x360 camera down to the preset's height, never up
+    assert (info.width, info.height) == ((p.width, p.height) if 0 < p.height < 360 else (640, 360))
     if p.bwe_step_s:   # from a keyframe at the step on, frames arrive at the lower resolution
         last = next(f for i, f in iter_frames(out, indices=[info.frames - 1]))
         assert last.shape[:2] == (p.bwe_height, p.bwe_width)
@@ -199,3 +200,13 @@ def test_receiver_upscale_shows_the_stream_at_camera_size(tmp_path, face_clip_10
     assert stats["psnr_y"] < plain["psnr_y"]
     with pytest.raises(ConfigError, match="upscale"):
         parse_presets({"presets": {"bad": {"extends": "ffpp-c23", "upscale": True}}}, "u.toml", builtin_presets())
+
+
+def test_a_call_never_upscales_the_camera(tmp_path, carphone):
+    """carphone is 176x144: a 360p or 720p call sends it at its own size, never bigger."""
+    for name in ("zoom-360p", "burst-loss"):
+        out = tmp_path / f"{name}.mp4"
+        stats = simulate_file(carphone, out, name, seed=0, fidelity=False)
+        info = probe(out)
+        assert (info.width, info.height) == (176, 144), name
+        assert stats["sent_resolutions"] == ["176x144"] and stats["input_resolution"] == "176x144"

@@ -71,7 +71,7 @@ def test_generate_writes_a_dataset_that_passes_check(generated, cli_runner, tmp_
     assert c.exit_code == 0, c.output
     assert c.output.rstrip().endswith("ok") and "problem" not in c.output.lower()
     meta = json.loads((out / "generate.json").read_text())
-    assert meta["config"]["presets"] == ["clean", "zoom-360p"] and meta["provenance"]["versions"]["numpy"]
+    assert meta["config"]["preset"] == ["clean", "zoom-360p"] and meta["provenance"]["versions"]["numpy"]
     assert meta["swapper"]["name"] == "mesh" and meta["failures"] == []
 
 
@@ -85,7 +85,7 @@ def test_real_and_fake_go_through_the_same_encode(generated):
             assert getattr(real, attr) == getattr(fake, attr), (preset, attr)
     s_real = json.loads((out / "videos/zoom-360p/original/carphone.mp4.stats.json").read_text())
     s_fake = json.loads((out / "videos/zoom-360p/mesh/carphone__astronaut.mp4.stats.json").read_text())
-    assert s_real["seed"] == s_fake["seed"] and s_real["resolution"] == "440x360"   # aspect kept, not stretched
+    assert s_real["seed"] == s_fake["seed"] and s_real["resolution"] == "176x144"   # a call never upscales
 
 
 @needs_mediapipe
@@ -179,7 +179,7 @@ def test_interrupt_then_rerun_completes_without_redoing(tmp_path, media):
     shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut.png")
     shutil.copyfile(media["source"] / "astronaut.png", src / "astronaut2.png")
     cfg = resolve_config(None, source=src, target=media["target"], out=tmp_path / "ds", max_frames=40,
-                         presets="clean,teams-360p", cache_dir=tmp_path / "cache")
+                         preset="clean,teams-360p", cache_dir=tmp_path / "cache")
     with pytest.raises(KeyboardInterrupt):
         generate(cfg, _StopAfter(40 + 40 + 20))       # real master, one fake, half of the second
     done = {p: p.stat().st_mtime_ns for p in (tmp_path / "ds").rglob("*.mp4")}
@@ -276,10 +276,10 @@ def test_config_precedence_defaults_file_flags(tmp_path):
     from vcbench.generate.config import resolve_config
 
     toml = write_toml(tmp_path / "g.toml", '[generate]\nsource = "faces"\ntarget = "videos"\nout = "ds"\n'
-                                            'presets = ["clean", "zoom-360p"]\nseed = 5\nval_fraction = 0.2\n')
+                                            'preset = ["clean", "zoom-360p"]\nseed = 5\nval_fraction = 0.2\n')
     cfg = resolve_config(toml, seed=9)
     assert cfg.source == tmp_path / "faces"                        # relative to the file
-    assert cfg.presets == ("clean", "zoom-360p") and cfg.seed == 9 and cfg.val_fraction == 0.2
+    assert cfg.preset == ("clean", "zoom-360p") and cfg.seed == 9 and cfg.val_fraction == 0.2
     assert cfg.swapper == "mesh"                                   # default
     with pytest.raises(ConfigError, match="'seed' must be int"):
         resolve_config(write_toml(tmp_path / "bad.toml", 'source="a"\ntarget="b"\nout="c"\nseed="x"\n'))
@@ -505,10 +505,56 @@ def test_target_whose_face_leaves_for_a_long_stretch_is_skipped(tmp_path, media,
                                 "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2",
                                 "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code == 1
-    assert "gappy.mp4: no face for 2.5 s (frames 10-29; max_gap_s 2)" in _quiet(r.output)
+    assert "gappy.mp4: no face for 2.5 s (frames 10-29; max_gap 2)" in _quiet(r.output)
     r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
                                 "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2", "--max-gap", "3",
                                 "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code == 0, _quiet(r.output)
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
     assert float(q["swapped_fraction"]) == pytest.approx(15 / 35, abs=0.03)
+
+
+@needs_mediapipe
+def test_pairs_shortfall_is_reported(generated, media, cli_runner):
+    out, cache, _ = generated
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                "--out", str(out), "--preset", "clean,zoom-360p", "--cache-dir", str(cache),
+                                "--pairs", "200"])
+    assert r.exit_code == 0, r.output
+    assert "--pairs 200: only 1 pair(s) possible" in r.output and "making 1" in r.output
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["pairs_requested"] == 200 and meta["pairs_possible"] == 1 and len(meta["pairs"]) == 1
+
+
+def test_every_generate_flag_is_a_config_key(tmp_path):
+    """Each option of `vcbench generate` (read from click) has a config key of the same name, and
+    a value given only in the config file arrives in the resolved config."""
+    import click
+
+    from vcbench.generate.config import GenerateConfig, resolve_config
+
+    presets = write_toml(tmp_path / "mine.toml", '[presets.mine]\nextends = "zoom-360p"\nbitrate_kbps = 300\n')
+    values = {"source": "faces", "target": "videos", "out": "ds", "swapper": "inswapper", "swapper_model": "m.onnx",
+              "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "mouth_mask": True,
+              "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
+              "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
+              "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "shard": "1/2",
+              "ffmpeg": "ffmpeg", "cache_dir": "cache"}
+    flags = {p.opts[0][2:].replace("-", "_") for p in cli.commands["generate"].params
+             if isinstance(p, click.Option) and p.opts[0] not in ("--config", "--help")}
+    fields = {f for f in GenerateConfig.__dataclass_fields__}
+    assert flags == fields == set(values), (flags ^ fields, fields ^ set(values))
+    for p in cli.commands["generate"].params:
+        if isinstance(p, click.Option) and p.name != "config_file":
+            assert p.name == p.opts[0][2:].replace("-", "_"), f"{p.opts[0]} is stored as {p.name!r}"
+    lines = []
+    for k, v in values.items():
+        lines.append(f"{k} = " + ("true" if v is True else json.dumps(v)))
+    cfg = resolve_config(write_toml(tmp_path / "g.toml", "\n".join(lines) + "\n"))
+    written = cfg.to_json()
+    for k, v in values.items():
+        got = written[k]
+        if k in ("source", "target", "out", "swapper_model", "cache_dir"):
+            assert got == str(tmp_path / v), k
+        else:
+            assert got == v, k

@@ -188,7 +188,8 @@ def test_score_cli_on_a_real_face_video(tmp_path, carphone, tiny_video, cli_runn
     dump = tmp_path / "clips"
     r = cli_runner.invoke(cli, ["score", str(carphone), str(tiny_video), "--model", "altfreezing-tiny",
                                 "--checkpoint", str(ck), "--mode", "dense", "--timeline", str(tl), "--device", "cpu",
-                                "--dump-clips", str(dump), "--cache-dir", str(tmp_path / "cache")])
+                                "--dump-clips", str(dump), "--cache-dir", str(tmp_path / "cache"),
+                                "-o", str(tmp_path / "scores.csv")])
     assert r.exit_code == 1, r.output                       # the face-less clip fails, by name
     assert f"{tiny_video}: no face found" in r.output and "Traceback" not in r.output
     assert "2 videos: 1 done, 1 failed" in r.output
@@ -198,6 +199,13 @@ def test_score_cli_on_a_real_face_video(tmp_path, carphone, tiny_video, cli_runn
     assert 0.0 < score < 1.0
     rows = list(csv.DictReader(open(tl)))
     assert len(rows) == 120 and {r["video"] for r in rows} == {str(carphone)}
+    (row,) = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert row["video"] == str(carphone) and float(row["score"]) == pytest.approx(score, abs=1e-4)
+    assert (row["aggregate"], row["clips"], row["mode"], row["precision"], row["tracking"]) == (
+        "mean", "113", "dense", "fp32", "release")
+    import hashlib
+
+    assert row["checkpoint_sha256"] == hashlib.sha256(ck.read_bytes()).hexdigest() and row["track_scores"].startswith("0:")
     # what the network saw: one file per clip, the uint8 clip, its frames, boxes and points
     files = sorted((dump / carphone.stem).glob("t0_s*.npz"), key=lambda p: int(p.stem.split("_s")[1]))
     assert len(files) == 113 and files[0].name == "t0_s0.npz" and files[-1].name == "t0_s112.npz"
@@ -268,3 +276,18 @@ def test_whole_video_cache_serves_a_frame_limit_and_any_detect_interval(tmp_path
     assert cut.detect_every == 5
     tracking.track_video(moved, cache_dir=tmp_path, detect_every=1)       # an explicit other interval: redo
     assert len(calls) == 1
+
+
+@needs_mediapipe
+def test_score_refuses_random_weights_unless_asked(tmp_path, carphone, cli_runner):
+    args = ["score", str(carphone), "--model", "altfreezing-tiny", "--cache-dir", str(tmp_path / "c"), "--device", "cpu"]
+    r = cli_runner.invoke(cli, args)
+    assert r.exit_code != 0 and "no --checkpoint" in r.output and "vcbench doctor" in r.output
+    assert "--untrained" in r.output and "Traceback" not in r.output
+    a = cli_runner.invoke(cli, args + ["--untrained", "-o", str(tmp_path / "a.json")])
+    b = cli_runner.invoke(cli, args + ["--untrained", "-o", str(tmp_path / "b.json")])
+    assert a.exit_code == 0 and b.exit_code == 0 and "pipeline check" in a.output, a.output
+    import json
+
+    sa, sb = (json.loads((tmp_path / f).read_text())[0]["score"] for f in ("a.json", "b.json"))
+    assert sa == sb, "an untrained network starts from a fixed seed: the same command, the same number"

@@ -176,8 +176,9 @@ def presets():
 @library_errors
 def presets_list(presets_file):
     """One line per preset: codec, resolution@fps, bitrate, extras."""
-    from .conference.presets import load_presets
+    from .conference.presets import Preset, load_presets
 
+    click.echo(Preset.HEADER)
     for p in load_presets(presets_file).values():
         click.echo(p.summary())
 
@@ -236,8 +237,8 @@ def _g(name):
 @click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
 @click.option("--color", is_flag=True, help="inswapper: LAB colour transfer.")
 @click.option("--poisson", is_flag=True, help="inswapper: Poisson blend.")
-@click.option("--preset", "presets", default=_g("presets"), show_default=True, help="Comma-separated call conditions.")
-@click.option("--presets", "presets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--preset", "preset", default=_g("preset"), show_default=True, help="Comma-separated call conditions.")
+@click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Extra presets TOML.")
 @click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
 @click.option("--seed", type=int, default=_g("seed"), show_default=True)
@@ -247,11 +248,11 @@ def _g(name):
 @click.option("--val-fraction", type=float, default=_g("val_fraction"), show_default=True)
 @click.option("--test-fraction", type=float, default=_g("test_fraction"), show_default=True)
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
-@click.option("--every", "detect_every", type=int, default=_g("detect_every"), show_default=True,
+@click.option("--every", "every", type=int, default=_g("every"), show_default=True,
               help="Run the face detector every N frames, track between.")
 @click.option("--min-face-fraction", type=float, default=_g("min_face_fraction"), show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
-@click.option("--max-gap", "max_gap_s", type=float, default=_g("max_gap_s"), show_default=True,
+@click.option("--max-gap", "max_gap", type=float, default=_g("max_gap"), show_default=True,
               help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
 @click.option("--crf", type=int, default=_g("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")
 @shard_option
@@ -309,23 +310,40 @@ def given_options(ctx, kw: dict) -> dict:
 @click.option("--max-frames", type=int, default=400, show_default=True)
 @face_backend_option
 @cache_dir_option
+@click.option("--untrained", is_flag=True,
+              help="Score without --checkpoint, with weights initialised from seed 0 (a pipeline check, not a result).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write one row per video to this .csv or .json file.")
 @library_errors
 def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision, timeline, dump_clips, device,
-          max_frames, face_backend, cache_dir):
+          max_frames, face_backend, cache_dir, untrained, output):
     """Score videos with a detector: probability of fake per video (and per face track)."""
-    from .scoring import score_videos
+    from .scoring import score_videos, write_scores
 
+    if checkpoint is None and not untrained:
+        raise click.ClickException(
+            f"no --checkpoint: {model!r} would score with random weights. Pass --checkpoint FILE (the official "
+            "AltFreezing model.pth, or a vcbench run's best.pth; 'vcbench doctor' lists the checkpoints it finds), "
+            "or --untrained for a pipeline check")
     if checkpoint is None:
-        click.echo(f"warning: no --checkpoint: {model!r} has random weights, its scores mean nothing", err=True)
-    results, batch = score_videos(list(videos), model=model, checkpoint=checkpoint, mode=mode, clips=clips,
-                                  aggregate=aggregate, tracking=tracking, precision=precision, device=device,
-                                  max_frames=max_frames, timeline=timeline, backend=face_backend,
-                                  cache_dir=cache_dir, dump_clips=dump_clips)
+        click.echo(f"note: {model!r} untrained (weights from seed 0): these scores are a pipeline check, not a result",
+                   err=True)
+    from .scoring import ScoreSettings
+
+    settings = ScoreSettings(mode=mode, clips=clips, aggregate=aggregate, tracking=tracking, precision=precision,
+                             max_frames=max_frames)
+    settings_json = settings.to_json()
+    results, batch = score_videos(list(videos), model=model, checkpoint=checkpoint, settings=settings,
+                                  device=device, timeline=timeline, backend=face_backend, cache_dir=cache_dir,
+                                  dump_clips=dump_clips)
     per = f"{clips or 4} clips per track" if mode == "sparse" else "every window"
     click.echo(f"{model} ({checkpoint or 'untrained'}): probability of fake; {mode} ({per}), tracking {tracking}, "
                f"aggregate {aggregate}, {precision}")
     for r in results:
         click.echo(r.line())
+    if output is not None:
+        write_scores(results, output, model=model, checkpoint=checkpoint, settings=settings_json)
+        click.echo(f"wrote {output}")
     finish_batch(batch)
 
 
@@ -391,16 +409,27 @@ def doctor():
 @face_backend_option
 @click.option("--every", type=int, default=1, show_default=True, help="Detect every N frames, track between.")
 @cache_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @library_errors
-def faces(video, face_backend, every, cache_dir):
-    """Per-frame face-track summary of one video (for debugging)."""
+def faces(video, face_backend, every, cache_dir, as_json):
+    """Face-track summary of one video (for debugging): frames, score, mean box per track."""
+    import json
+
     from .faces import track_video
 
     tracks = track_video(video, backend=face_backend, detect_every=every, cache_dir=cache_dir)
+    summary = {"video": str(video), "frames": tracks.n_frames, "detector": tracks.detector, "tracks": [
+        {"track": t.track_id, "first_frame": int(t.frames[0]), "last_frame": int(t.frames[-1]), "frames": len(t),
+         "mean_score": round(float(t.scores.mean()), 3),
+         "mean_box_x1_y1_x2_y2": [round(float(v), 1) for v in t.boxes.mean(0)]} for t in tracks.tracks]}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
     click.echo(f"{video}: {len(tracks.tracks)} track(s) over {tracks.n_frames} frames ({tracks.detector})")
-    for t in tracks.tracks:
-        click.echo(f"  track {t.track_id}: frames {t.frames[0]}-{t.frames[-1]} ({len(t.frames)}), "
-                   f"mean score {t.scores.mean():.2f}, mean box {t.boxes.mean(0).round(1).tolist()}")
+    for t in summary["tracks"]:
+        x1, y1, x2, y2 = t["mean_box_x1_y1_x2_y2"]
+        click.echo(f"  track {t['track']}: frames {t['first_frame']}-{t['last_frame']} ({t['frames']}), "
+                   f"mean score {t['mean_score']:.2f}, mean box x1 {x1:g} y1 {y1:g} x2 {x2:g} y2 {y2:g}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -151,6 +151,9 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
 
 
 def load_datasets(path: str | os.PathLike | None = None) -> dict[str, DatasetConfig]:
+    if not path and not datasets_file().is_file():
+        raise ConfigError(f"{datasets_file()}: file not found; run from a folder with datasets.toml, pass "
+                          "--datasets FILE or set VCBENCH_DATASETS")
     path = Path(path) if path else datasets_file()
     return parse_datasets(load_toml(path), path)
 

@@ -40,7 +40,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> dict:
     echo(f"source identity {source}")
     cache = out / "cache"
     ds_root = out / "dataset"
-    cfg = resolve_config(None, source=source, target=target, out=ds_root, presets=",".join(DEMO_PRESETS),
+    cfg = resolve_config(None, source=source, target=target, out=ds_root, preset=",".join(DEMO_PRESETS),
                          split="test", cache_dir=cache)
     with Progress("generate", echo=lambda m: echo(f"  {m}")) as progress:
         report = generate(cfg, progress)

@@ -284,6 +284,38 @@ def _finish(video, state, pp: Preprocess, st: ScoreSettings) -> VideoScore:
     return VideoScore(str(video), tracks, st.mode, st.aggregate)
 
 
+SCORE_COLUMNS = ["video", "score", "aggregate", "tracks", "track_scores", "clips", "model", "checkpoint",
+                 "checkpoint_sha256", "mode", "clips_per_track", "tracking", "precision", "max_frames"]
+
+
+def write_scores(results: list[VideoScore], path: Path, model: str, checkpoint=None, settings: dict | None = None) -> Path:
+    """One row per video: the score (probability of fake), how it was aggregated, per-track
+    scores, clips, the model and the SHA-256 of its checkpoint, preprocessing choices and precision.
+    ``.json`` writes a list of objects with per-track scores as a mapping; anything else CSV."""
+    from .fileio import write_csv, write_json
+
+    sha = None
+    if checkpoint is not None:
+        from .models.altfreezing import Weights
+
+        sha = Weights.of_file(checkpoint).sha256
+    st = settings or {}
+    rows = []
+    for r in results:
+        rows.append({"video": r.video, "score": round(r.score, 6), "aggregate": r.aggregate, "tracks": len(r.tracks),
+                     "track_scores": {str(t.track_id): round(t.score, 6) for t in r.tracks}, "clips": r.n_clips,
+                     "model": model, "checkpoint": str(checkpoint) if checkpoint else "untrained (seed 0)",
+                     "checkpoint_sha256": sha, "mode": r.mode, "clips_per_track": st.get("clips_per_track"),
+                     "tracking": st.get("tracking"), "precision": st.get("precision"),
+                     "max_frames": st.get("max_frames")})
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return write_json(path, rows)
+    for row in rows:
+        row["track_scores"] = ";".join(f"{k}:{v}" for k, v in row["track_scores"].items())
+    return write_csv(path, rows, SCORE_COLUMNS)
+
+
 def write_timeline(results: list[VideoScore], path: Path) -> None:
     """Per-frame scores: CSV (video, track_id, frame, score) or JSON, by the file's suffix."""
     rows = [{"video": r.video, "track_id": t.track_id, "frame": f, "score": round(s, 6)}

@@ -60,6 +60,8 @@ class Preset:
         return bool(self.noise_sigma or self.exposure_drift or self.wb_drift or self.lowlight or self.mjpeg_quality
                     or self.background_blur or self.touchup)
 
+    HEADER = f"{'name':<17} {'codec':<11} {'size@fps':<14} {'rate':<10} extras"
+
     def summary(self) -> str:
         if self.codec == "none":
             return f"{self.name:<17} none        (input unchanged)"

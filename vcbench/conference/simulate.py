@@ -32,8 +32,9 @@ def _even(x: int) -> int:
 
 def _fit(in_w: int, in_h: int, height: int) -> tuple[int, int]:
     """The encoded size for a preset of ``height`` lines: the input's aspect ratio is kept (a
-    4:3 camera in a "640x360" call sends 480x360), both sides even. 0 keeps the input size."""
-    if not height:
+    4:3 camera in a "640x360" call sends 480x360), both sides even. Like WebRTC's encoder, a call
+    scales a camera down, never up: a smaller input keeps its size. 0 keeps the input size."""
+    if not height or height >= in_h:
         return _even(in_w), _even(in_h)
     return _even(int(round(height * in_w / in_h))), _even(height)
 
@@ -197,7 +198,9 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     frozen_n = sum(plan.frozen)
     stats = {
         "preset": p.name, "codec": oi.codec, "profile": oi.profile, "kbps": round(oi.bit_rate / 1000, 1),
-        "target_kbps": p.bitrate_kbps or None, "resolution": f"{oi.width}x{oi.height}", "fps": oi.fps,
+        "target_kbps": p.bitrate_kbps or None, "resolution": f"{oi.width}x{oi.height}",
+        "sent_resolutions": ["{}x{}".format(w, h) for _, _, w, h, _ in segments],
+        "input_resolution": f"{info.width}x{info.height}", "fps": oi.fps,
         "effective_fps": round((oi.frames - frozen_n) / oi.duration, 3) if oi.duration else 0.0,
         "frames": oi.frames, "frames_sent": n, "encoder_dropped": max(0, n - oi.frames),
         "freezes": len(plan.freezes), "freeze_s": round(frozen_n / fps, 3),

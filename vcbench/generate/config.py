@@ -23,8 +23,8 @@ class GenerateConfig:
     mouth_mask: bool = False              # inswapper: keep the target's mouth
     color: bool = False                   # inswapper: LAB colour transfer (mesh always does it)
     poisson: bool = False                 # inswapper: Poisson blend (mesh: blend="poisson" by default)
-    presets: tuple[str, ...] = ("clean",)
-    presets_file: Path | None = None
+    preset: tuple[str, ...] = ("clean",)   # call conditions, in order
+    presets: Path | None = None           # extra presets TOML
     pairs: int | None = None              # draw N (source, target) pairs instead of all
     seed: int = 0
     self_swap: bool = False
@@ -32,9 +32,9 @@ class GenerateConfig:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     max_frames: int | None = None
-    detect_every: int = 1
+    every: int = 1                        # face detector every N frames, tracking between
     min_face_fraction: float = 0.5        # a target whose face is found in fewer frames is skipped
-    max_gap_s: float = 2.0                # ... or whose face is missing for longer at a stretch
+    max_gap: float = 2.0                  # ... or whose face is missing for longer at a stretch
     crf: int = 18                         # master encode (x264 CRF, Deep-Live-Cam's output setting)
     shard: str = "0/1"
     ffmpeg: str | None = None
@@ -45,10 +45,10 @@ class GenerateConfig:
         from ..registry import lookup
         from ..conference.presets import load_presets
 
-        if not self.presets:
+        if not self.preset:
             raise ConfigError("no preset given (use --preset clean for unprocessed videos)")
-        available = load_presets(self.presets_file)
-        return [lookup("preset", name, available) for name in self.presets]
+        available = load_presets(self.presets)
+        return [lookup("preset", name, available) for name in self.preset]
 
     def to_json(self) -> dict[str, Any]:
         from ..config import to_json
@@ -62,8 +62,8 @@ class GenerateConfig:
             raise ConfigError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
         if self.pairs is not None and self.pairs < 1:
             raise ConfigError(f"pairs must be >= 1, got {self.pairs}")
-        if self.detect_every < 1:
-            raise ConfigError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.every < 1:
+            raise ConfigError(f"every must be >= 1, got {self.every}")
         # names are checked before any file is read, so a typo fails at once with "did you mean"
         from ..faces import BACKENDS
         from ..runtime import parse_shard

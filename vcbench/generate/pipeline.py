@@ -210,7 +210,7 @@ class Generator:
         writer = VideoWriter(real_out, info.fps, exe=self.exe, codec_args=self.codec_args()) if real_out else None
         try:
             for i, rgb in iter_frames(t.path, stop=self.cfg.max_frames):
-                run = self.cfg.detect_every <= 1 or i % self.cfg.detect_every == 0
+                run = self.cfg.every <= 1 or i % self.cfg.every == 0
                 per_frame.append(self.backend.detect(rgb, run_detector=run))
                 if writer:
                     writer.write(rgb)
@@ -268,10 +268,10 @@ class Generator:
             run = 0 if good else run + 1
             if run > worst[0]:
                 worst = (run, i - run + 1)
-        if fps and worst[0] / fps > self.cfg.max_gap_s:
+        if fps and worst[0] / fps > self.cfg.max_gap:
             length, first = worst
             raise FaceError(f"{t.path}: no face for {length / fps:.1f} s (frames {first}-{first + length - 1}; "
-                            f"max_gap_s {self.cfg.max_gap_s:g})")
+                            f"max_gap {self.cfg.max_gap:g})")
 
     def run_target(self, t: Item, info, sources: list[Item], prepared: dict) -> None:
         from ..faces.tracking import VideoTracks, build_tracks, save_tracks
@@ -282,7 +282,7 @@ class Generator:
 
         def save_cache(p: Path) -> None:   # a master's tracks are the target's: same frames, same place
             if p.exists() and not self.cache_path(p).is_file():
-                save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks, self.cfg.detect_every),
+                save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks, self.cfg.every),
                             self.cache_path(p))
 
         self.skipped += sum(p.exists() for p in masters)
@@ -393,6 +393,10 @@ class Generator:
         from ..video import probe
 
         self._split_of = plan.split_of
+        if self.cfg.pairs is not None and self.cfg.pairs > plan.possible_pairs:
+            self.progress.log(f"--pairs {self.cfg.pairs}: only {plan.possible_pairs} pair(s) possible (a source and a "
+                              f"target of the same split, never a target's own identity); making "
+                              f"{plan.possible_pairs}")
         by_target: dict[str, list[Item]] = {}
         for s, t in plan.pairs:
             by_target.setdefault(t.name, []).append(s)
@@ -418,11 +422,14 @@ class Generator:
                 self.failures.append((f"target {t.name}", str(e)))
         todo = [t for t in todo if t.name in infos]
         total = 0
-        n_sim = sum(p.codec != "none" for p in self.presets)
         for t in todo:
-            nt = min(infos[t.name].frames, self.cfg.max_frames or infos[t.name].frames)
+            info = infos[t.name]
+            nt = min(info.frames, self.cfg.max_frames or info.frames)
             k = sum(s.name in prepared for s in by_target[t.name])
-            total += nt * (1 + k) * (1 + n_sim)
+            # a preset at a lower frame rate sends (and the bar counts) fewer frames than the master has
+            per_master = nt + sum(int(nt * min(p.fps or info.fps, info.fps) / info.fps)
+                                  for p in self.presets if p.codec != "none")
+            total += per_master * (1 + k)
         self.progress.start(total)
         for t in todo:
             sources = [s for s in by_target[t.name] if s.name in prepared]
@@ -468,7 +475,8 @@ class Generator:
         write_json(out / "generate.json", {
             "config": self.cfg.to_json(), "swapper": self.swapper.describe(), "face_backend": self.backend.key,
             "presets": [p.name for p in self.presets], "splits": plan.split_of,
-            "pairs": [[s.name, t.name] for s, t in plan.pairs], "unpaired_targets": plan.unpaired_targets,
+            "pairs": [[s.name, t.name] for s, t in plan.pairs], "pairs_requested": self.cfg.pairs,
+            "pairs_possible": plan.possible_pairs, "unpaired_targets": plan.unpaired_targets,
             "counts": counts, "failures": [{"item": a, "reason": b} for a, b in self.failures],
             "provenance": provenance(self.exe)})
         return Report(records, list(self.failures), self.made, self.skipped, counts)

@@ -35,6 +35,7 @@ class Plan:
     split_of: dict[str, str]                 # identity -> split
     pairs: list[tuple[Item, Item]]           # (source, target)
     unpaired_targets: list[str] = field(default_factory=list)
+    possible_pairs: int = 0                  # pairs the splits allow, before --pairs draws from them
 
 
 def scan(root: Path, extensions: tuple[str, ...], what: str) -> list[Item]:
@@ -100,7 +101,7 @@ def make_plan(cfg: GenerateConfig) -> Plan:
         pairs = [allowed[k] for k in pick]
     used = {t.name for _, t in pairs}
     return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
-                [t.name for t in targets if t.name not in used])
+                [t.name for t in targets if t.name not in used], len(allowed))
 
 
 def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:

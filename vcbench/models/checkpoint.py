@@ -19,6 +19,7 @@ from .detectors import build_detector
 
 
 FORMAT = "vcbench-detector/1"
+UNTRAINED_SEED = 0
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -50,7 +51,12 @@ def load_detector(name: str = "altfreezing", checkpoint: str | os.PathLike | Non
     from .altfreezing import Weights, checkpoint_filter_fn
     from .preprocess import Preprocess
 
-    model = build_detector(name)
+    if checkpoint is None:   # untrained: initialised from a fixed seed, so the same command gives the same number
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(UNTRAINED_SEED)
+            model = build_detector(name)
+    else:
+        model = build_detector(name)
     if checkpoint is not None:
         obj = read_checkpoint(checkpoint)
         provenance = {}
