@@ -66,11 +66,16 @@ face_backend_option = click.option("--face-backend", "--backend", "face_backend"
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="vcbench")
-def cli():
+@click.option("--verbose", is_flag=True, help="Let the native libraries' log lines (mediapipe, TFLite) through.")
+def cli(verbose):
     """Deepfake detection under video-call conditions: generate, finetune, benchmark, report."""
 
 
 def main():  # console-script entry point
+    if "--verbose" not in sys.argv[1:2]:
+        from .runtime import quiet_native_logs
+
+        quiet_native_logs()
     cli(prog_name="vcbench")
 
 
@@ -195,18 +200,21 @@ def presets_show(name, presets_file):
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input", type=click.Path(path_type=Path))
 @click.option("--preset", required=True, help="Preset name (see 'vcbench presets list').")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss model.")
 @presets_option
 @ffmpeg_option
+@click.option("--fidelity", is_flag=True,
+              help="Also measure PSNR/SSIM of the output against the input (decodes both: slower).")
 @library_errors
-def simulate(input, preset, output, seed, presets_file, ffmpeg):
+def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity):
     """Pass one video through a simulated call; print what the call did to it."""
     from .conference.simulate import simulate_file
 
-    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg)
+    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
+                          fidelity=fidelity)
     click.echo(f"wrote {output}")
     for k, v in stats.items():
         click.echo(f"  {k:<18} {v}")
@@ -289,7 +297,7 @@ def given_options(ctx, kw: dict) -> dict:
 # --- models --------------------------------------------------------------------------
 
 @cli.command()
-@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint (official AltFreezing, CS229 or vcbench format).")
 @click.option("--model", default="altfreezing", show_default=True, help="Registered detector name.")
@@ -405,7 +413,7 @@ def doctor():
 
 
 @cli.command()
-@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("video", type=click.Path(path_type=Path))
 @face_backend_option
 @click.option("--every", type=int, default=1, show_default=True, help="Detect every N frames, track between.")
 @cache_dir_option

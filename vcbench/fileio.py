@@ -5,6 +5,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,12 +15,17 @@ from typing import Any, Iterator
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds.
 
-    The temporary name keeps the final suffix (ffmpeg picks the muxer from it) and starts
-    with a dot so that directory scans never mistake it for a finished file.
+    The temporary name keeps the final suffix (ffmpeg picks the muxer from it), starts with a
+    dot so that directory scans never mistake it for a finished file, and carries the writer's
+    process id so that a later run can tell a killed run's leftovers (see
+    :func:`remove_stale_temporaries`). The file gets the permissions the user's umask gives any
+    new file (``mkstemp`` alone would make it private).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part" + (suffix or path.suffix), dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}-", suffix=".part" + (suffix or path.suffix),
+                               dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -29,6 +35,36 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_TEMP = re.compile(r"^\..*\.(\d+)-[^.]*\.part(\.[^.]+)?$")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` under ``folder`` whose writing process is
+    gone (a killed run); those of live processes (another shard at work) are kept."""
+    removed = []
+    for p in Path(folder).rglob(".*.part*"):
+        m = _TEMP.match(p.name)
+        if not m or not p.is_file():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue                      # its writer is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue                      # alive, owned by someone else
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

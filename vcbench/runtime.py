@@ -7,6 +7,7 @@ environment variables is this module's list).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
@@ -143,3 +144,59 @@ class Progress:
             import sys
 
             print(msg, file=sys.stderr)
+
+
+# --- native log lines ----------------------------------------------------------------------
+
+#: lines that mediapipe, absl, glog and TFLite write straight to file descriptor 2
+NATIVE_LOG = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\] |"
+                        r"WARNING: All log messages before absl::InitializeLog\(\) is called|"
+                        r"INFO: (?:Created|Initialized) TensorFlow Lite)")
+_filter_installed = False
+
+
+def quiet_native_logs() -> None:
+    """Keep the native libraries' log lines off the terminal, and everything else on it.
+
+    Their C++ loggers write to file descriptor 2 from worker threads, whatever Python does, so
+    fd 2 becomes a pipe read by a thread that drops lines matching :data:`NATIVE_LOG` and passes
+    every other line on (ffmpeg's messages, a crash). Python's own ``sys.stderr`` (progress bars,
+    warnings) writes to the original terminal directly, unfiltered. Installed once per process
+    by the command-line entry point (not in library use); ``vcbench --verbose`` skips it.
+    """
+    global _filter_installed
+    if _filter_installed:
+        return
+    import atexit
+    import sys
+    import threading
+
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+        r, w = os.pipe()
+        os.dup2(w, 2)
+        os.close(w)
+    except OSError:
+        return
+    sys.stderr = os.fdopen(os.dup(real), "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                           errors="replace")
+    _filter_installed = True
+
+    def pump():
+        with os.fdopen(r, "rb") as src:
+            for line in src:
+                if not NATIVE_LOG.match(line.decode("utf-8", "replace")):
+                    os.write(real, line)
+
+    t = threading.Thread(target=pump, name="vcbench-stderr-filter", daemon=True)
+    t.start()
+
+    def restore():
+        try:
+            os.dup2(real, 2)      # closes the pipe's last write end: the pump drains and stops
+        except OSError:
+            return
+        t.join(timeout=2)
+
+    atexit.register(restore)

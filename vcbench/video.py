@@ -41,6 +41,7 @@ class VideoInfo:
     bit_rate: int        # bits/s of the video stream (estimated from packet sizes)
     has_b_frames: bool   # any packet decoded out of order (pts != dts order)
     keyframes: int
+    keyframe_times: tuple[float, ...] = ()   # seconds, 3 decimals
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +58,7 @@ def _open(path: Path):
         raise VideoError(f"{path}: empty file (0 bytes)")
     try:
         container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
         raise VideoError(f"{path}: not a readable video ({_short(e)})") from None
     if not container.streams.video:
         container.close()
@@ -87,28 +88,39 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         pts: list[int] = []   # in demux (decode) order: out of order means B-frames
         total_bytes = 0
         keyframes = 0
+        packets = 0
+        key_pts = []
         try:
             for pkt in container.demux(stream):
                 if pkt.size == 0:
                     continue
+                packets += 1
                 total_bytes += pkt.size
                 keyframes += int(pkt.is_keyframe)
                 if pkt.pts is not None:
                     pts.append(pkt.pts)
-        except av.error.FFmpegError as e:
+                    if pkt.is_keyframe:
+                        key_pts.append(pkt.pts)
+        except (av.error.FFmpegError, OSError) as e:
             raise VideoError(f"{path}: truncated or corrupt stream ({_short(e)})") from None
-        if not pts:
+        if not packets:
             raise VideoError(f"{path}: video stream has no frames")
+        raw = not pts             # an elementary stream (e.g. raw H.264) carries no timestamps: the
+        if raw:                   # decoder still gives one frame per packet, at the stream's rate
+            pts = list(range(packets))
+            tb = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
         rotation = 0
-        container.seek(0)
+        first = _open(path)      # a fresh demuxer, not a seek: elementary streams cannot seek
         try:
-            for frame in container.decode(stream):
+            for frame in first.decode(first.streams.video[0]):
                 rotation = _frame_rotation(frame)
                 break
             else:
                 raise VideoError(f"{path}: no frame could be decoded")
-        except av.error.FFmpegError as e:
+        except (av.error.FFmpegError, OSError) as e:
             raise VideoError(f"{path}: cannot decode ({_short(e)})") from None
+        finally:
+            first.close()
         spts = sorted(pts)
         n = len(spts)
         deltas = np.diff(spts) * tb if n > 1 else np.array([])
@@ -131,6 +143,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             rotation=rotation, duration=round(duration, 4), vfr=vfr,
             bit_rate=int(total_bytes * 8 / duration) if duration > 0 else 0,
             has_b_frames=has_b, keyframes=keyframes,
+            keyframe_times=tuple(round(float(k * tb), 3) for k in sorted(key_pts)) if not raw else (),
         )
     finally:
         container.close()

@@ -52,8 +52,14 @@ class Preset:
         return ENCODER_OF.get(self.codec)
 
     @property
+    def shows_receiver_view(self) -> bool:
+        """The output is what the receiver displays (freezes held exactly, upscaled), stored
+        losslessly, rather than the transmitted bitstream."""
+        return self.upscale or self.loss > 0
+
+    @property
     def extension(self) -> str:
-        return ".mp4" if self.upscale else CONTAINER_OF.get(self.codec, ".mp4")
+        return ".mp4" if self.shows_receiver_view else CONTAINER_OF.get(self.codec, ".mp4")
 
     @property
     def has_camera(self) -> bool:
@@ -101,6 +107,23 @@ def _coerce(where: str, key: str, value: Any) -> Any:
     return coerce(where, key, value, type_of(_FIELDS[key].default))
 
 
+#: key -> (lowest, highest, highest included): checked when a preset loads, so a bad number names
+#: its file and key instead of failing later inside ffmpeg
+RANGES = {"width": (0, 7680, True), "height": (0, 4320, True), "fps": (0, 240, True),
+          "bitrate_kbps": (0, 100_000, True), "crf": (0, 51, True), "loss": (0, 1, False),
+          "burst_len": (1, 1000, True), "rtt_ms": (0, 10_000, True), "bwe_step_s": (0, 36_000, True),
+          "bwe_width": (0, 7680, True), "bwe_height": (0, 4320, True), "bwe_kbps": (0, 100_000, True),
+          "noise_sigma": (0, 100, True), "exposure_drift": (0, 1, True), "wb_drift": (0, 1, True),
+          "lowlight": (0, 1, False), "mjpeg_quality": (0, 100, True), "touchup": (0, 1, True)}
+
+
+def check_ranges(where: str, p: Preset) -> None:
+    for key, (lo, hi, hi_ok) in RANGES.items():
+        v = getattr(p, key)
+        if v < lo or v > hi or (v == hi and not hi_ok):
+            raise ConfigError(f"{where}: key {key!r} must be in [{lo:g}, {hi:g}{']' if hi_ok else ')'}, got {v!r}")
+
+
 def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -> dict[str, Preset]:
     out = dict(base or {})
     tables = doc.get("presets", {})
@@ -134,8 +157,7 @@ def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -
                                   f"renders for vp8/vp9/av1 only, not {p.codec!r}")
             if p.upscale and p.codec in ("none", "x264-crf"):
                 raise ConfigError(f"{where}: 'upscale' needs a call codec that scales the picture down")
-            if not 0 <= p.loss < 1:
-                raise ConfigError(f"{where}: key 'loss' must be in [0, 1)")
+            check_ranges(where, p)
             out[name] = p
             del pending[name]
             progressed = True

@@ -1,7 +1,9 @@
 """Pass a video through a simulated call: camera -> frame rate -> network plan -> encoder.
 
-The output is the encoded bitstream a receiver gets (freezes appear as held frames, followed
-by a forced keyframe), and ``<output>.stats.json`` says what the call did to it.
+The output is what the receiver gets: the encoded bitstream itself, or, for presets with loss or
+a receiver-side upscale, what the receiver DISPLAYS (the decoded stream, every frame of a freeze
+an exact copy of the last good frame until the recovery keyframe, stored losslessly so storing it
+adds nothing). ``<output>.stats.json`` says what the call did (and describes the sent stream).
 """
 from __future__ import annotations
 
@@ -104,8 +106,11 @@ def stats_path(out: Path) -> Path:
 
 
 def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: str | Preset, seed: int = 0,
-                  presets_file=None, ffmpeg: str | None = None, fidelity: bool = True) -> dict:
-    """Simulate one call; write ``output`` and its stats atomically; return the stats."""
+                  presets_file=None, ffmpeg: str | None = None, fidelity: bool = False) -> dict:
+    """Simulate one call; write ``output`` and its stats atomically; return the stats.
+
+    ``fidelity`` adds PSNR/SSIM of the output against the input on 24 frames (it decodes both
+    files, which costs more than the encode of a short clip: opt-in)."""
     src, out = Path(input), Path(output)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
     info = probe(src)
@@ -118,7 +123,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
                  "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
         write_json(stats_path(out), stats)
         return stats
-    allowed = {".mp4", ".mkv"} if p.upscale else CONTAINERS[p.codec]
+    allowed = {".mp4", ".mkv"} if p.shows_receiver_view else CONTAINERS[p.codec]
     if out.suffix.lower() not in allowed:
         raise VideoError(f"{out}: preset {p.name!r} makes {p.codec}, which a {out.suffix or 'suffix-less'} file "
                          f"cannot hold; use {' or '.join(sorted(allowed))}")
@@ -173,10 +178,15 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    # no camera, one segment, no freeze: every captured frame is sent as it is, so ONE ffmpeg
+    # process decodes, selects, scales and encodes (no frames through Python at all)
+    direct = raw and not plan.freezes and captures_exactly(capture, info.fps / fps, info.frames)
     with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
-        # the transmitted stream: the output itself, unless the receiver upscales it
-        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.upscale else out
-        if len(segments) == 1:
+        # the transmitted stream: the output itself, unless the output is the receiver's view
+        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
+        if direct:
+            encode_direct(exe, src, sent, p, info, sp)
+        elif len(segments) == 1:
             encode(sent, *segments[0], fmt=None)
         else:
             with atomic_path(sent) as tmp_out:
@@ -192,8 +202,8 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
                     raise EncoderError(f"{out}: joining the bandwidth-step segments failed: "
                                        f"{r.stderr.strip()[-200:]}")
         oi = probe(sent)
-        if p.upscale:
-            display(exe, sent, out, sp.display)
+        if p.shows_receiver_view:
+            display(exe, sent, out, sp.display or segments[0][2:4], fps, plan.freezes)
 
     frozen_n = sum(plan.frozen)
     stats = {
@@ -206,7 +216,8 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         "freezes": len(plan.freezes), "freeze_s": round(frozen_n / fps, 3),
         "freeze_times_s": [round(a / fps, 3) for a, _ in plan.freezes],
         "freeze_frames": [[a, length] for a, length in plan.freezes],   # (first output frame, frames held)
-        "keyframes": oi.keyframes, "forced_keyframes_s": [round(k / fps, 3) for k in plan.keyframes],
+        "keyframes": oi.keyframes, "keyframe_times_s": list(oi.keyframe_times),
+        "forced_keyframes_s": [round(k / fps, 3) for k in plan.keyframes],
         "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
     }
     if p.upscale:
@@ -217,16 +228,63 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     return stats
 
 
-def display(exe: str, sent: Path, out: Path, size: tuple[int, int]) -> None:
-    """What the receiver shows: the decoded stream scaled (bicubic) to ``size``, stored as
-    lossless H.264 so that storing it adds nothing to what the call did."""
+def capture_expression(ratio: float) -> str:
+    """ffmpeg ``select`` expression keeping input frame n iff n = floor(j * ratio) for some j:
+    exactly the frames :func:`plan_simulation` captures (checked by :func:`captures_exactly`)."""
+    return f"eq(floor(ceil(n/{ratio!r}-1e-9)*{ratio!r}+1e-9)\\,n)"
+
+
+def captures_exactly(capture: list[int], ratio: float, n_in: int) -> bool:
+    """Whether :func:`capture_expression` selects the frames of ``capture`` (same floating point)."""
+    sel = [i for i in range(n_in) if math.floor(math.ceil(i / ratio - 1e-9) * ratio + 1e-9) == i]
+    return sel[:len(capture)] == capture
+
+
+def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) -> None:
+    """One ffmpeg command: the captured frames (``sp.capture``, selected by index), at a constant
+    rate, scaled as :func:`vcbench.video.iter_raw` would, through the preset's encoder."""
+    a, b, w, h, kbps = sp.segments[0]
+    chain = []
+    if sp.capture != list(range(sp.n)):
+        chain.append(f"select='{capture_expression(info.fps / sp.fps)}'")
+    chain.append(f"setpts=N/({sp.fps:.6f}*TB)")
+    flags = "area" if w * h < info.width * info.height else "bilinear"
+    chain.append(f"scale={w}:{h}:flags={flags}")
+    args = encoder_args(p.codec, kbps, sp.fps, [0.0], p.crf)
+    with atomic_path(out) as tmp:
+        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0",
+                            "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}", "-frames:v", str(sp.n), *args, str(tmp)],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {r.stderr.strip()[-300:]}")
+
+
+def display_filter(size: tuple[int, int], fps: float, freezes: list[tuple[int, int]]) -> str:
+    """The receiver's renderer as an ffmpeg filtergraph: a frame the encoder dropped is shown
+    again (constant rate), each freeze shows the last good frame (``freezeframes`` copies it
+    exactly), and the picture is scaled to the display size when that differs."""
+    chain, label = [f"[0:v]fps={fps:.6f}[f0]"], "f0"
+    for k, (first, length) in enumerate(freezes):
+        a, b, nxt = f"a{k}", f"b{k}", f"f{k + 1}"
+        chain.append(f"[{label}]split=2[{a}][{b}];[{a}][{b}]freezeframes=first={first}:last={first + length - 1}"
+                     f":replace={max(first - 1, 0)}[{nxt}]")
+        label = nxt
+    chain.append(f"[{label}]scale={size[0]}:{size[1]}:flags=bicubic[out]")
+    return ";".join(chain)
+
+
+def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float,
+            freezes: list[tuple[int, int]] = ()) -> None:
+    """What the receiver shows (see :func:`display_filter`), stored as lossless H.264 so that
+    storing it adds nothing to what the call did."""
     with atomic_path(out) as tmp:
         r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sent),
-                            "-fps_mode", "passthrough", "-vf", f"scale={size[0]}:{size[1]}:flags=bicubic", "-c:v", "libx264", "-qp", "0",
+                            "-filter_complex", display_filter(size, fps, list(freezes)), "-map", "[out]",
+                            "-fps_mode", "passthrough", "-c:v", "libx264", "-qp", "0",
                             "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2", "-fflags", "+bitexact",
                             str(tmp)], capture_output=True, text=True)
         if r.returncode:
-            raise EncoderError(f"{out}: upscaling for display failed: {r.stderr.strip()[-200:]}")
+            raise EncoderError(f"{out}: rendering the receiver's view failed: {r.stderr.strip()[-200:]}")
 
 
 def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:

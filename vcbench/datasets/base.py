@@ -124,8 +124,9 @@ def list_videos(folder: Path) -> list[Path]:
 
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+    # anything NAMED like a video is listed, even a dangling link or a folder: it then fails by
+    # name where it is read, instead of vanishing from the counts
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
 
 
 def write_manifest(records: Iterable[VideoRecord], path: str | os.PathLike) -> Path:

@@ -159,6 +159,11 @@ class Generator:
         best = None
         for img in frames:
             faces = [f for f in self.still_backend().detect(img) if np.isnan(f.score) or f.score >= 0.5]
+            if not faces:   # a tight face crop (an aligned 112 px face) gives the detector no context:
+                pad = max(img.shape[:2]) // 2          # pad it and use the padded picture as the source
+                img = cv2.copyMakeBorder(np.ascontiguousarray(img), pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                         value=(0, 0, 0))
+                faces = [f for f in self.still_backend().detect(img) if np.isnan(f.score) or f.score >= 0.5]
             if faces:
                 top = max(faces, key=lambda f: f.area)
                 crowd = [f for f in faces if f.area >= SOURCE_CROWD * top.area]
@@ -337,7 +342,9 @@ class Generator:
                     if self.cache_path(master).is_file():
                         master_info = master_info or probe(master)
                         sp = plan_simulation(master_info, p, seed)
-                        if stats["frames"] == sp.n:   # the encoder kept every frame: the timing maps exactly
+                        # the encoder kept every frame, or the output is the receiver's view (one frame per
+                        # planned frame, drops shown as repeats): the timing maps exactly
+                        if stats["frames"] == sp.n or p.shows_receiver_view:
                             mapped = map_tracks(load_tracks(self.cache_path(master)), sp,
                                                 (master_info.width, master_info.height), str(out))
                             save_tracks(mapped, self.cache_path(out))
@@ -393,6 +400,11 @@ class Generator:
         from ..video import probe
 
         self._split_of = plan.split_of
+        if self.cfg.out.is_dir():
+            from ..fileio import remove_stale_temporaries
+
+            for stale in remove_stale_temporaries(self.cfg.out):
+                self.progress.log(f"removed {stale} (left by an interrupted run)")
         if self.cfg.pairs is not None and self.cfg.pairs > plan.possible_pairs:
             self.progress.log(f"--pairs {self.cfg.pairs}: only {plan.possible_pairs} pair(s) possible (a source and a "
                               f"target of the same split, never a target's own identity); making "

@@ -42,16 +42,18 @@ def scan(root: Path, extensions: tuple[str, ...], what: str) -> list[Item]:
     """Files of ``root`` (or ``root`` itself). A file directly in ``root`` is its own identity
     (its stem); files in ``root/<identity>/`` share that identity."""
     def ok(p: Path) -> bool:
-        return p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
+        # anything NAMED like a media file counts, even a dangling link or a folder: it then fails
+        # by name where it is read, instead of vanishing from the plan
+        return p.suffix.lower() in extensions and not p.name.startswith(".")
 
     if root.is_file():
-        if not ok(root):
+        if not ok(root) or not root.is_file():
             raise ConfigError(f"{root}: not a {what} file ({', '.join(extensions)})")
         return [Item(root.stem, root.stem, root)]
     if not root.is_dir():
         raise ConfigError(f"{root}: {what} folder not found")
     items = [Item(p.stem, p.stem, p) for p in sorted(root.iterdir()) if ok(p)]
-    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".")):
+    for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".") and not ok(x)):
         items += [Item(f"{d.name}-{p.stem}", d.name, p) for p in sorted(d.iterdir()) if ok(p)]
     names: dict[str, Path] = {}
     for it in items:

@@ -29,6 +29,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: checkpoint not found")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    kind = _not_a_checkpoint(head)
+    if kind:
+        raise CheckpointError(f"{path}: not a checkpoint: the file looks like {kind} (a PyTorch checkpoint is a zip "
+                              "archive or a pickle)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -37,9 +43,31 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             raise CheckpointError(f"{path}: refused: the file holds pickled Python objects that would run code "
                                   f"on loading, not plain tensors ({msg[:120]})") from None
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:120]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError, IndexError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({msg[:160]})") from None
+
+
+#: leading bytes of files people pass as checkpoints by mistake
+_SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x1aE\xdf\xa3", "a WebM/MKV video"),
+               (b"GIF8", "a GIF image"), (b"\x7fELF", "a program (ELF)"), (b"\x1f\x8b", "a gzip archive"),
+               (b"\x00\x00\x00\x01", "a raw video stream"), (b"ONNX", "an ONNX model"))
+
+
+def _not_a_checkpoint(head: bytes) -> str | None:
+    """What the file is when it is plainly not a torch checkpoint (zip archive or pickle), else None."""
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":      # torch's zip format, or a pickle
+        return None
+    if head[4:8] == b"ftyp":
+        return "an MP4/MOV video"
+    for sig, what in _SIGNATURES:
+        if head.startswith(sig):
+            return what
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data (first bytes " + head[:8].hex(" ") + ")"
+    return "text" if text.isprintable() or text.strip() else "unknown data"
 
 
 def load_detector(name: str = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):

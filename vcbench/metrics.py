@@ -1,0 +1,190 @@
+"""Video-level detection metrics, bootstrap intervals and DeLong's paired AUC test.
+
+Labels are 0 real, 1 fake; scores are probabilities of fake. Pure numpy/scipy (no sklearn at
+import; the tests compare every number with scikit-learn). Used by finetune's evaluation and
+by the benchmark.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _check(y, s) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, np.int64)
+    s = np.asarray(s, np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError("labels and scores must be 1-D and of the same length")
+    return y, s
+
+
+def roc_curve(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds), thresholds decreasing, starting at +inf (as scikit-learn)."""
+    y, s = _check(y, s)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    fps = (distinct + 1) - tps
+    p, n = max(tps[-1], 1), max(fps[-1], 1)
+    return (np.r_[0.0, fps / n], np.r_[0.0, tps / p], np.r_[np.inf, s[distinct]])
+
+
+def auc(y, s) -> float:
+    """ROC AUC by the rank statistic (ties count half). NaN when one class is missing."""
+    y, s = _check(y, s)
+    pos, neg = s[y == 1], s[y == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+
+    r = rankdata(np.r_[pos, neg])
+    return float((r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def average_precision(y, s) -> float:
+    """Step-wise AP (scikit-learn's definition)."""
+    y, s = _check(y, s)
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    precision = tps / (distinct + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def eer(y, s) -> tuple[float, float]:
+    """Equal error rate and the threshold where FPR = FNR (interpolated on the ROC)."""
+    fpr, tpr, thr = roc_curve(y, s)
+    fnr = 1 - tpr
+    i = int(np.flatnonzero(fnr <= fpr)[0]) if np.any(fnr <= fpr) else len(fpr) - 1
+    if i == 0:
+        return float(fpr[0]), float(thr[1] if len(thr) > 1 else 0.5)
+    a = (fnr[i - 1] - fpr[i - 1]) / ((fnr[i - 1] - fpr[i - 1]) - (fnr[i] - fpr[i]))
+    rate = fpr[i - 1] + a * (fpr[i] - fpr[i - 1])
+    t = thr[i] if not np.isfinite(thr[i - 1]) else thr[i - 1] + a * (thr[i] - thr[i - 1])
+    return float(rate), float(t)
+
+
+def log_loss(y, s, eps: float = 1e-15) -> float:
+    y, s = _check(y, s)
+    p = np.clip(s, eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def tpr_at_fpr(y, s, target: float) -> float:
+    """The highest TPR reachable with FPR <= ``target`` (no interpolation)."""
+    fpr, tpr, _ = roc_curve(y, s)
+    ok = fpr <= target + 1e-12
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def accuracy(y, s, threshold: float) -> tuple[float, float]:
+    """(accuracy, balanced accuracy) of ``score >= threshold`` as fake."""
+    y, s = _check(y, s)
+    pred = (s >= threshold).astype(np.int64)
+    acc = float((pred == y).mean())
+    rates = [float((pred[y == c] == c).mean()) for c in (0, 1) if (y == c).any()]
+    return acc, float(np.mean(rates))
+
+
+def youden_threshold(y, s) -> float:
+    """The threshold maximising TPR - FPR (chosen on validation data, never on test)."""
+    fpr, tpr, thr = roc_curve(y, s)
+    i = int(np.argmax(tpr[1:] - fpr[1:])) + 1
+    return float(thr[i])
+
+
+@dataclass
+class Metrics:
+    n: int
+    n_real: int
+    n_fake: int
+    auc: float
+    ap: float
+    eer: float
+    log_loss: float
+    acc_05: float
+    bacc_05: float
+    tpr_at_fpr_1: float
+    tpr_at_fpr_10: float
+    threshold: float | None = None       # chosen on validation data
+    acc_thr: float | None = None
+    bacc_thr: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
+
+
+def compute(y, s, threshold: float | None = None) -> Metrics:
+    """Every metric of one cell. A cell with one class gets NaN AUC/EER and a note saying why."""
+    y, s = _check(y, s)
+    n_fake = int(y.sum())
+    n_real = int(len(y) - n_fake)
+    note = ""
+    if len(y) == 0:
+        note = "no videos"
+    elif n_fake == 0 or n_real == 0:
+        note = "AUC undefined: only " + ("fakes" if n_real == 0 else "reals")
+    two = not note
+    acc, bacc = accuracy(y, s, 0.5) if len(y) else (float("nan"), float("nan"))
+    m = Metrics(len(y), n_real, n_fake, auc(y, s) if two else float("nan"),
+                average_precision(y, s) if n_fake else float("nan"), eer(y, s)[0] if two else float("nan"),
+                log_loss(y, s) if len(y) else float("nan"), acc, bacc,
+                tpr_at_fpr(y, s, 0.01) if two else float("nan"), tpr_at_fpr(y, s, 0.10) if two else float("nan"),
+                note=note)
+    if threshold is not None and len(y):
+        m.threshold = float(threshold)
+        m.acc_thr, m.bacc_thr = accuracy(y, s, threshold)
+    return m
+
+
+def bootstrap_ci(y, s, groups=None, metric=auc, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``metric`` over ``n`` resamples of whole groups (a fake and the
+    real it was made from stay together when ``groups`` are pair ids). NaN-safe."""
+    y, s = _check(y, s)
+    if len(y) == 0:
+        return float("nan"), float("nan")
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    uniq, inv = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([members[g] for g in pick])
+        v = metric(y[idx], s[idx])
+        if math.isfinite(v):
+            vals.append(v)
+    if not vals:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(lo), float(hi)
+
+
+def delong(y, s1, s2) -> tuple[float, float, float]:
+    """DeLong's test for two correlated ROC AUCs on the same videos: (auc1, auc2, two-sided p)."""
+    from scipy.stats import norm
+
+    y = np.asarray(y, np.int64)
+    s = np.vstack([np.asarray(s1, np.float64), np.asarray(s2, np.float64)])
+    pos, neg = s[:, y == 1], s[:, y == 0]
+    m, n = pos.shape[1], neg.shape[1]
+    if m < 2 or n < 2:
+        return float("nan"), float("nan"), float("nan")
+    # structural components: V10[k, i] = mean_j psi(pos_i, neg_j); V01[k, j] = mean_i psi(pos_i, neg_j)
+    psi = (pos[:, :, None] > neg[:, None, :]).astype(np.float64) + 0.5 * (pos[:, :, None] == neg[:, None, :])
+    v10, v01 = psi.mean(axis=2), psi.mean(axis=1)
+    aucs = v10.mean(axis=1)
+    s10, s01 = np.cov(v10), np.cov(v01)
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    if var <= 0:
+        return float(aucs[0]), float(aucs[1]), 1.0 if aucs[0] == aucs[1] else 0.0
+    z = (aucs[0] - aucs[1]) / math.sqrt(var)
+    return float(aucs[0]), float(aucs[1]), float(2 * norm.sf(abs(z)))
