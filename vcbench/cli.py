@@ -370,16 +370,119 @@ def finetune(**kw):
     not_available("finetune", "the finetune stage has not landed")
 
 
+def _b(name):
+    from .benchmark.config import BenchmarkConfig
+
+    return default_of(BenchmarkConfig, name)
+
+
 @cli.command()
-@click.option("--model", "models", multiple=True, required=True, help="name[=checkpoint], repeatable.")
-@click.option("--dataset", "datasets_", multiple=True, required=True, help="Dataset name, repeatable.")
-@click.option("--preset", "presets_", default="clean", show_default=True, help="Comma-separated presets.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--shard", default="0/1", show_default=True)
+@click.option("--model", "model", multiple=True,
+              help="NAME=CHECKPOINT, NAME=runs/x/best.pth, NAME=untrained, NAME=detector.py, chance or a plug-in; repeatable.")
+@click.option("--dataset", "dataset", multiple=True, help="Dataset name from datasets.toml; repeatable.")
+@click.option("--preset", "preset", default=_b("preset"), show_default=True, help="Comma-separated call conditions.")
+@click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Extra presets TOML.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder: predictions.csv, results.json (re-running resumes).")
+@click.option("--split", default=_b("split"), show_default=True, help="Evaluated split (thresholds come from val).")
+@click.option("--mode", type=click.Choice(["dense", "sparse"]), default=_b("mode"), show_default=True)
+@click.option("--clips", type=int, default=None, help="Windows per track in sparse mode (default 4).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=_b("precision"), show_default=True)
+@click.option("--seed", type=int, default=_b("seed"), show_default=True, help="Renditions, bootstrap, chance.")
+@click.option("--bootstrap", type=int, default=_b("bootstrap"), show_default=True, help="Resamples for 95 % intervals.")
+@click.option("--max-frames", type=int, default=_b("max_frames"), show_default=True)
+@click.option("--face-backend", default=_b("face_backend"), show_default=True)
+@device_option
+@shard_option
+@cache_dir_option
+@ffmpeg_option
 @datasets_option
-def benchmark(**kw):
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML with the same keys as these options (flags win).")
+@click.option("--list", "list_only", is_flag=True, help="Show detectors, datasets and presets, then exit.")
+@click.option("--merge", "merge", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Merge the predictions of shard run folders into --out and compute the results.")
+@click.pass_context
+@library_errors
+def benchmark(ctx, config_file, list_only, merge, **kw):
     """Score model x dataset x preset; write predictions.csv and results.json."""
-    not_available("benchmark", "the benchmark stage has not landed")
+    import time
+
+    from .benchmark.config import BenchmarkConfig
+    from .benchmark.results import compute_results
+    from .benchmark.runner import run_benchmark
+    from .config import resolve
+    from .runtime import Progress
+
+    if list_only:
+        for line in _benchmark_listing(kw.get("datasets_file")):
+            click.echo(line)
+        return
+    given = given_options(ctx, kw)
+    given["datasets"] = given.pop("datasets_file", None)
+    if given["datasets"] is None:
+        del given["datasets"]
+    if merge:
+        from .benchmark.merge import merge_runs
+
+        if kw.get("out") is None:
+            raise click.ClickException("--merge needs --out (where the merged run goes)")
+        n = merge_runs(list(merge), kw["out"])
+        res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"])
+        click.echo(f"merged {n} predictions from {len(merge)} run(s) into {kw['out']}")
+        _print_cells(res)
+        return
+    cfg = resolve(BenchmarkConfig, config_file, **given)
+    t0 = time.perf_counter()
+    with Progress("benchmark", unit="videos/s", echo=lambda m: click.echo(m, err=True)) as progress:
+        batch = run_benchmark(cfg, progress)
+    res = compute_results(cfg.out, cfg.split, cfg.bootstrap, cfg.seed,
+                          timings={"seconds": round(time.perf_counter() - t0, 2)})
+    _print_cells(res)
+    click.echo(f"wrote {cfg.out / 'results.json'}")
+    finish_batch(batch)
+
+
+def _print_cells(res: dict) -> None:
+    click.echo(f"{'model':<16} {'dataset':<14} {'preset':<16} {'AUC':>6}  95% CI         n (real/fake)  seen")
+    for c in res["cells"]:
+        m = c["metrics"]
+        auc = "  n/a " if m["auc"] is None else f"{m['auc']:.3f}"
+        ci = c["ci95"].get("auc")
+        ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else (m["note"] or "-")
+        seen = {None: "", True: "seen", False: "unseen"}[c["seen"]]
+        click.echo(f"{c['model']:<16} {c['dataset']:<14} {c['preset']:<16} {auc:>6}  {ci_s:<14} "
+                   f"{m['n']:>3} ({m['n_real']}/{m['n_fake']}){'':<4} {seen}"
+                   + ("  SHORTCUT?" if c.get("shortcut_flag") else ""))
+    for cmp in res["comparisons"]:
+        if cmp["delong_p"] is not None:
+            click.echo(f"{cmp['model']} vs {cmp['baseline']} on {cmp['dataset']}/{cmp['preset']}: "
+                       f"delta AUC {cmp['delta_auc']:+.3f}, DeLong p = {cmp['delong_p']:.3g} ({cmp['videos']} videos)")
+
+
+def _benchmark_listing(datasets_file) -> list[str]:
+    import importlib.metadata as md
+
+    from .benchmark.detectors import ENTRY_POINT_GROUP
+    from .conference.presets import load_presets
+    from .models import DETECTORS
+
+    lines = ["detectors (NAME=CHECKPOINT | NAME=untrained):"]
+    lines += [f"  {e.name:<20} {e.help}" for e in DETECTORS]
+    lines.append(f"  {'chance':<20} seeded uniform scores (a reference row)")
+    lines += [f"  {ep.name:<20} plug-in ({ep.value})" for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
+    lines.append("  NAME=path/to/detector.py  your own: predict(video_path) -> float, or a class with predict_batch")
+    lines.append("datasets:")
+    try:
+        from .config import load_datasets
+
+        lines += [f"  {n:<20} {c.kind:<9} {c.root}" for n, c in load_datasets(datasets_file).items()]
+    except VcbenchError as e:
+        lines.append(f"  ({e})")
+    lines.append("presets:")
+    lines += [f"  {p.summary()}" for p in load_presets().values()]
+    return lines
 
 
 @cli.command()

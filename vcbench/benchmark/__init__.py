@@ -1,0 +1,1 @@
+"""``vcbench benchmark``: detectors x datasets x call conditions -> predictions.csv + results.json."""

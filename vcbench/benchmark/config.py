@@ -1,0 +1,52 @@
+"""``vcbench benchmark``'s configuration: defaults < TOML file < flags (config.resolve)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    SECTION = "benchmark"
+
+    model: tuple[str, ...]                 # NAME[=checkpoint|run/best.pth|detector.py], or a registered name
+    dataset: tuple[str, ...]               # names in datasets.toml
+    out: Path                              # run folder: predictions.csv, results.json
+    preset: tuple[str, ...] = ("clean",)   # call conditions, applied to reals and fakes alike
+    presets: Path | None = None            # extra presets TOML
+    split: str = "test"                    # evaluated split; thresholds come from "val"
+    mode: str = "sparse"                   # dense | sparse (clip windows per track)
+    clips: int | None = None               # windows per track in sparse mode (default 4)
+    precision: str = "fp32"
+    device: str = "auto"
+    shard: str = "0/1"
+    seed: int = 0                          # renditions, bootstrap, the chance detector
+    bootstrap: int = 1000                  # resamples for the 95 % intervals
+    max_frames: int = 400
+    face_backend: str = "mediapipe"
+    cache_dir: Path | None = None
+    datasets: Path | None = None           # datasets.toml
+    ffmpeg: str | None = None
+
+    def __post_init__(self):
+        from ..runtime import parse_shard
+
+        if not self.model:
+            raise ConfigError("benchmark needs at least one --model")
+        if not self.dataset:
+            raise ConfigError("benchmark needs at least one --dataset")
+        if self.split not in ("train", "val", "test"):
+            raise ConfigError(f"split must be train, val or test, got {self.split!r}")
+        if self.mode not in ("dense", "sparse"):
+            raise ConfigError(f"mode must be dense or sparse, got {self.mode!r}")
+        if self.bootstrap < 0:
+            raise ConfigError("bootstrap must be >= 0")
+        parse_shard(self.shard)
+
+    def identity(self) -> dict:
+        """What must match for a re-run to reuse predictions in the same --out."""
+        return {"preset": list(self.preset), "split": self.split, "mode": self.mode, "clips": self.clips,
+                "precision": self.precision, "seed": self.seed, "max_frames": self.max_frames,
+                "face_backend": self.face_backend}

@@ -1,0 +1,205 @@
+"""Runs model x dataset x preset and appends predictions as they are made (resumable, shardable).
+
+Files in the run folder: ``benchmark.json`` (what must match for a re-run to reuse predictions),
+``predictions.csv`` (one row per model, dataset, preset, video; appended), ``features.csv`` (the
+trivial file features of every evaluated video, for the shortcut check) and ``results.json``
+(written by ``results.py`` from those files only).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ..batch import BatchResult
+from ..errors import ConfigError, DatasetError, VcbenchError
+from ..fileio import write_json
+
+PRED_COLUMNS = ["model", "dataset", "preset", "video_id", "label", "score", "clips", "split", "method", "pair_id",
+                "status"]
+FEATURE_COLUMNS = ["dataset", "preset", "video_id", "label", "split", "file_size", "bitrate", "width", "height",
+                   "frames", "duration", "codec"]
+
+
+def read_rows(path: Path, columns: list[str]) -> list[dict]:
+    """Rows of an appended CSV; a half-written last line (a killed run) is ignored."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if all(r.get(c) is not None for c in columns)]
+
+
+class Appender:
+    """Append rows to a CSV, header first; each batch is flushed to disk before the next starts."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = path, columns
+        new = not path.is_file() or path.stat().st_size == 0
+        if not new:
+            with open(path, "rb") as f:              # finish a line a killed run left half-written
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    with open(path, "a", encoding="utf-8") as g:
+                        g.write("\n")
+        self.f = open(path, "a", newline="", encoding="utf-8")
+        self.w = csv.DictWriter(self.f, fieldnames=columns, extrasaction="ignore")
+        if new:
+            self.w.writeheader()
+
+    def add(self, rows: list[dict]) -> None:
+        self.w.writerows(rows)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def pair_seed(seed: int, key: str, preset: str) -> int:
+    """The loss/noise seed of a video under a preset: the same for a fake and the real it was made
+    from (keyed by pair), the same for every model and every run."""
+    return int(hashlib.sha1(f"{seed}|{key}|{preset}".encode()).hexdigest()[:8], 16)
+
+
+def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None) -> Path:
+    """``src`` under ``preset`` with ``seed``, made once and cached by content (shared with every
+    later model and run)."""
+    from ..conference.simulate import simulate_file
+    from ..faces.tracking import content_id
+    from ..runtime import cache_root
+
+    cid = content_id(src)
+    out = cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}-s{seed}{preset.extension}"
+    if not out.is_file():
+        simulate_file(src, out, preset, seed=seed, ffmpeg=ffmpeg)
+    return out
+
+
+def check_identity(cfg, out: Path) -> None:
+    """Refuse to mix predictions made with another configuration into the same run folder."""
+    f = out / "benchmark.json"
+    want = cfg.identity()
+    if f.is_file():
+        have = json.loads(f.read_text(encoding="utf-8")).get("identity", {})
+        differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if differ:
+            raise ConfigError(f"{out}: holds results of another configuration ({', '.join(differ)} differ: "
+                              + "; ".join(f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in differ)
+                              + "); use another --out")
+    else:
+        from ..config import to_json
+
+        write_json(f, {"identity": want, "config": to_json(cfg)})
+
+
+def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
+    """preset name -> [(record, path or None (to render))], evaluated split + val (thresholds)."""
+    from ..runtime import shard_items
+
+    splits = {cfg.split, "val"}
+    recs = sorted((r for r in ds.records if r.split in splits), key=lambda r: r.video_id)
+    if not any(r.split == cfg.split for r in recs):
+        have = sorted({r.split for r in ds.records})
+        raise DatasetError(f"dataset {ds.name!r}: no videos in split {cfg.split!r} (it has: {', '.join(have) or 'none'})")
+    by_preset: dict[str, list] = {}
+    base = [r for r in recs if r.preset in ("clean", "")]
+    for name in presets:
+        own = [r for r in recs if r.preset == name]
+        if own:                                   # a generated dataset already holds this condition
+            items = [(r, ds.abspath(r)) for r in own]
+        elif name == "clean":
+            items = [(r, ds.abspath(r)) for r in base]
+        else:
+            items = [(r, None) for r in base]
+        by_preset[name] = shard_items(items, cfg.shard)
+    return by_preset
+
+
+def run_benchmark(cfg, progress=None) -> BatchResult:
+    from ..conference.presets import load_presets
+    from ..datasets import get_dataset
+    from ..registry import lookup
+    from ..runtime import Progress
+    from .detectors import load_detectors
+
+    progress = progress or Progress("benchmark", unit="videos/s")
+    available = load_presets(cfg.presets)
+    presets = {name: (None if name == "clean" else lookup("preset", name, available)) for name in cfg.preset}
+    datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
+    detectors = load_detectors(cfg.model, cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_identity(cfg, out)
+    write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
+    done = {(r["model"], r["dataset"], r["preset"], r["video_id"])
+            for r in read_rows(out / "predictions.csv", PRED_COLUMNS) if r["status"] == "ok"}
+    have_features = {(r["dataset"], r["preset"], r["video_id"]) for r in read_rows(out / "features.csv",
+                                                                                    FEATURE_COLUMNS)}
+    plans = {ds.name: plan_items(cfg, ds, presets) for ds in datasets}
+    total = sum(len(items) for plan in plans.values() for items in plan.values()) * len(detectors)
+    progress.start(total, "benchmark")
+    batch = BatchResult("predictions")
+    preds = Appender(out / "predictions.csv", PRED_COLUMNS)
+    feats = Appender(out / "features.csv", FEATURE_COLUMNS)
+    try:
+        for ds in datasets:
+            for pname, items in plans[ds.name].items():
+                paths: list[tuple] = []
+                for rec, path in items:               # the videos of this condition (rendered once, cached)
+                    try:
+                        if path is None:
+                            path = rendition(ds.abspath(rec), presets[pname],
+                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg)
+                        paths.append((rec, Path(path), None))
+                    except (VcbenchError, OSError) as e:
+                        paths.append((rec, None, str(e)))
+                new_feats = [_features(ds.name, pname, rec, path) for rec, path, err in paths
+                             if err is None and (ds.name, pname, rec.video_id) not in have_features]
+                feats.add([f for f in new_feats if f])
+                for det in detectors:
+                    todo = [(r, p, e) for r, p, e in paths if (det.name, ds.name, pname, r.video_id) not in done]
+                    batch.skipped += len(paths) - len(todo)
+                    progress.advance(len(paths) - len(todo))
+                    ok = [(r, p) for r, p, e in todo if e is None]
+                    rows = [_row(det.name, ds.name, pname, r, None, 0, f"rendition failed: {e}")
+                            for r, p, e in todo if e is not None]
+                    for k in range(0, len(ok), 16):
+                        chunk = ok[k:k + 16]
+                        got = det.predict([p for _, p in chunk], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in chunk],
+                                          None)
+                        rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status)
+                                 for (r, _), g in zip(chunk, got)]
+                        progress.advance(len(chunk))
+                    preds.add(rows)
+                    for row in rows:
+                        if row["status"] == "ok":
+                            batch.done += 1
+                        else:
+                            batch.fail(f"{det.name} {ds.name}/{pname}/{row['video_id']}", row["status"])
+    finally:
+        preds.close()
+        feats.close()
+        progress.__exit__(None, None, None)
+    return batch
+
+
+def _row(model, dataset, preset, rec, score, clips, status) -> dict:
+    return {"model": model, "dataset": dataset, "preset": preset, "video_id": rec.video_id, "label": rec.label,
+            "score": "" if score is None else f"{score:.6f}", "clips": clips, "split": rec.split,
+            "method": rec.method, "pair_id": rec.pair_id or rec.video_id, "status": status}
+
+
+def _features(dataset, preset, rec, path: Path) -> dict | None:
+    """File size, bitrate, resolution, frames, duration, codec: what a shortcut could key on."""
+    from ..video import probe
+
+    try:
+        info = probe(path)
+    except VcbenchError:
+        return None
+    return {"dataset": dataset, "preset": preset, "video_id": rec.video_id, "label": rec.label, "split": rec.split,
+            "file_size": path.stat().st_size, "bitrate": info.bit_rate, "width": info.width, "height": info.height,
+            "frames": info.frames, "duration": info.duration, "codec": info.codec}
