@@ -33,6 +33,16 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ua) if ua > 0 else 0.0
 
 
+def dist_version(dist: str) -> str:
+    """An installed distribution's version without importing it ("missing" when absent)."""
+    import importlib.metadata as md
+
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "missing"
+
+
 class FaceBackend:
     """Interface: ``detect(rgb) -> list[Face]``; ``video=True`` lets a backend track between calls."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError, NotAvailableError
-from .base import Face, FaceBackend
+from .base import Face, FaceBackend, dist_version
 
 
 @contextlib.contextmanager
@@ -63,13 +63,7 @@ class InsightfaceBackend(FaceBackend):
     @classmethod
     def cache_key(cls, pack: str = "buffalo_l", det_size: tuple[int, int] = (640, 640), min_score: float = 0.5,
                   **_) -> str:
-        import importlib.metadata as md
-
-        try:
-            version = md.version("insightface")
-        except md.PackageNotFoundError:
-            version = "missing"
-        return f"insightface-{version}-{Path(pack).name}-{det_size[0]}x{det_size[1]}-s{min_score:g}"
+        return f"insightface-{dist_version('insightface')}-{Path(pack).name}-{det_size[0]}x{det_size[1]}-s{min_score:g}"
 
     @property
     def key(self) -> str:

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from ..errors import NotAvailableError
-from .base import Face, FaceBackend
+from .base import Face, FaceBackend, dist_version
 
 FIVE_POINTS = (468, 473, 4, 61, 291)
 os.environ.setdefault("GLOG_minloglevel", "2")  # keep mediapipe's C++ logging off the terminal
@@ -41,13 +41,7 @@ class MediapipeBackend(FaceBackend):
 
     @classmethod
     def cache_key(cls, min_score: float = 0.5, **_) -> str:
-        import importlib.metadata as md
-
-        try:
-            version = md.version("mediapipe")
-        except md.PackageNotFoundError:
-            version = "missing"
-        return f"mediapipe-{version}-s{min_score:g}"
+        return f"mediapipe-{dist_version('mediapipe')}-s{min_score:g}"
 
     @property
     def key(self) -> str:
@@ -60,9 +54,10 @@ class MediapipeBackend(FaceBackend):
             self._mesh = None
 
     def reset(self) -> None:
-        if self._with_mesh:
-            self._mesh.close()
-            self._mesh = _mp().solutions.face_mesh.FaceMesh(**self._mesh_args)
+        """Forget the mesh's tracking state between videos by restarting its graph (building a
+        new FaceMesh per video kept ~1 MB of native memory each time: 48 videos, +21 % RSS)."""
+        if self._with_mesh and self._mesh is not None:
+            self._mesh.reset()
 
     def detect(self, rgb: np.ndarray, run_detector: bool = True) -> list[Face]:
         """Faces in one RGB frame. ``run_detector=False`` (tracking frames) skips the detector:

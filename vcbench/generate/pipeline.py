@@ -439,8 +439,7 @@ class Generator:
             nt = min(info.frames, self.cfg.max_frames or info.frames)
             k = sum(s.name in prepared for s in by_target[t.name])
             # a preset at a lower frame rate sends (and the bar counts) fewer frames than the master has
-            per_master = nt + sum(int(nt * min(p.fps or info.fps, info.fps) / info.fps)
-                                  for p in self.presets if p.codec != "none")
+            per_master = nt + sum(self._frames_sent(info, nt, p) for p in self.presets if p.codec != "none")
             total += per_master * (1 + k)
         self.progress.start(total)
         for t in todo:
@@ -450,6 +449,18 @@ class Generator:
             except (VcbenchError, OSError) as e:
                 self.failures.append((f"target {t.name}", str(e)))
         return self.finish(plan, by_target)
+
+    @staticmethod
+    def _frames_sent(info, n_master: int, p) -> int:
+        """Frames a preset sends from a master of ``n_master`` frames (what the bar counts)."""
+        from dataclasses import replace
+
+        from ..conference.simulate import plan_simulation
+
+        try:
+            return plan_simulation(replace(info, frames=n_master), p, 0).n
+        except VcbenchError:            # too short for the loss model: it will fail and say so
+            return 0
 
     def _needs_quality(self, t: Item, sources: list[Item]) -> bool:
         _, fakes = self.masters(t, sources)
