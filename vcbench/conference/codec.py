@@ -41,14 +41,18 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23) -> dict[st
     raise ValueError(codec)
 
 
-def encoder_args(codec: str, kbps: int, fps: float, keyframes_s: list[float], crf: int = 23,
+def encoder_args(codec: str, kbps: int, fps: float, keyframes: list[int], crf: int = 23,
                  fmt: str | None = None) -> list[str]:
-    """ffmpeg output options (for :class:`vcbench.video.VideoWriter`), rendered by ffmpeg-python."""
+    """ffmpeg output options (for :class:`vcbench.video.VideoWriter`), rendered by ffmpeg-python.
+
+    ``keyframes`` are frame indices of the encoded stream. They are forced by index (an ``expr:``
+    on the frame number), not by time: times written as decimals rounded up to the next frame
+    about a third of the time, and the keyframe landed one frame late."""
     import ffmpeg
 
     opts = encoder_options(codec, kbps, fps, crf)
-    if keyframes_s and len(keyframes_s) > 1:
-        opts["force_key_frames"] = ",".join(f"{t:.6f}" for t in keyframes_s)
+    if keyframes and len(keyframes) > 1:
+        opts["force_key_frames"] = "expr:" + "+".join(f"eq(n,{int(k)})" for k in sorted(set(keyframes)))
     if fmt:
         opts["f"] = fmt
     opts["fflags"] = "+bitexact"         # no random segment UIDs or dates in the container

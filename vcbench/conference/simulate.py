@@ -163,9 +163,9 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         return img
 
     def encode(target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None) -> None:
-        kf = [(f - a) / fps for f in plan.keyframes if a <= f < b]
+        kf = [f - a for f in plan.keyframes if a <= f < b]
         if a not in plan.keyframes:
-            kf = [0.0] + kf
+            kf = [0] + kf
         try:
             with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt), exe,
                              pix_fmt="yuv420p" if raw else "rgb24") as w:
@@ -218,6 +218,8 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         "freeze_frames": [[a, length] for a, length in plan.freezes],   # (first output frame, frames held)
         "keyframes": oi.keyframes, "keyframe_times_s": list(oi.keyframe_times),
         "forced_keyframes_s": [round(k / fps, 3) for k in plan.keyframes],
+        "keyframe_frames": [int(round(t * fps)) for t in oi.keyframe_times],
+        "forced_keyframe_frames": list(plan.keyframes),
         "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
     }
     if p.upscale:
@@ -250,7 +252,7 @@ def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) 
     chain.append(f"setpts=N/({sp.fps:.6f}*TB)")
     flags = "area" if w * h < info.width * info.height else "bilinear"
     chain.append(f"scale={w}:{h}:flags={flags}")
-    args = encoder_args(p.codec, kbps, sp.fps, [0.0], p.crf)
+    args = encoder_args(p.codec, kbps, sp.fps, [0], p.crf)
     with atomic_path(out) as tmp:
         r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0",
                             "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}", "-frames:v", str(sp.n), *args, str(tmp)],
