@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, VcbenchError
+from ..fileio import sha256_file
+from ..runtime import resolve_device
 
 ENTRY_POINT_GROUP = "vcbench.detectors"
 
@@ -92,7 +94,7 @@ def _load(name: str, value: str | None, spec: str, cfg) -> Detector:
         path = Path(value)
         if not path.is_file():
             raise ConfigError(f"--model {spec}: {path} not found")
-        return Detector(name, spec, "byo", {"file": str(path), "sha256": _sha256(path)},
+        return Detector(name, spec, "byo", {"file": str(path), "sha256": sha256_file(path)},
                         _impl=_byo(_load_py(path), name))
     return _load_vcbench(name, value, spec, cfg)
 
@@ -127,7 +129,7 @@ def _load_vcbench(name: str, value: str, spec: str, cfg) -> Detector:
         from ..scoring import score_videos
 
         if "net" not in state:
-            state["net"] = load_detector(arch, ckpt, _device(cfg.device))
+            state["net"] = load_detector(arch, ckpt, resolve_device(cfg.device))
             if state["net"].weights is not None:
                 prov["weights"] = state["net"].weights.to_json()
         results, batch = score_videos(paths, detector=state["net"], device=cfg.device, backend=cfg.face_backend,
@@ -145,20 +147,6 @@ def _load_vcbench(name: str, value: str, spec: str, cfg) -> Detector:
     det = Detector(name, spec, "vcbench", {"arch": arch, "checkpoint": str(ckpt) if ckpt else None, **prov},
                    seen_p, seen_m, _impl=run)
     return det
-
-
-def _device(device: str) -> str:
-    from ..runtime import resolve_device
-
-    return resolve_device(device)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_py(path: Path):

@@ -196,15 +196,10 @@ class Weights:
 
     @classmethod
     def of_file(cls, path: str | Path, provenance: Mapping | None = None) -> "Weights":
-        import hashlib
-
+        from ..fileio import sha256_file
         from .archs import tag_of_sha256
 
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = sha256_file(path)
         return cls(str(path), digest, tag_of_sha256(digest), dict(provenance or {}))
 
     def to_json(self) -> dict:
