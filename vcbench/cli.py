@@ -6,6 +6,7 @@ works without torch, cv2 or mediapipe.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -300,7 +301,8 @@ def given_options(ctx, kw: dict) -> dict:
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint (official AltFreezing, CS229 or vcbench format).")
-@click.option("--model", default="altfreezing", show_default=True, help="Registered detector name.")
+@click.option("--model", default=None,
+              help="Registered detector name (default: the one a vcbench checkpoint names, else altfreezing).")
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True,
               help="dense: every window (the release's demo); sparse: --clips evenly spaced windows per track.")
 @click.option("--clips", type=int, default=None, help="Clips per track in sparse mode (default 4).")
@@ -328,6 +330,10 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     """Score videos with a detector: probability of fake per video (and per face track)."""
     from .scoring import score_videos, write_scores
 
+    if model is None:
+        from .models.checkpoint import checkpoint_arch
+
+        model = (checkpoint_arch(checkpoint) if checkpoint is not None else None) or "altfreezing"
     if checkpoint is None and not untrained:
         raise click.ClickException(
             f"no --checkpoint: {model!r} would score with random weights. Pass --checkpoint FILE (the official "
@@ -355,19 +361,73 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     finish_batch(batch)
 
 
+def _f(name):
+    from .finetune.config import FinetuneConfig
+
+    return default_of(FinetuneConfig, name)
+
+
 @cli.command()
-@click.option("--train", "train_ds", required=True, help="Dataset name for training.")
-@click.option("--val", "val_ds", default=None, help="Dataset name for validation (default: --train's val split).")
-@click.option("--model", default="altfreezing", show_default=True)
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--freezing", default="alternate", show_default=True, help="none | head | alternate | gradual")
-@click.option("--steps", type=int, default=1000, show_default=True)
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--train", "train", multiple=True, help="Dataset name (datasets.toml); repeatable, their train splits mix.")
+@click.option("--val", "val", default=None, help="Dataset whose val split validates (default: the --train datasets').")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder: last.pth, best.pth, metrics.jsonl, run.json.")
+@click.option("--model", default=_f("model"), show_default=True, help="altfreezing | altfreezing-small | altfreezing-tiny")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Initial weights (official AltFreezing, CS229 or vcbench format); default: seeded init.")
+@click.option("--freezing", default=_f("freezing"), show_default=True, help="alternate | none | head | gradual")
+@click.option("--steps", type=int, default=_f("steps"), show_default=True)
+@click.option("--batch-size", type=int, default=_f("batch_size"), show_default=True, help="Clips per step and process.")
+@click.option("--accumulate", type=int, default=_f("accumulate"), show_default=True, help="Micro-batches per step.")
+@click.option("--optimizer", default=_f("optimizer"), show_default=True, help="sgd (momentum 0.9) | adamw")
+@click.option("--lr", type=float, default=_f("lr"), show_default=True, help="Peak learning rate (warm-up, then cosine).")
+@click.option("--save-every", type=int, default=_f("save_every"), show_default=True)
+@click.option("--eval-every", type=int, default=_f("eval_every"), show_default=True)
+@click.option("--patience", type=int, default=_f("patience"), show_default=True,
+              help="Stop after N evaluations without a better val AUC (0: never).")
+@click.option("--seed", type=int, default=_f("seed"), show_default=True)
+@click.option("--augment", default=_f("augment"), show_default=True,
+              help="call (call-condition renditions + online) | online | none")
+@click.option("--aug-preset", default=_f("aug_preset"), show_default=True,
+              help="Comma-separated presets clips may be drawn under (--augment call).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=_f("precision"), show_default=True)
+@click.option("--workers", type=int, default=_f("workers"), show_default=True, help="Decode worker processes.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (exactly).")
+@click.option("--tensorboard", is_flag=True, help="Also log to --out/tensorboard.")
+@click.option("--face-backend", default=_f("face_backend"), show_default=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML with the same keys as these options (flags win).")
+@device_option
+@cache_dir_option
+@ffmpeg_option
 @datasets_option
-def finetune(**kw):
-    """Fine-tune a detector with call-condition augmentation and a freezing schedule."""
-    not_available("finetune", "the finetune stage has not landed")
+@click.pass_context
+@library_errors
+def finetune(ctx, config_file, **kw):
+    """Fine-tune a detector on call-condition data with a freezing schedule.
+
+    Works the same under torchrun --nproc_per_node N (DDP; rank 0 writes)."""
+    from .config import resolve
+    from .finetune.config import FinetuneConfig
+    from .finetune.trainer import run_finetune
+    from .runtime import Progress
+
+    given = given_options(ctx, kw)
+    if "datasets_file" in given:
+        given["datasets"] = given.pop("datasets_file")
+    cfg = resolve(FinetuneConfig, config_file, **given)
+    with Progress("finetune", unit="steps/s", echo=lambda m: click.echo(m, err=True)) as progress:
+        res = run_finetune(cfg, progress, log=progress.log)
+    if os.environ.get("RANK", "0") != "0":
+        return
+    auc = "n/a" if res.best_auc is None else f"{res.best_auc:.4f}"
+    click.echo(f"{res.steps} steps in {res.seconds:.0f} s; best val AUC {auc} at step {res.best_step}"
+               + (" (stopped early)" if res.stopped_early else ""))
+    if res.skipped or res.decode_failures:
+        click.echo(f"{len(res.skipped)} video(s) left out before training, {len(res.decode_failures)} failed to "
+                   f"decode during training (named in {res.out / 'run.json'})", err=True)
+    click.echo(f"wrote {res.out / 'best.pth'}, {res.out / 'last.pth'}, {res.out / 'metrics.jsonl'}, "
+               f"{res.out / 'run.json'}")
 
 
 def _b(name):

@@ -79,6 +79,17 @@ def shard_items(items: Sequence[T], shard: str | tuple[int, int]) -> list[T]:
     return [x for k, x in enumerate(items) if k % n == i]
 
 
+# --- fault injection ---------------------------------------------------------------------
+
+def fault_point(name: str) -> None:
+    """Kill this process with SIGKILL when ``$VCBENCH_FAULT`` names this point: how the tests
+    prove that a run killed at the worst moment (mid-save, just after a save) loses nothing."""
+    if os.environ.get("VCBENCH_FAULT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 # --- devices -------------------------------------------------------------------------------
 
 def resolve_device(device: str = "auto") -> str:
@@ -134,6 +145,11 @@ class Progress:
         self._p.advance(self._task, n)
         speed = self._p.tasks[0].speed
         self._p.update(self._task, rate=f"{speed:.1f}" if speed else "-")
+
+    def describe(self, text: str) -> None:
+        """Replace the bar's description (a trainer shows its loss and val AUC there)."""
+        if self._p is not None:
+            self._p.update(self._task, description=text)
 
     def log(self, msg: str) -> None:
         if self._p is not None:

@@ -131,7 +131,7 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                 return
             try:
                 if backend is None:      # one backend per run, built only when a video needs detecting
-                    backend = _LazyBackend(backend_name, get_backend)
+                    backend = LazyBackend(backend_name, get_backend)
                 vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
                 tracks = select_tracks(vt, st.tracking)
                 if not tracks:
@@ -168,7 +168,7 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
             backend.close()
 
 
-class _LazyBackend:
+class LazyBackend:
     """A face backend whose model is built on the first detection, never for a cache hit."""
 
     def __init__(self, name, factory):

@@ -8,7 +8,6 @@ trivial file features of every evaluated video, for the shortcut check) and ``re
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -58,26 +57,6 @@ class Appender:
         self.f.close()
 
 
-def pair_seed(seed: int, key: str, preset: str) -> int:
-    """The loss/noise seed of a video under a preset: the same for a fake and the real it was made
-    from (keyed by pair), the same for every model and every run."""
-    return int(hashlib.sha1(f"{seed}|{key}|{preset}".encode()).hexdigest()[:8], 16)
-
-
-def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None) -> Path:
-    """``src`` under ``preset`` with ``seed``, made once and cached by content (shared with every
-    later model and run)."""
-    from ..conference.simulate import simulate_file
-    from ..faces.tracking import content_id
-    from ..runtime import cache_root
-
-    cid = content_id(src)
-    out = cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}-s{seed}{preset.extension}"
-    if not out.is_file():
-        simulate_file(src, out, preset, seed=seed, ffmpeg=ffmpeg)
-    return out
-
-
 def check_identity(cfg, out: Path) -> None:
     """Refuse to mix predictions made with another configuration into the same run folder."""
     f = out / "benchmark.json"
@@ -119,6 +98,7 @@ def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
 
 
 def run_benchmark(cfg, progress=None) -> BatchResult:
+    from ..conference.renditions import pair_seed, rendition
     from ..conference.presets import load_presets
     from ..datasets import get_dataset
     from ..registry import lookup

@@ -70,38 +70,53 @@ def _not_a_checkpoint(head: bytes) -> str | None:
     return "text" if text.isprintable() or text.strip() else "unknown data"
 
 
-def load_detector(name: str = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+def load_detector(name: str | None = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
     """Build ``name``, load ``checkpoint`` strictly (see checkpoint_filter_fn), eval mode.
 
-    A vcbench checkpoint names its architecture: loading it as another name is an error,
-    so a small variant is never mistaken for the official network.
+    A vcbench checkpoint names its architecture: ``name=None`` takes it from the file, and
+    loading it as another name is an error, so a small variant is never mistaken for the
+    official network. Without a checkpoint the network is initialised from a fixed seed.
     """
     from .altfreezing import Weights, checkpoint_filter_fn
     from .preprocess import Preprocess
 
-    if checkpoint is None:   # untrained: initialised from a fixed seed, so the same command gives the same number
+    obj = read_checkpoint(checkpoint) if checkpoint is not None else None
+    ours = isinstance(obj, dict) and obj.get("format") == FORMAT
+    if name is None:
+        name = obj.get("arch") if ours and obj.get("arch") else "altfreezing"
+    if obj is None:   # untrained: initialised from a fixed seed, so the same command gives the same number
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)
-            model = build_detector(name)
-    else:
-        model = build_detector(name)
-    if checkpoint is not None:
-        obj = read_checkpoint(checkpoint)
-        provenance = {}
-        if isinstance(obj, dict) and obj.get("format") == FORMAT:
-            if obj.get("arch") != name:
-                raise CheckpointError(f"{checkpoint}: a {obj.get('arch')!r} checkpoint, not {name!r} "
-                                      f"(pass --model {obj.get('arch')})")
-            if obj.get("preprocess"):
-                model.preprocess = Preprocess.from_dict(obj["preprocess"])
-            provenance = obj.get("provenance", {})
-        try:
-            sd = checkpoint_filter_fn(obj, model)
-        except CheckpointError as e:
-            raise CheckpointError(f"{checkpoint}: {e}") from None
-        model.load_state_dict(sd, strict=True)
-        model.weights = Weights.of_file(checkpoint, provenance)
+            return build_detector(name).to(device).eval()
+    model = build_detector(name)
+    provenance = {}
+    if ours:
+        if obj.get("arch") != name:
+            raise CheckpointError(f"{checkpoint}: a {obj.get('arch')!r} checkpoint, not {name!r} "
+                                  f"(pass --model {obj.get('arch')})")
+        if obj.get("preprocess"):
+            model.preprocess = Preprocess.from_dict(obj["preprocess"])
+        provenance = obj.get("provenance", {})
+    try:
+        sd = checkpoint_filter_fn(obj, model)
+    except CheckpointError as e:
+        raise CheckpointError(f"{checkpoint}: {e}") from None
+    model.load_state_dict(sd, strict=True)
+    model.weights = Weights.of_file(checkpoint, provenance)
     return model.to(device).eval()
+
+
+def checkpoint_arch(path: str | os.PathLike) -> str | None:
+    """The architecture a vcbench checkpoint names (None for other formats); the file is mapped,
+    not read whole."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - the real load reports what is wrong with the file
+        return None
+    return obj.get("arch") if isinstance(obj, dict) and obj.get("format") == FORMAT else None
 
 
 def save_checkpoint(model, path: str | os.PathLike, provenance: dict | None = None) -> Path:

@@ -1,0 +1,72 @@
+"""The renditions cache: a video under a call condition and seed, made once and shared.
+
+The benchmark (presets on evaluation data) and finetune (call-condition augmentation) both ask
+for ``rendition(src, preset, seed)``; the file lives under ``$VCBENCH_CACHE/renditions``, keyed by
+the source's content (so a moved dataset keeps its renditions) and named by preset and seed.
+When the source's face tracks are cached, they are carried through the preset's timing and
+scaling (``simulate.map_tracks``) into the rendition's cache entry, so the rendition needs no
+face detection of its own.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def pair_seed(seed: int, key: str, preset: str) -> int:
+    """The loss/noise seed of a video under a preset: the same for a fake and the real it was made
+    from (keyed by pair), the same for every model, run and stage."""
+    return int(hashlib.sha1(f"{seed}|{key}|{preset}".encode()).hexdigest()[:8], 16)
+
+
+def rendition_path(src: Path, preset, seed: int) -> Path:
+    from ..faces.tracking import content_id
+    from ..runtime import cache_root
+
+    cid = content_id(Path(src))
+    return cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}-s{seed}{preset.extension}"
+
+
+def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_key: str | None = None,
+              tracks_dir: Path | None = None) -> Path:
+    """``src`` under ``preset`` with ``seed``, made once and cached by content.
+
+    With ``tracks_key`` (a face backend's cache key), the source's cached tracks, when present,
+    are mapped into the rendition's cache entry in ``tracks_dir`` (where the timing maps exactly).
+    """
+    from .simulate import simulate_file
+
+    out = rendition_path(src, preset, seed)
+    if not out.is_file():
+        stats = simulate_file(src, out, preset, seed=seed, ffmpeg=ffmpeg)
+    else:
+        stats = None
+    if tracks_key is not None:
+        _map_cached_tracks(Path(src), out, preset, seed, tracks_key, tracks_dir, stats)
+    return out
+
+
+def _map_cached_tracks(src: Path, out: Path, preset, seed: int, key: str, tracks_dir, stats) -> None:
+    import json
+
+    from ..faces.tracking import cache_file, load_tracks, save_tracks
+    from ..video import probe
+    from .simulate import map_tracks, plan_simulation, stats_path
+
+    dst = cache_file(out, key, tracks_dir)
+    src_file = cache_file(src, key, tracks_dir)
+    if dst.is_file() or not src_file.is_file():
+        return
+    if stats is None:
+        try:
+            stats = json.loads(stats_path(out).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+    info = probe(src)
+    if preset.codec == "none":
+        save_tracks(load_tracks(src_file), dst)
+        return
+    sp = plan_simulation(info, preset, seed)
+    # the encoder kept every planned frame, or the output is the receiver's view: the timing maps exactly
+    if stats.get("frames") == sp.n or preset.shows_receiver_view:
+        save_tracks(map_tracks(load_tracks(src_file), sp, (info.width, info.height), str(out)), dst)

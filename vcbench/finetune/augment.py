@@ -1,0 +1,169 @@
+"""Online clip augmentation: pure functions on uint8 ``(T, H, W, 3)`` clips, before normalisation.
+
+Every function draws its parameters once per clip from the generator it is given, so a clip's
+frames change together (a per-frame colour jitter would itself be a temporal artefact). The
+call-condition half of augmentation happens earlier, on full frames: the sampler draws clips
+from cached renditions (``conference.renditions``) instead of the clean video.
+
+AltFreezing names three video-level augmentations without releasing code; our reading:
+- temporal dropout: frames dropped and the previous one shown again (a call's frame drops);
+- temporal repeat: one frame held for a stretch (a call's freeze);
+- clip-level blending: a real clip blended into a warped, colour-shifted copy of itself inside a
+  face-shaped mask, the same mask and shift on every frame; the result is a pseudo-fake (label 1).
+Drops and freezes hit real and fake calls alike, so here they keep the label: a detector that
+learned "a freeze means fake" would be keying on the network, not the face.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentPolicy:
+    """Probabilities and strengths of each augmentation (reference/altfreezing.md's config hints).
+
+    ``presets`` / ``preset_p``: call-condition renditions the sampler may draw a clip from."""
+
+    name: str = "call"
+    presets: tuple[str, ...] = ()
+    preset_p: float = 0.0
+    rendition_seeds: int = 1
+    jitter_p: float = 0.8
+    jitter: float = 0.4
+    blur_p: float = 0.05
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    noise_p: float = 0.1
+    noise_sigma: tuple[float, float] = (2.0, 8.0)
+    jpeg_p: float = 0.3
+    jpeg_quality: tuple[int, int] = (60, 100)
+    dropout_p: float = 0.1
+    repeat_p: float = 0.1
+    blend_p: float = 0.1              # per real clip: becomes a pseudo-fake
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @property
+    def online(self) -> bool:
+        return self.name != "none"
+
+
+def make_policy(name: str, presets: tuple[str, ...] = (), preset_p: float = 0.5, seeds: int = 1) -> AugmentPolicy:
+    """``call``: renditions under ``presets`` with probability ``preset_p`` plus online augmentation;
+    ``online``: online only; ``none``: clips exactly as ``score`` sees them."""
+    if name == "none":
+        return AugmentPolicy("none", jitter_p=0, blur_p=0, noise_p=0, jpeg_p=0, dropout_p=0, repeat_p=0, blend_p=0)
+    if name == "online":
+        return AugmentPolicy("online")
+    return AugmentPolicy("call", tuple(presets), preset_p if presets else 0.0, seeds)
+
+
+# --- pure functions ---------------------------------------------------------------------
+
+def color_jitter(clip: np.ndarray, brightness: float, contrast: float, saturation: float) -> np.ndarray:
+    """Scale brightness, contrast (about the clip's mean grey) and saturation by the given factors."""
+    x = clip.astype(np.float32) * brightness
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    x = (x - grey.mean()) * contrast + grey.mean()
+    grey = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    x = grey + (x - grey) * saturation
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def gaussian_blur(clip: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in clip])
+
+
+def gaussian_noise(clip: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise: fresh per frame (as a camera's), one sigma per clip."""
+    return np.clip(clip + rng.normal(0, sigma, clip.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+
+def jpeg(clip: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    out = []
+    for f in clip:
+        ok, buf = cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return np.ascontiguousarray(np.stack(out))
+
+
+def temporal_dropout(clip: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """Frames flagged in ``dropped`` (never the first) show the previous shown frame."""
+    idx = np.arange(len(clip))
+    for t in range(1, len(clip)):
+        if dropped[t]:
+            idx[t] = idx[t - 1]
+    return clip[idx]
+
+
+def temporal_repeat(clip: np.ndarray, start: int, length: int) -> np.ndarray:
+    """Frame ``start`` held for ``length`` frames (a freeze), the clip's length unchanged."""
+    idx = np.arange(len(clip))
+    idx[start:start + length] = start
+    return clip[idx]
+
+
+def face_mask(h: int, w: int, cx: float, cy: float, rx: float, ry: float, feather: float) -> np.ndarray:
+    """A soft ellipse in [0, 1], ``feather`` pixels of fall-off."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
+    return np.clip((1 - d) * min(rx, ry) / max(feather, 1e-3), 0, 1)
+
+
+def clip_blend(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Self-blend: the clip's centre face region replaced by a slightly scaled, shifted and
+    colour-shifted copy of itself (same on every frame): a blending boundary without a second face."""
+    import cv2
+
+    t, h, w, _ = clip.shape
+    s = float(rng.uniform(0.95, 1.05))
+    dx, dy = rng.uniform(-0.02, 0.02, 2) * w
+    m = np.float32([[s, 0, (1 - s) * w / 2 + dx], [0, s, (1 - s) * h / 2 + dy]])
+    shift = rng.uniform(-12, 12, 3).astype(np.float32)
+    mask = face_mask(h, w, w / 2, h * 0.55, w * rng.uniform(0.25, 0.33), h * rng.uniform(0.3, 0.38),
+                     feather=w * rng.uniform(0.03, 0.1))[..., None]
+    out = np.empty_like(clip)
+    for k in range(t):
+        src = cv2.warpAffine(clip[k], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        src = np.clip(src.astype(np.float32) + shift, 0, 255)
+        out[k] = np.clip(mask * src + (1 - mask) * clip[k] + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def augment_clip(clip: np.ndarray, label: int, policy: AugmentPolicy, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, int, list[str]]:
+    """Apply ``policy`` to one clip; returns (clip, label, names of what was applied)."""
+    applied: list[str] = []
+    if not policy.online:
+        return clip, label, applied
+    if label == 0 and rng.random() < policy.blend_p:
+        clip, label = clip_blend(clip, rng), 1
+        applied.append("blend")
+    if rng.random() < policy.dropout_p:
+        clip = temporal_dropout(clip, rng.random(len(clip)) < 0.15)
+        applied.append("dropout")
+    if rng.random() < policy.repeat_p:
+        length = int(rng.integers(2, max(3, len(clip) // 3)))
+        clip = temporal_repeat(clip, int(rng.integers(0, len(clip) - 1)), length)
+        applied.append("repeat")
+    if rng.random() < policy.jitter_p:
+        a = policy.jitter
+        clip = color_jitter(clip, *rng.uniform(1 - a, 1 + a, 3))
+        applied.append("jitter")
+    if rng.random() < policy.blur_p:
+        clip = gaussian_blur(clip, float(rng.uniform(*policy.blur_sigma)))
+        applied.append("blur")
+    if rng.random() < policy.noise_p:
+        clip = gaussian_noise(clip, float(rng.uniform(*policy.noise_sigma)), rng)
+        applied.append("noise")
+    if rng.random() < policy.jpeg_p:
+        clip = jpeg(clip, int(rng.integers(policy.jpeg_quality[0], policy.jpeg_quality[1] + 1)))
+        applied.append("jpeg")
+    return clip, label, applied

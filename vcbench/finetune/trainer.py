@@ -1,0 +1,434 @@
+"""The training loop: one function, ``run_finetune(cfg)``, and the files of a run folder.
+
+``last.pth`` holds everything a resume needs (model, optimiser, step, the torch RNG, best val AUC,
+counters); the data side needs nothing saved because every sample is a pure function of
+``(seed, index)`` (``data.ClipDataset``). So on CPU a run killed at any point and resumed ends
+with the same weights as one that never stopped. ``best.pth`` is a plain vcbench checkpoint
+(no optimiser) that ``score``, ``benchmark`` and ``load_detector`` read without extra flags.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CheckpointError, ConfigError, NotAvailableError
+from ..fileio import atomic_path, write_json
+
+RUN_FORMAT = "vcbench-finetune/1"
+
+
+@dataclass
+class FinetuneResult:
+    out: Path
+    steps: int
+    best_step: int | None
+    best_auc: float | None
+    last_auc: float | None
+    skipped: list = field(default_factory=list)        # (video, why) left out before training
+    decode_failures: dict = field(default_factory=dict)  # video -> why, during training
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warm-up from lr/10 over ``warmup_steps``, then cosine decay to 0 at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (0.1 + 0.9 * step / cfg.warmup_steps)
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
+
+
+def build_optimizer(model, cfg):
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    flat = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]   # BN and biases
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": flat, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def config_differences(have: dict, want: dict, ignore) -> list[str]:
+    keys = sorted(k for k in set(have) | set(want) if k not in ignore and have.get(k) != want.get(k))
+    return [f"{k} {have.get(k)!r} in last.pth, {want.get(k)!r} now" for k in keys]
+
+
+def initial_model(cfg):
+    """The network to fine-tune: ``cfg.checkpoint`` (any AltFreezing format, architecture checked)
+    or a fresh one seeded with ``cfg.seed``."""
+    import torch
+
+    from ..models import build_detector, load_detector
+
+    if cfg.checkpoint is not None:
+        return load_detector(cfg.model, cfg.checkpoint)
+    torch.manual_seed(cfg.seed)
+    return build_detector(cfg.model)
+
+
+class RunFiles:
+    """The run folder; rank 0 writes, every write atomic."""
+
+    def __init__(self, out: Path, main: bool):
+        self.out, self.main = Path(out), main
+        self.last, self.best = self.out / "last.pth", self.out / "best.pth"
+        self.metrics, self.run = self.out / "metrics.jsonl", self.out / "run.json"
+
+    def log(self, row: dict) -> None:
+        if self.main:
+            with open(self.metrics, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """A resumed run redoes the steps after its last save: drop their lines first."""
+        if not self.main or not self.metrics.is_file():
+            return
+        keep = []
+        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue                    # a line half-written by a killed run
+        with atomic_path(self.metrics) as tmp:
+            tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
+
+    def save(self, path: Path, obj: dict, step: int) -> None:
+        import torch
+
+        from ..runtime import fault_point
+
+        if not self.main:
+            return
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(obj, tmp)
+                fault_point(f"mid-save:{path.name}:{step}")
+        except (OSError, RuntimeError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path}: could not write the checkpoint ({msg[:160]}); the previous "
+                                  f"{path.name} is kept") from None
+        fault_point(f"after-save:{path.name}:{step}")
+
+
+def checkpoint_object(model, provenance: dict, trainer: dict | None = None) -> dict:
+    from ..models.checkpoint import FORMAT
+
+    obj = {"format": FORMAT, "arch": model.arch_name,
+           "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+           "preprocess": model.preprocess.to_dict(), "provenance": provenance}
+    if trainer is not None:
+        obj["trainer"] = trainer
+    return obj
+
+
+def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
+    import torch
+
+    from ..provenance import provenance as software
+    from ..runtime import resolve_device
+    from . import distributed as D
+    from .augment import make_policy
+    from .data import ClipDataset, StepSampler, plan_data, worker_init
+    from .freezing import Schedule, apply_modes
+
+    t_start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    world = D.setup(device)
+    device = D.device_for(device, world)
+    files = RunFiles(cfg.out, world.main)
+    out = Path(cfg.out)
+
+    # -- the run folder: a fresh run never overwrites one, a resume needs one of the same config
+    state = None
+    if cfg.resume:
+        if not files.last.is_file():
+            raise ConfigError(f"--resume: {files.last} not found (nothing to resume in {out})")
+        from ..models.checkpoint import read_checkpoint
+
+        state = read_checkpoint(files.last)
+        if not isinstance(state, dict) or "trainer" not in state:
+            raise CheckpointError(f"{files.last}: not a finetune run's last.pth (no trainer state)")
+        diff = config_differences(state["trainer"]["config"], cfg.to_json(), cfg.RESUMABLE)
+        if diff:
+            raise ConfigError(f"--resume: {files.last} was written with another configuration: " + "; ".join(diff))
+    elif files.last.is_file():
+        raise ConfigError(f"{out} already holds a run (last.pth); pass --resume to continue it or use another --out")
+
+    policy = make_policy(cfg.augment, tuple(p.name for p in cfg.load_aug_presets()) if cfg.augment == "call" else (),
+                         cfg.aug_preset_p, cfg.aug_seeds)
+    # -- data: rank 0 tracks and renders (cached); the other ranks then read the caches
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        from ..fileio import remove_stale_temporaries
+
+        remove_stale_temporaries(out)           # a killed save's half-written temporary
+        plan = plan_data(cfg, policy, progress, log)
+    D.barrier(world)
+    if not world.main:
+        plan = plan_data(cfg, policy, None, lambda *_: None)
+    for item, why in plan.failed:
+        if world.main:
+            log(f"skipped: {item}: {why}")
+
+    model = initial_model(cfg)
+    # channels_last_3d everywhere: the scorer converts the model it validates with, and a run must
+    # compute the same way before and after its first evaluation (and after a resume)
+    model = model.to(device).to(memory_format=torch.channels_last_3d)
+    pp = model.preprocess
+    schedule = Schedule.for_model(model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
+                                  spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first, every=cfg.gradual_every)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in schedule.never_trained())
+    opt = build_optimizer(model, cfg)
+
+    start, best_auc, best_step, best_loss, bad_evals, decode_failures, history = 0, None, None, None, 0, {}, []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        tr = state["trainer"]
+        opt.load_state_dict(tr["optimizer"])
+        start, best_auc, best_step, bad_evals = tr["step"], tr["best_auc"], tr["best_step"], tr["bad_evals"]
+        best_loss, history = tr.get("best_loss"), list(tr.get("history", []))
+        decode_failures = dict(tr.get("decode_failures", {}))
+        torch.set_rng_state(tr["rng"]["torch"])
+        if device.startswith("cuda") and tr["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(tr["rng"]["cuda"], device)
+        files.truncate_metrics(start)
+        if world.main:
+            log(f"resuming {out} at step {start} of {cfg.steps}")
+
+    net = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device] if device.startswith("cuda") else None)
+
+    dataset = ClipDataset(plan.train, pp, policy, cfg.seed, cfg.crop_cache_mb // max(1, cfg.workers))
+    sampler = StepSampler(start, cfg.steps, cfg.batch_size, cfg.accumulate, world.rank, world.size)
+    gen = torch.Generator()
+    gen.manual_seed(cfg.seed)        # the loader's worker seeds come from here, never from the global RNG
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                         num_workers=cfg.workers, worker_init_fn=worker_init, generator=gen,
+                                         pin_memory=device.startswith("cuda"),
+                                         prefetch_factor=4 if cfg.workers else None,
+                                         persistent_workers=False)
+
+    presets_seen = sorted({v.preset for v in plan.train} | {var.preset for v in plan.train for var in v.variants.values()})
+    methods_seen = sorted({v.method for v in plan.train if v.label == 1})
+    run_info = {
+        "format": RUN_FORMAT, "config": cfg.to_json(), "model": cfg.model, "preprocess": pp.to_dict(),
+        "initial_weights": str(cfg.checkpoint) if cfg.checkpoint else f"untrained (seed {cfg.seed})",
+        "datasets": plan.datasets, "augment": policy.to_json(), "freezing": cfg.freezing,
+        "parameter_groups": {k: len(v) for k, v in schedule.groups.items()},
+        "presets_seen": presets_seen, "methods_seen": methods_seen,
+        "videos": {"train": len(plan.train), "val": len(plan.val),
+                   "train_real": sum(v.label == 0 for v in plan.train),
+                   "train_fake": sum(v.label == 1 for v in plan.train),
+                   "val_real": sum(v.label == 0 for v in plan.val), "val_fake": sum(v.label == 1 for v in plan.val)},
+        "skipped_before_training": [{"video": a, "why": b} for a, b in plan.failed],
+        "hardware": {"device": device, "world_size": world.size, "cpu_count": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                     "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None},
+        "software": software(cfg.ffmpeg),
+        "note": ("AUCs from data generated out of the sample media (variants of one real person) are a "
+                 "pipeline check, not a detector result") if _from_samples(plan) else None,
+    }
+    provenance = {"run": str(out.resolve()), "model": cfg.model, "freezing": cfg.freezing,
+                  "train_datasets": list(cfg.train), "val_dataset": cfg.val or list(cfg.train),
+                  "presets_seen": presets_seen, "methods_seen": methods_seen, "augment": policy.to_json()}
+
+    dev_type = "cuda" if device.startswith("cuda") else "cpu"
+    tb = _tensorboard(out) if cfg.tensorboard and world.main else None
+    last_auc, stopped = None, False
+    if progress is not None and world.main:
+        progress.start(cfg.steps - start, f"finetune {cfg.model}")
+
+    def evaluate(step: int) -> dict:
+        """Video-level val AUC through the scorer (rank 0), shared with every rank."""
+        res = None
+        if world.main:
+            res = validate(model, plan.val, cfg, device)
+            apply_modes(model, schedule, step)
+        return D.broadcast(world, res)
+
+    def trainer_state(step: int) -> dict:
+        return {"step": step, "optimizer": opt.state_dict(), "best_auc": best_auc, "best_step": best_step,
+                "best_loss": best_loss, "history": history,
+                "bad_evals": bad_evals, "decode_failures": dict(decode_failures), "config": cfg.to_json(),
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state(device) if dev_type == "cuda" else None}}
+
+    def write_run(status: str, step: int) -> None:
+        if world.main:
+            write_json(files.run, {**run_info, "status": status, "steps_done": step, "best_step": best_step,
+                                   "best_val_auc": best_auc, "last_val_auc": last_auc,
+                                   "decode_failures": [{"video": k, "why": v} for k, v in decode_failures.items()],
+                                   "evaluations": history, "seconds": round(time.perf_counter() - t_start, 1)})
+
+    write_run("running", start)
+    step = start
+    it = iter(loader)
+    t_log, clips_log = time.perf_counter(), 0
+    try:
+        while step < cfg.steps:
+            lr = lr_at(step, cfg)
+            batches = []
+            for _ in range(cfg.accumulate):
+                x, y, _vid, _applied, fails = next(it)
+                for f in fails:
+                    for line in filter(None, f.split("\n")):
+                        name, _, why = line.partition("\t")
+                        if name not in decode_failures and world.main:
+                            log(f"skipped during training: {name}: {why}")
+                        decode_failures.setdefault(name, why)
+                batches.append((x, y))
+                clips_log += len(y) * world.size
+            loss_sum = train_step(net, model, schedule, opt, batches, step, cfg, device)
+            step += 1
+            if progress is not None and world.main:
+                progress.advance(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                loss_avg = D.mean(world, loss_sum, device)
+                dt = time.perf_counter() - t_log
+                row = {"step": step, "loss": round(loss_avg, 6), "lr": lr, "phase": schedule.phase(step - 1),
+                       "clips_per_s": round(clips_log / dt, 2) if dt > 0 else None}
+                files.log(row)
+                if tb is not None:
+                    tb.add_scalar("train/loss", loss_avg, step)
+                    tb.add_scalar("train/lr", lr, step)
+                if progress is not None and world.main:
+                    auc_s = "-" if last_auc is None else f"{last_auc:.3f}"
+                    progress.describe(f"finetune loss {loss_avg:.4f} val AUC {auc_s} {row['clips_per_s']} clips/s")
+                t_log, clips_log = time.perf_counter(), 0
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                res = evaluate(step)
+                last_auc = res["auc"]
+                history.append({"step": step, **res})
+                files.log({"step": step, "val_auc": res["auc"], "val_loss": res["loss"], "val_videos": res["n"],
+                           "val_failed": res["failed"]})
+                if tb is not None and res["auc"] is not None:
+                    tb.add_scalar("val/auc", res["auc"], step)
+                    tb.add_scalar("val/loss", res["loss"], step)
+                if world.main:
+                    log(f"step {step}: val AUC {_fmt(res['auc'])}, loss {_fmt(res['loss'])} "
+                        f"({res['n']} videos{', ' + str(res['failed']) + ' failed' if res['failed'] else ''})")
+                # a better val AUC, or the same AUC with a lower val loss (small val sets tie often)
+                improved = res["auc"] is not None and (
+                    best_auc is None or res["auc"] > best_auc
+                    or (res["auc"] == best_auc and res["loss"] is not None and res["loss"] < (best_loss or math.inf)))
+                if improved:
+                    best_auc, best_step, best_loss, bad_evals = res["auc"], step, res["loss"], 0
+                    files.save(files.best, checkpoint_object(model, {
+                        **provenance, "step": step, "val_auc": res["auc"], "val_loss": res["loss"],
+                        "threshold": res["threshold"], "threshold_from": "val (Youden's J, video level)"}), step)
+                else:
+                    bad_evals += 1
+                    if cfg.patience and bad_evals >= cfg.patience:
+                        stopped = True
+            if step % cfg.save_every == 0 or step == cfg.steps or stopped:
+                files.save(files.last, checkpoint_object(model, {**provenance, "step": step, "val_auc": last_auc,
+                                                                 "best_val_auc": best_auc},
+                                                         trainer_state(step)), step)
+                write_run("running", step)
+            if stopped:
+                if world.main:
+                    log(f"early stop at step {step}: no better val AUC in {cfg.patience} evaluations")
+                break
+    finally:
+        if progress is not None and world.main:
+            progress.__exit__(None, None, None)
+        if tb is not None:
+            tb.close()
+    write_run("stopped early" if stopped else "finished", step)
+    D.teardown(world)
+    return FinetuneResult(out, step, best_step, best_auc, last_auc, list(plan.failed), decode_failures, stopped,
+                          round(time.perf_counter() - t_start, 1))
+
+
+def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str = "cpu") -> float:
+    """One optimiser step over ``batches`` (gradient accumulation) under the freezing schedule:
+    stage modes for ``step``, forward/backward (DDP syncs on the last micro-batch), gradients of
+    the parameters frozen at ``step`` dropped, clipping, the learning rate for ``step``. Returns the loss."""
+    import torch
+    import torch.nn.functional as F
+
+    from .freezing import apply_modes, mask_gradients
+
+    apply_modes(model, schedule, step)
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg)
+    dev_type = "cuda" if device.startswith("cuda") else "cpu"
+    total = 0.0
+    for a, (x, y) in enumerate(batches):
+        x = x.to(device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        y = y.to(device=device, dtype=torch.float32)
+        last = a == len(batches) - 1
+        ctx = net.no_sync() if (not last and hasattr(net, "no_sync")) else _nullcontext()
+        with ctx:
+            with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logits = net(x).float().squeeze(1)
+            loss = F.binary_cross_entropy_with_logits(logits, y) / len(batches)
+            loss.backward()
+        total += float(loss.detach())
+    mask_gradients(model, schedule, step)
+    if cfg.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.clip_grad)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return total
+
+
+def validate(model, videos, cfg, device: str) -> dict:
+    """Score the val videos the way ``score`` does (sparse windows, release tracking, mean
+    aggregation): video AUC, mean clip BCE and the Youden threshold on video scores."""
+    import numpy as np
+
+    from .. import metrics as M
+    from ..scoring import ScoreSettings, score_videos
+
+    model.eval()
+    settings = ScoreSettings(mode="sparse", clips=cfg.val_clips, max_frames=cfg.max_frames, precision=cfg.precision)
+    by_path = {v.path: v for v in videos}
+    results, batch = score_videos(list(by_path), detector=model, settings=settings, device=device,
+                                  backend=cfg.face_backend, cache_dir=cfg.cache_dir)
+    y = np.array([by_path[str(r.video)].label for r in results])
+    s = np.array([r.score for r in results])
+    eps = 1e-7
+    losses = [-(lab * math.log(max(c, eps)) + (1 - lab) * math.log(max(1 - c, eps)))
+              for r in results for lab in [by_path[str(r.video)].label] for t in r.tracks for c in t.clip_scores]
+    two = len(set(y.tolist())) == 2
+    return {"auc": round(M.auc(y, s), 6) if two else None, "loss": round(float(np.mean(losses)), 6) if losses else None,
+            "threshold": M.youden_threshold(y, s) if two else None, "n": len(results), "failed": len(batch.failed)}
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def _from_samples(plan) -> bool:
+    """Whether the training data was generated from the sample media (one real person)."""
+    marks = ("carphone", "astronaut")
+    return any(m in (v.target_id + v.source_id + v.video_id).lower() for v in plan.train for m in marks)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise NotAvailableError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
+    return SummaryWriter(str(out / "tensorboard"))
