@@ -178,9 +178,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
             log(f"skipped: {item}: {why}")
 
     model = initial_model(cfg)
-    # channels_last_3d everywhere: the scorer converts the model it validates with, and a run must
-    # compute the same way before and after its first evaluation (and after a resume)
-    model = model.to(device).to(memory_format=torch.channels_last_3d)
+    model = model.to(device).to(memory_format=_layout(device))
     pp = model.preprocess
     schedule = Schedule.for_model(model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
                                   spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first, every=cfg.gradual_every)
@@ -207,6 +205,10 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        import warnings
+
+        # 1x1x1 kernels have two valid channels_last stride layouts; DDP's notice about it is not an error
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = DDP(model, device_ids=[device] if device.startswith("cuda") else None)
 
     dataset = ClipDataset(plan.train, pp, policy, cfg.seed, cfg.crop_cache_mb // max(1, cfg.workers))
@@ -217,6 +219,9 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
                                          num_workers=cfg.workers, worker_init_fn=worker_init, generator=gen,
                                          pin_memory=device.startswith("cuda"),
                                          prefetch_factor=4 if cfg.workers else None,
+                                         # spawned, not forked: a fork of a process whose OpenMP pool is
+                                         # running (torch, after the first step or an evaluation) can deadlock
+                                         multiprocessing_context="spawn" if cfg.workers else None,
                                          persistent_workers=False)
 
     presets_seen = sorted({v.preset for v in plan.train} | {var.preset for v in plan.train for var in v.variants.values()})
@@ -254,6 +259,9 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
         res = None
         if world.main:
             res = validate(model, plan.val, cfg, device)
+            # the scorer runs channels_last_3d; training keeps its own layout, so a run computes the
+            # same way before and after an evaluation (and after a resume)
+            model.to(memory_format=_layout(device))
             apply_modes(model, schedule, step)
         return D.broadcast(world, res)
 
@@ -367,7 +375,7 @@ def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str =
     total = 0.0
     for a, (x, y) in enumerate(batches):
         x = x.to(device, non_blocking=True)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=_layout(device))
         y = y.to(device=device, dtype=torch.float32)
         last = a == len(batches) - 1
         ctx = net.no_sync() if (not last and hasattr(net, "no_sync")) else _nullcontext()
@@ -416,6 +424,13 @@ def _from_samples(plan) -> bool:
     """Whether the training data was generated from the sample media (one real person)."""
     marks = ("carphone", "astronaut")
     return any(m in (v.target_id + v.source_id + v.video_id).lower() for v in plan.train for m in marks)
+
+
+def _layout(device: str):
+    """channels_last_3d on CUDA (cuDNN's fast path), contiguous on CPU."""
+    import torch
+
+    return torch.channels_last_3d if device.startswith("cuda") else torch.contiguous_format
 
 
 class _nullcontext:

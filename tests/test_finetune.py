@@ -1,0 +1,401 @@
+"""vcbench finetune on a dataset made by ``vcbench generate`` from the sample media.
+
+The targets are carphone variants (one real person) and the sources five real people: the AUCs
+here are a pipeline check that the trainer learns and that score reads what it writes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vcbench.cli import cli
+
+from conftest import has_mediapipe, write_toml
+
+pytestmark = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
+
+TINY = ["--model", "altfreezing-tiny", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory):
+    """A generated dataset (train/val/test by identity) whose TEST videos are then replaced by
+    garbage: any training step that opened one would fail or be counted."""
+    from click.testing import CliRunner
+
+    from vcbench.samples import sample_identities
+
+    root = tmp_path_factory.mktemp("ft")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VCBENCH_CACHE", str(root / "vcache"))
+    targets, sources = sample_identities(root / "media", frames=48)
+    r = CliRunner().invoke(cli, ["generate", "--source", str(sources), "--target", str(targets), "--out",
+                                 str(root / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                                 "--cache-dir", str(root / "faces")])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(root / "ds" / "manifest.csv")))
+    tests = [x for x in rows if x["split"] == "test"]
+    assert tests and {x["split"] for x in rows} == {"train", "val", "test"}
+    for x in tests:
+        (root / "ds" / x["path"]).write_bytes(b"not a video: the test split must never be opened\n" * 50)
+    toml = write_toml(root / "d.toml", f'[datasets.calls]\nkind = "manifest"\nroot = "{root / "ds"}"\n')
+    yield {"root": root, "toml": toml, "faces": root / "faces", "rows": rows, "tests": tests}
+    mp.undo()
+
+
+def ft_args(calls, out, *extra) -> list[str]:
+    return ["finetune", "--train", "calls", "--datasets", str(calls["toml"]), "--out", str(out), "--cache-dir",
+            str(calls["faces"]), *TINY, *extra]
+
+
+# --- freezing: which tensors change, exactly ---------------------------------------------
+
+def _kind(name: str, p) -> str:
+    if p.ndim == 5 and tuple(p.shape[2:]) == (1, 3, 3):
+        return "spatial"
+    if p.ndim == 5 and p.shape[2] > 1 and tuple(p.shape[3:]) == (1, 1):
+        return "temporal"
+    return "always"
+
+
+def _stage(name: str) -> str:
+    return name.split(".")[1]
+
+
+@pytest.mark.parametrize("strategy", ["alternate", "none", "head", "gradual"])
+def test_freezing_changes_exactly_the_scheduled_tensors(strategy, tmp_path):
+    """Expected sets are derived here from names and kernel shapes, not from the schedule code."""
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.freezing import Schedule
+    from vcbench.finetune.trainer import build_optimizer, train_step
+    from vcbench.models import build_detector
+
+    torch.manual_seed(0)
+    model = build_detector("altfreezing-tiny")
+    cfg = FinetuneConfig(train=("x",), out=tmp_path, model="altfreezing-tiny", freezing=strategy, lr=0.05,
+                         alt_temporal_steps=2, alt_spatial_steps=1, gradual_every=1, warmup_steps=0, clip_grad=0,
+                         augment="none", optimizer="sgd")
+    sched = Schedule.for_model(model, strategy, temporal_steps=2, spatial_steps=1, every=1)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in sched.never_trained())
+    opt = build_optimizer(model, cfg)
+    params = dict(model.named_parameters())
+    kinds = {n: _kind(n, p) for n, p in params.items()}
+    assert {k for k in kinds.values()} == {"spatial", "temporal", "always"}
+    g = torch.Generator().manual_seed(1)
+    for step in range(4):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        x = torch.randn(4, 3, 8, 64, 64, generator=g)
+        y = torch.tensor([0.0, 1.0, 0.0, 1.0])
+        train_step(model, model, sched, opt, [(x, y)], step, cfg)
+        after = model.state_dict()
+        changed = {k for k in after if not torch.equal(before[k], after[k])}
+        buffers = {k for k in after if k not in params}
+        if strategy == "alternate":            # temporal, temporal, spatial, temporal
+            frozen_kind = "spatial" if step % 3 < 2 else "temporal"
+            want = {n for n in params if kinds[n] != frozen_kind} | buffers
+        elif strategy == "none":
+            want = set(params) | buffers
+        elif strategy == "head":
+            want = {"resnet.head.projection.weight", "resnet.head.projection.bias"}
+        else:                                  # gradual: head, +s5, +s4, +s3
+            open_ = ["head", "s5", "s4", "s3"][:step + 1]
+            want = {k for k in after if _stage(k) in open_ and (k in params or _stage(k) != "head")}
+        assert changed == want, (strategy, step, sorted(changed ^ want)[:6])
+        if strategy == "alternate":            # the frozen group really exists and stayed bit-identical
+            assert any(kinds[n] == frozen_kind for n in params)
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+def test_finetune_learns_and_score_reads_best(calls, cli_runner, tmp_path):
+    out = tmp_path / "run"
+    r = cli_runner.invoke(cli, ft_args(calls, out, "--steps", "300", "--batch-size", "8", "--eval-every", "50",
+                                       "--save-every", "100", "--lr", "0.01"))
+    assert r.exit_code == 0, r.output
+    assert "Traceback" not in r.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["steps_done"] == 300
+    assert run["skipped_before_training"] == [] and run["decode_failures"] == []
+    ds = run["datasets"]["calls"]
+    assert ds["test_videos_not_opened"] == len(calls["tests"]) and "test" not in ds["counts"]
+    assert len(ds["manifest_sha256"]) == 64
+    assert run["methods_seen"] == ["mesh"]
+    assert {"clean", "zoom-360p", "lossy-180p"} <= set(run["presets_seen"])
+    assert run["augment"]["name"] == "call" and run["augment"]["preset_p"] == 0.5
+    assert "pipeline check" in run["note"]
+    assert run["software"]["versions"]["torch"] and run["hardware"]["world_size"] == 1
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "loss" in x] == list(range(10, 301, 10))
+    assert [x["step"] for x in lines if "val_auc" in x] == [50, 100, 150, 200, 250, 300]
+    assert all(x["clips_per_s"] > 0 for x in lines if "loss" in x)
+
+    # the test split was never opened: no face tracks were ever computed for it
+    from vcbench.faces.tracking import backend_key, cache_file
+
+    key = backend_key("mediapipe")
+    for x in calls["tests"]:
+        assert not cache_file(calls["root"] / "ds" / x["path"], key, calls["faces"]).exists()
+
+    # best.pth: a plain vcbench checkpoint, read by score and load_detector with no extra flags
+    from vcbench.models import load_detector
+
+    best = torch.load(out / "best.pth", weights_only=True)
+    assert "trainer" not in best and best["arch"] == "altfreezing-tiny"
+    prov = best["provenance"]
+    assert prov["val_auc"] == run["best_val_auc"] and prov["step"] == run["best_step"]
+    assert 0 < prov["threshold"] < 1 and prov["presets_seen"] == run["presets_seen"]
+    assert load_detector(None, out / "best.pth").arch_name == "altfreezing-tiny"
+
+    val = [calls["root"] / "ds" / x["path"] for x in calls["rows"] if x["split"] == "val"]
+    labels = {str(p): int(x["label"]) for p, x in zip(val, [x for x in calls["rows"] if x["split"] == "val"])}
+    aucs = {}
+    for name, args in (("best", ["--checkpoint", str(out / "best.pth")]),
+                       ("untrained", ["--untrained", "--model", "altfreezing-tiny"])):
+        res = cli_runner.invoke(cli, ["score", *map(str, val), *args, "--cache-dir", str(calls["faces"]),
+                                      "-o", str(tmp_path / f"{name}.csv")])
+        assert res.exit_code == 0, res.output
+        rows = list(csv.DictReader(open(tmp_path / f"{name}.csv")))
+        from sklearn.metrics import roc_auc_score
+
+        aucs[name] = roc_auc_score([labels[x["video"]] for x in rows], [float(x["score"]) for x in rows])
+    print("val AUC through vcbench score:", aucs)
+    assert aucs["best"] > 0.9
+    assert aucs["untrained"] < 0.8                 # 9 videos: far from the trained network, near chance
+
+
+def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
+    """One code path: the sampler's clip for a window equals the clip score dumps for it."""
+    from vcbench.finetune.augment import make_policy
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.data import ClipDataset, Sample, plan_data
+    from vcbench.models import build_detector
+    from vcbench.models.preprocess import normalise
+
+    cfg = FinetuneConfig(train=("calls",), out=tmp_path / "x", model="altfreezing-tiny", augment="none",
+                         datasets=calls["toml"], cache_dir=calls["faces"])
+    policy = make_policy("none")
+    plan = plan_data(cfg, policy)
+    pp = build_detector("altfreezing-tiny").preprocess
+    ds = ClipDataset(plan.val, pp, policy, seed=0)
+    vi = next(i for i, v in enumerate(plan.val) if v.label == 1)
+    video = Path(plan.val[vi].path)
+    dump = tmp_path / "dump"
+    r = cli_runner.invoke(cli, ["score", str(video), "--untrained", "--model", "altfreezing-tiny", "--cache-dir",
+                                str(calls["faces"]), "--dump-clips", str(dump)])
+    assert r.exit_code == 0, r.output
+    files = sorted((dump / video.stem).glob("*.npz"))
+    assert len(files) == 4
+    tr = plan.val[vi].variants["clean"].tracks[0]
+    for f in files:
+        z = np.load(f)
+        rows = [int(np.searchsorted(tr.frames, fr)) for fr in z["frames"]]
+        clip = ds.clip(Sample(vi, "clean", 0, tuple(rows), 1))
+        assert np.array_equal(clip, z["clip"])
+        x, y, *_ = ds[1]                          # __getitem__ goes through normalise too
+        assert x.shape == (3, pp.clip_len, pp.size, pp.size) and x.dtype == torch.float32
+        assert torch.equal(normalise(clip, pp), normalise(z["clip"], pp))
+
+
+# --- exact resume after kill -9, and torchrun ---------------------------------------------------
+
+def _cli(calls, out, *extra, env=None, timeout=300):
+    args = [sys.executable, "-m", "vcbench", *ft_args(calls, out, "--steps", "12", "--batch-size", "4",
+                                                       "--eval-every", "6", "--save-every", "4", "--workers", "1",
+                                                       *extra)]
+    e = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def test_killed_run_resumes_to_the_same_weights(calls, tmp_path):
+    ref = _cli(calls, tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    want = _weights(tmp_path / "ref" / "last.pth")
+
+    # kill -9 right after the step-4 save, then resume
+    a = tmp_path / "a"
+    killed = _cli(calls, a, env={"VCBENCH_FAULT": "after-save:last.pth:4"})
+    assert killed.returncode == -signal.SIGKILL
+    assert torch.load(a / "last.pth", weights_only=True)["trainer"]["step"] == 4
+    resumed = _cli(calls, a, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    said = " ".join(resumed.stderr.split())            # the console may wrap the line
+    assert "resuming" in said and "at step 4 of 12" in said
+    assert _max_diff(_weights(a / "last.pth"), want) <= 1e-6
+
+    # kill -9 in the middle of the step-8 save: the step-4 last.pth is intact, and resuming still lands exactly
+    b = tmp_path / "b"
+    killed = _cli(calls, b, env={"VCBENCH_FAULT": "mid-save:last.pth:8"})
+    assert killed.returncode == -signal.SIGKILL
+    assert any(p.name.startswith(".last.") for p in b.iterdir())       # the half-written temporary
+    assert torch.load(b / "last.pth", weights_only=True)["trainer"]["step"] == 4
+    resumed = _cli(calls, b, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _max_diff(_weights(b / "last.pth"), want) <= 1e-6
+    assert not any(p.name.startswith(".last.") for p in b.iterdir())
+    steps = [json.loads(x)["step"] for x in (b / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [json.loads(x)["step"] for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes(calls, tmp_path):
+    out = tmp_path / "ddp"
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+            "--master_port", str(_free_port()), "-m", "vcbench",
+            *ft_args(calls, out, "--steps", "6", "--batch-size", "2", "--eval-every", "3", "--save-every", "3",
+                     "--workers", "0")]
+    env = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("wrote ") == 1                  # rank 0 alone reports and writes
+    run = json.loads((out / "run.json").read_text())
+    assert run["hardware"]["world_size"] == 2 and run["status"] == "finished"
+    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "last.pth", "metrics.jsonl", "run.json"]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "val_auc" in x] == [3, 6]
+    assert torch.load(out / "last.pth", weights_only=True)["trainer"]["step"] == 6
+
+
+# --- bad input: one line each, nothing damaged ---------------------------------------------------
+
+def _manifest_variant(calls, tmp_path, name, edit) -> Path:
+    rows = [dict(x) for x in calls["rows"]]
+    rows = edit(rows)
+    path = tmp_path / f"{name}.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(calls["rows"][0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_bad_input_one_line_each(calls, cli_runner, tmp_path):
+    root = calls["root"] / "ds"
+    one_class = _manifest_variant(calls, tmp_path, "oneclass",
+                                  lambda rs: [r for r in rs if not (r["split"] == "train" and r["label"] == "1")])
+    no_val = _manifest_variant(calls, tmp_path, "noval", lambda rs: [r for r in rs if r["split"] != "val"])
+    val_ids = {r["target_id"] for r in calls["rows"] if r["split"] == "val"}
+    leak_id = sorted(val_ids)[0]
+
+    def leak(rs):
+        for r in rs:
+            if r["split"] == "train" and r["label"] == "0":
+                r["target_id"] = leak_id
+                break
+        return rs
+
+    leaky = _manifest_variant(calls, tmp_path, "leak", leak)
+    toml = write_toml(tmp_path / "d.toml", "".join(
+        f'[datasets.{n}]\nkind = "manifest"\nroot = "{root}"\nmanifest = "{m}"\n'
+        for n, m in (("calls", root / "manifest.csv"), ("oneclass", one_class), ("noval", no_val), ("leak", leaky))))
+    cfg_bad = write_toml(tmp_path / "run.toml", "[finetune]\nstpes = 3\n")
+
+    def run(*args):
+        r = cli_runner.invoke(cli, ["finetune", "--datasets", str(toml), "--cache-dir", str(calls["faces"]), *TINY,
+                                    "--steps", "2", *args])
+        assert r.exit_code != 0 and "Traceback" not in r.output, r.output
+        return r.output
+
+    out = str(tmp_path / "o")
+    assert "only real videos" in run("--train", "oneclass", "--out", out)
+    assert "no val split" in run("--train", "noval", "--out", out) and "--val" in run("--train", "noval", "--out", out)
+    msg = run("--train", "leak", "--out", out)
+    assert f"identity {leak_id!r} is in both train" in msg
+    assert "did you mean 'calls'" in run("--train", "call", "--out", out)
+    msg = run("--train", "calls", "--out", out, "--model", "altfreezing-tnyi")
+    assert "did you mean" in msg and "'altfreezing-tiny'" in msg
+    assert "did you mean 'zoom-360p'" in run("--train", "calls", "--out", out, "--aug-preset", "zoom-306p")
+    assert "did you mean 'steps'" in run("--train", "calls", "--out", out, "--config", str(cfg_bad))
+    assert "freezing must be one of" in run("--train", "calls", "--out", out, "--freezing", "alternating")
+    assert "not found" in run("--train", "calls", "--out", out, "--resume")
+
+    # a checkpoint of another architecture
+    from vcbench.models import build_detector, save_checkpoint
+
+    small = save_checkpoint(build_detector("altfreezing-small"), tmp_path / "small.pth")
+    assert "pass --model altfreezing-small" in run("--train", "calls", "--out", out, "--checkpoint", str(small))
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").glob("*.pth"))
+
+    # a finished run: refused without --resume, and --resume with another config names the keys
+    done = tmp_path / "done"
+    r = cli_runner.invoke(cli, ft_args(calls, done, "--steps", "2", "--eval-every", "2", "--save-every", "2",
+                                       "--batch-size", "2", "--augment", "none"))
+    assert r.exit_code == 0, r.output
+    before = (done / "last.pth").read_bytes()
+    assert "already holds a run" in run("--train", "calls", "--out", str(done))
+    msg = run("--train", "calls", "--out", str(done), "--resume", "--augment", "none", "--lr", "0.5",
+              "--batch-size", "2")
+    assert "lr 0.01 in last.pth, 0.5 now" in msg
+    assert (done / "last.pth").read_bytes() == before
+
+
+def test_disk_full_during_save_keeps_the_previous_checkpoint(calls, cli_runner, tmp_path, monkeypatch):
+    import errno
+
+    out = tmp_path / "full"
+    r = cli_runner.invoke(cli, ft_args(calls, out, "--steps", "2", "--eval-every", "2", "--save-every", "2",
+                                       "--batch-size", "2", "--augment", "none"))
+    assert r.exit_code == 0, r.output
+    before = {n: (out / n).read_bytes() for n in ("last.pth", "best.pth")}
+    real_save = torch.save
+
+    def full(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)              # the bytes land in the temporary, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    r = cli_runner.invoke(cli, ft_args(calls, out, "--steps", "4", "--eval-every", "2", "--save-every", "2",
+                                       "--batch-size", "2", "--augment", "none", "--resume"))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "No space left on device" in r.output and "could not write the checkpoint" in r.output
+    assert "is kept" in r.output
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_video_that_stops_decoding_is_skipped_and_counted(calls, tmp_path):
+    from vcbench.finetune.augment import make_policy
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.data import ClipDataset, plan_data
+    from vcbench.models import build_detector
+
+    cfg = FinetuneConfig(train=("calls",), out=tmp_path / "x", model="altfreezing-tiny", augment="none",
+                         datasets=calls["toml"], cache_dir=calls["faces"])
+    plan = plan_data(cfg, make_policy("none"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4000)
+    plan.train[0].variants["clean"].path = str(broken)    # tracked fine, then the file went bad
+    name = f"calls/{plan.train[0].video_id}"
+    ds = ClipDataset(plan.train, build_detector("altfreezing-tiny").preprocess, make_policy("none"), seed=0)
+    failures, labels = set(), []
+    for idx in range(40):
+        x, y, vi, _, fails = ds[idx]
+        assert vi != 0 and torch.isfinite(x).all()
+        labels.append(y)
+        failures |= {f.split("\t")[0] for f in fails.split("\n") if f}
+    assert failures == {name}
+    assert labels.count(0.0) == labels.count(1.0) == 20        # still balanced
