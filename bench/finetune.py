@@ -1,0 +1,153 @@
+"""Fine-tuning throughput: what training consumes vs what the data pipeline delivers (goal: the
+pipeline >= 1.5x the training rate, so the model never waits on decoding), and the whole
+`vcbench finetune` command beside both.
+
+All three in one run on the same data (a dataset generated from the sample media, the
+call-condition policy with renditions), altfreezing-small (16 x 112) on CPU:
+- training alone: train_step on clips already in memory (the model's forward + backward);
+- pipeline alone: the DataLoader with N decode workers, no model;
+- the command: `vcbench finetune` end to end (clips/s from its metrics.jsonl).
+With a GPU: the official network (32 x 224) under bf16 autocast + channels_last_3d, clips/s and
+the GPU's busy fraction (CUDA-event time inside steps / wall time; goal >= 80 %).
+
+    python -m bench.finetune [--steps 30] [--workers 1] [--model altfreezing-small]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_dataset(td: Path) -> Path:
+    from vcbench.samples import sample_identities
+
+    targets, sources = sample_identities(td / "media", frames=48)
+    subprocess.run([sys.executable, "-m", "vcbench", "generate", "--source", str(sources), "--target", str(targets),
+                    "--out", str(td / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                    "--cache-dir", str(td / "faces")], check=True, capture_output=True)
+    toml = td / "d.toml"
+    toml.write_text(f'[datasets.calls]\nkind = "manifest"\nroot = "{td / "ds"}"\n')
+    return toml
+
+
+def training_rate(model_name: str, batch: int, steps: int, device: str = "cpu", bf16: bool = False) -> dict:
+    import torch
+
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.freezing import Schedule
+    from vcbench.finetune.trainer import build_optimizer, train_step
+    from vcbench.models import build_detector
+
+    model = build_detector(model_name).to(device)
+    if device == "cuda":
+        model = model.to(memory_format=torch.channels_last_3d)
+    pp = model.preprocess
+    cfg = FinetuneConfig(train=("x",), out=Path("."), model=model_name, augment="none",
+                         precision="bf16" if bf16 else "fp32")
+    sched = Schedule.for_model(model, "alternate")
+    opt = build_optimizer(model, cfg)
+    x = torch.randn(batch, 3, pp.clip_len, pp.size, pp.size)
+    y = torch.tensor([float(i % 2) for i in range(batch)])
+    for s in range(3):
+        train_step(model, model, sched, opt, [(x, y)], s, cfg, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    busy = 0.0
+    t = time.perf_counter()
+    for s in range(steps):
+        if device == "cuda":
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+        train_step(model, model, sched, opt, [(x, y)], s, cfg, device)
+        if device == "cuda":
+            b.record()
+            torch.cuda.synchronize()
+            busy += a.elapsed_time(b) / 1000
+    dt = time.perf_counter() - t
+    out = {"clips_per_s": round(steps * batch / dt, 2)}
+    if device == "cuda":
+        out["gpu_busy_fraction"] = round(busy / dt, 3)
+    return out
+
+
+def pipeline_rate(toml: Path, faces: Path, model_name: str, batch: int, batches: int, workers: int) -> dict:
+    import torch
+
+    from vcbench.finetune.augment import make_policy
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.data import ClipDataset, StepSampler, plan_data, worker_init
+    from vcbench.models import build_detector
+
+    cfg = FinetuneConfig(train=("calls",), out=Path("."), model=model_name, datasets=toml, cache_dir=faces)
+    policy = make_policy("call", tuple(p.name for p in cfg.load_aug_presets()), cfg.aug_preset_p)
+    plan = plan_data(cfg, policy)
+    ds = ClipDataset(plan.train, build_detector(model_name).preprocess, policy, 0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=StepSampler(0, batches + 2, batch, 1, 0, 1),
+                                         num_workers=workers, worker_init_fn=worker_init,
+                                         multiprocessing_context="spawn" if workers else None,
+                                         prefetch_factor=4 if workers else None)
+    it = iter(loader)
+    next(it), next(it)                               # workers up, first crops cached
+    t = time.perf_counter()
+    n = 0
+    for x, *_ in it:
+        n += len(x)
+    return {"clips_per_s": round(n / (time.perf_counter() - t), 2)}
+
+
+def command_rate(toml: Path, faces: Path, model_name: str, batch: int, steps: int, workers: int, env) -> dict:
+    with tempfile.TemporaryDirectory() as td:
+        out = Path(td) / "run"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "vcbench", "finetune", "--train", "calls", "--datasets", str(toml),
+                        "--out", str(out), "--model", model_name, "--steps", str(steps), "--batch-size", str(batch),
+                        "--eval-every", str(steps), "--save-every", str(steps), "--workers", str(workers),
+                        "--cache-dir", str(faces), "--device", "cpu"], check=True, capture_output=True, env=env)
+        wall = time.perf_counter() - t
+        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        rates = [r["clips_per_s"] for r in rows if "clips_per_s" in r][1:]   # the first includes warm-up
+    return {"clips_per_s": round(sum(rates) / len(rates), 2) if rates else None, "wall_s": round(wall, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--model", default="altfreezing-small")
+    a = ap.parse_args()
+    import torch
+
+    res: dict = {"model": a.model, "batch": a.batch, "workers": a.workers, "cpu_count": os.cpu_count(),
+                 "torch_threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        env = {**os.environ, "VCBENCH_CACHE": str(td / "cache")}
+        os.environ["VCBENCH_CACHE"] = env["VCBENCH_CACHE"]
+        toml = make_dataset(td)
+        res["training_only"] = training_rate(a.model, a.batch, a.steps)
+        print("training alone", res["training_only"], flush=True)
+        res["pipeline_only"] = pipeline_rate(toml, td / "faces", a.model, a.batch, a.steps, a.workers)
+        print("pipeline alone", res["pipeline_only"], flush=True)
+        res["command"] = command_rate(toml, td / "faces", a.model, a.batch, 2 * a.steps, a.workers, env)
+        print("vcbench finetune", res["command"], flush=True)
+    res["pipeline_vs_training"] = round(res["pipeline_only"]["clips_per_s"] / res["training_only"]["clips_per_s"], 2)
+    if res["command"]["clips_per_s"]:
+        res["command_vs_training"] = round(res["command"]["clips_per_s"] / res["training_only"]["clips_per_s"], 2)
+    if torch.cuda.is_available():
+        res["gpu"] = {"device": torch.cuda.get_device_name(0),
+                      "official_fp32": training_rate("altfreezing", 8, 20, "cuda"),
+                      "official_bf16_channels_last": training_rate("altfreezing", 8, 20, "cuda", bf16=True)}
+    print(json.dumps(res, indent=2))
+    Path("bench/results").mkdir(parents=True, exist_ok=True)
+    Path("bench/results/finetune.json").write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
