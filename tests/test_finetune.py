@@ -118,12 +118,21 @@ def test_freezing_changes_exactly_the_scheduled_tensors(strategy, tmp_path):
 
 # --- end to end ------------------------------------------------------------------------------
 
-def test_finetune_learns_and_score_reads_best(calls, cli_runner, tmp_path):
-    out = tmp_path / "run"
-    r = cli_runner.invoke(cli, ft_args(calls, out, "--steps", "300", "--batch-size", "8", "--eval-every", "50",
-                                       "--save-every", "100", "--lr", "0.01"))
+@pytest.fixture(scope="module")
+def trained(calls, tmp_path_factory):
+    """~300 steps of altfreezing-tiny with alternate freezing and call-condition augmentation."""
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    r = CliRunner().invoke(cli, ft_args(calls, out, "--steps", "300", "--batch-size", "8", "--eval-every", "50",
+                                        "--save-every", "100", "--lr", "0.01"))
     assert r.exit_code == 0, r.output
     assert "Traceback" not in r.output
+    return out
+
+
+def test_finetune_learns_and_score_reads_best(calls, trained, cli_runner, tmp_path):
+    out = trained
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished" and run["steps_done"] == 300
     assert run["skipped_before_training"] == [] and run["decode_failures"] == []
@@ -172,6 +181,44 @@ def test_finetune_learns_and_score_reads_best(calls, cli_runner, tmp_path):
     print("val AUC through vcbench score:", aucs)
     assert aucs["best"] > 0.9
     assert aucs["untrained"] < 0.8                 # 9 videos: far from the trained network, near chance
+
+
+BYO = """
+def predict(video_path):
+    return 0.9 if "/mesh/" in str(video_path) else 0.2
+"""
+
+
+def test_benchmark_reads_a_finetune_run(calls, trained, cli_runner, tmp_path):
+    """The fine-tuned best.pth and a bring-your-own detector x three presets on the generated
+    dataset's test split (restored first: the fixture made it garbage), seen/unseen marks from
+    the run, and a re-run that recomputes nothing."""
+    root = calls["root"] / "ds"
+    for x in calls["tests"]:
+        (root / x["path"]).unlink()
+    media = calls["root"] / "media"
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media / "sources"), "--target", str(media / "targets"),
+                                "--out", str(root), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                                "--cache-dir", str(calls["faces"])])
+    assert r.exit_code == 0, r.output            # generate resumes: only the missing test videos are made
+    det = tmp_path / "mine.py"
+    det.write_text(BYO)
+    args = ["benchmark", "--model", f"ft={trained / 'best.pth'}", "--model", f"mine={det}", "--dataset", "calls",
+            "--datasets", str(calls["toml"]), "--preset", "clean,zoom-360p,burst-loss", "--out", str(tmp_path / "b"),
+            "--cache-dir", str(calls["faces"]), "--device", "cpu", "--bootstrap", "100"]
+    r = cli_runner.invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    cells = {(c["model"], c["preset"]): c for c in res["cells"]}
+    assert len(cells) == 6
+    assert cells[("ft", "clean")]["seen"] is True and cells[("ft", "zoom-360p")]["seen"] is True
+    assert cells[("ft", "burst-loss")]["seen"] is False and cells[("mine", "clean")]["seen"] is None
+    assert all(c["metrics"]["n"] == len(calls["tests"]) for c in cells.values())
+    assert any(cmp["model"] == "mine" and cmp["baseline"] == "ft" for cmp in res["comparisons"])
+    preds = (tmp_path / "b" / "predictions.csv").read_text()
+    r = cli_runner.invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b" / "predictions.csv").read_text() == preds        # nothing recomputed
 
 
 def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
