@@ -546,11 +546,20 @@ def _benchmark_listing(datasets_file) -> list[str]:
 
 
 @cli.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def report(results, output):
-    """Render results.json files as one HTML report."""
-    not_available("report", "the report stage has not landed")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--finetune", "finetunes", multiple=True, type=click.Path(path_type=Path),
+              help="A fine-tuning run folder (its curves and record); repeatable.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file; its tables also go to <name>_tables/ as CSV, Markdown and LaTeX.")
+@click.option("--title", default=None, help="Report title.")
+@click.option("--no-thumbnails", is_flag=True, help="Skip the gallery (it decodes one frame per video shown).")
+@library_errors
+def report(runs, finetunes, output, title, no_thumbnails):
+    """Render benchmark runs (and fine-tuning runs) as one self-contained HTML report."""
+    from .reports.render import write_report
+
+    out = write_report(list(runs), list(finetunes), output, title, thumbs=not no_thumbnails)
+    click.echo(f"wrote {out} and {out.parent / (out.stem + '_tables')}/")
 
 
 @cli.command()

@@ -184,7 +184,7 @@ def delong(y, s1, s2) -> tuple[float, float, float]:
     aucs = v10.mean(axis=1)
     s10, s01 = np.cov(v10), np.cov(v01)
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
-    if var <= 0:
-        return float(aucs[0]), float(aucs[1]), 1.0 if aucs[0] == aucs[1] else 0.0
+    if var <= 0:   # no spread to test against (e.g. both perfect or all ties): identical is p = 1, else undefined
+        return float(aucs[0]), float(aucs[1]), 1.0 if aucs[0] == aucs[1] else float("nan")
     z = (aucs[0] - aucs[1]) / math.sqrt(var)
     return float(aucs[0]), float(aucs[1]), float(2 * norm.sf(abs(z)))

@@ -1,0 +1,117 @@
+"""Inline SVG figures, written as text: no plotting library, no JavaScript, nothing fetched.
+
+Each function takes plain numbers and returns one ``<svg>`` element whose every label is
+escaped; colours come from one palette so a model keeps its colour across figures.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+W, H, ML, MR, MT, MB = 460, 280, 52, 130, 18, 42
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _frame(title: str, xlabel: str, ylabel: str, body: list[str], xticks, yticks) -> str:
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+           f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+           f'<rect x="{ML}" y="{MT}" width="{W - ML - MR}" height="{H - MT - MB}" fill="#fff" stroke="#999"/>']
+    for x, label in xticks:
+        out.append(f'<line x1="{x:.1f}" y1="{H - MB}" x2="{x:.1f}" y2="{H - MB + 4}" stroke="#999"/>'
+                   f'<text x="{x:.1f}" y="{H - MB + 15}" font-size="10" text-anchor="middle">{escape(label)}</text>')
+    for y, label in yticks:
+        out.append(f'<line x1="{ML - 4}" y1="{y:.1f}" x2="{W - MR}" y2="{y:.1f}" stroke="#eee"/>'
+                   f'<text x="{ML - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{escape(label)}</text>')
+    out.append(f'<text x="{(ML + W - MR) / 2:.0f}" y="{H - 6}" font-size="11" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text x="12" y="{(MT + H - MB) / 2:.0f}" font-size="11" text-anchor="middle" '
+               f'transform="rotate(-90 12 {(MT + H - MB) / 2:.0f})">{escape(ylabel)}</text>')
+    out += body
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _legend(names: list[str]) -> list[str]:
+    out = []
+    for i, n in enumerate(names):
+        y = MT + 10 + 16 * i
+        out.append(f'<rect x="{W - MR + 8}" y="{y - 8}" width="10" height="10" fill="{colour(i)}"/>'
+                   f'<text x="{W - MR + 22}" y="{y + 1}" font-size="10">{escape(n[:18])}</text>')
+    return out
+
+
+def _yscale(lo: float, hi: float):
+    return lambda v: H - MB - (v - lo) / (hi - lo) * (H - MT - MB)
+
+
+def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
+               xlog: bool = False, ylim: tuple[float, float] = (0.0, 1.0), xlabels: dict | None = None) -> str:
+    """One line per series over (x, y) points; ``xlog`` for bitrates; a point is a dot with its value."""
+    pts = [p for s in series.values() for p in s if p[0] is not None and p[1] is not None]
+    if not pts:
+        return ""
+    xs = [math.log10(max(p[0], 1e-9)) if xlog else p[0] for p in pts]
+    x0, x1 = min(xs), max(xs)
+    if x1 - x0 < 1e-9:
+        x0, x1 = x0 - 1, x1 + 1
+    fx = lambda v: ML + 10 + ((math.log10(max(v, 1e-9)) if xlog else v) - x0) / (x1 - x0) * (W - ML - MR - 20)  # noqa: E731
+    fy = _yscale(*ylim)
+    body = []
+    for i, (name, s) in enumerate(series.items()):
+        s = sorted((p for p in s if p[0] is not None and p[1] is not None), key=lambda p: p[0])
+        if len(s) > 1:
+            body.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="'
+                        + " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in s) + '"/>')
+        for x, y in s:
+            body.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3" fill="{colour(i)}">'
+                        f'<title>{escape(name)}: {y:.3f} at {x:g}</title></circle>')
+    uniq = sorted({p[0] for p in pts})
+    xticks = [(fx(v), (xlabels or {}).get(v, f"{v:g}")) for v in uniq[:12]]
+    yticks = [(fy(v), f"{v:.1f}") for v in _ticks(*ylim)]
+    return _frame(title, xlabel, ylabel, body + _legend(list(series)), xticks, yticks)
+
+
+def bar_chart(title: str, groups: list[str], series: dict[str, list[float | None]], ylabel: str,
+              ylim: tuple[float, float] = (0.0, 1.0)) -> str:
+    """Grouped bars: one group per ``groups`` entry, one bar per series; a missing value is no bar."""
+    if not groups or not series:
+        return ""
+    fy = _yscale(*ylim)
+    gw = (W - ML - MR) / len(groups)
+    bw = gw * 0.8 / max(1, len(series))
+    body = []
+    for i, (name, vals) in enumerate(series.items()):
+        for g, v in enumerate(vals):
+            if v is None:
+                continue
+            x = ML + g * gw + gw * 0.1 + i * bw
+            y = fy(max(ylim[0], min(ylim[1], v)))
+            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{H - MB - y:.1f}" fill="{colour(i)}">'
+                        f'<title>{escape(name)} / {escape(groups[g])}: {v:.3f}</title></rect>')
+    xticks = [(ML + (g + 0.5) * gw, groups[g][:14]) for g in range(len(groups))]
+    yticks = [(fy(v), f"{v:.1f}") for v in _ticks(*ylim)]
+    return _frame(title, "", ylabel, body + _legend(list(series)), xticks, yticks)
+
+
+def roc_chart(title: str, curves: dict[str, tuple[list[float], list[float]]]) -> str:
+    """ROC curves (FPR, TPR) with the chance diagonal."""
+    if not curves:
+        return ""
+    fx = lambda v: ML + v * (W - ML - MR)  # noqa: E731
+    fy = _yscale(0.0, 1.0)
+    body = [f'<line x1="{fx(0):.1f}" y1="{fy(0):.1f}" x2="{fx(1):.1f}" y2="{fy(1):.1f}" stroke="#bbb" '
+            'stroke-dasharray="4 3"/>']
+    for i, (name, (fpr, tpr)) in enumerate(curves.items()):
+        body.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="'
+                    + " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in zip(fpr, tpr)) + '"/>')
+    ticks = [(v, f"{v:.1f}") for v in _ticks(0, 1)]
+    return _frame(title, "false positive rate", "true positive rate", body + _legend(list(curves)),
+                  [(fx(v), s) for v, s in ticks], [(fy(v), s) for v, s in ticks])
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    step = (hi - lo) / n
+    return [lo + k * step for k in range(n + 1)]

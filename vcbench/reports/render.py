@@ -1,0 +1,431 @@
+"""``vcbench report``: run folders -> one self-contained HTML file (+ CSV/Markdown/LaTeX tables).
+
+Reads results.json (the single source of truth for every metric shown), predictions.csv (ROC
+curves), features.csv (measured bitrate and size per condition), the datasets' manifests and
+generation records, and fine-tuning run folders. Never loads a model.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import metrics as M
+from ..fileio import atomic_path
+from . import figures as F
+from .load import BenchRun, FinetuneRun, check_model_names, load_bench, load_finetune
+from .tables import Cell, Table, fmt, num, to_csv, to_latex, to_markdown
+
+SMOKE_N = 50          # below this many videos per cell, intervals are wide: say so
+
+
+@dataclass
+class Report:
+    title: str
+    generated: str
+    runs: list[dict] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)        # {"title", "svg", "section"}
+    cards: list[dict] = field(default_factory=list)
+    gallery: list[dict] = field(default_factory=list)
+    gallery_notes: list[str] = field(default_factory=list)
+    finetune: list[dict] = field(default_factory=list)
+    provenance: list[dict] = field(default_factory=list)
+
+    def table(self, key: str) -> Table | None:
+        return next((t for t in self.tables if t.key == key), None)
+
+
+def _auc_css(v) -> str:
+    return "" if v is None else "good" if v >= 0.9 else "warn" if v >= 0.7 else "bad"
+
+
+def _delta_css(d) -> str:
+    return "" if d is None else "good" if d >= 0.02 else "bad" if d <= -0.02 else ""
+
+
+def _ci(c: dict, key: str = "auc") -> str:
+    ci = c.get("ci95", {}).get(key)
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci and ci[0] is not None else ""
+
+
+def _cells(run: BenchRun) -> list[dict]:
+    """Cells in reading order: dataset, then the presets as configured, then the models as given."""
+    cfg = run.results.get("config", {})
+    presets, models = list(cfg.get("preset", [])), list(run.results.get("models", {}))
+    return sorted(run.results.get("cells", []), key=lambda c: (
+        c["dataset"], presets.index(c["preset"]) if c["preset"] in presets else len(presets), c["preset"],
+        models.index(c["model"]) if c["model"] in models else len(models), c["model"]))
+
+
+def build(bench: list[BenchRun], fts: list[FinetuneRun], title: str, thumbs: bool = True) -> Report:
+    rep = Report(title, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    for run in bench:
+        rep.runs.append({"path": str(run.path), "split": run.results.get("split"),
+                         "models": list(run.results.get("models", {})),
+                         "datasets": sorted({c["dataset"] for c in _cells(run)}),
+                         "presets": list(dict.fromkeys(c["preset"] for c in _cells(run)))})
+        _main_table(rep, run)
+        _words(rep, run)
+        _figures(rep, run)
+        _roc(rep, run)
+        _operating_points(rep, run)
+        _comparisons(rep, run)
+        _datasets(rep, run, thumbs)
+        rep.provenance.append({"what": f"benchmark {run.path}", "json": json.dumps(
+            {"config": run.results.get("config"), "models": run.results.get("models"),
+             "timings": run.results.get("timings"), "provenance": run.results.get("provenance")}, indent=1)})
+    for ft in fts:
+        _finetune(rep, ft)
+    return rep
+
+
+# --- sections -------------------------------------------------------------------------------
+
+def _main_table(rep: Report, run: BenchRun) -> None:
+    cells = _cells(run)
+    models = list(run.results.get("models", {})) or list(dict.fromkeys(c["model"] for c in cells))
+    by = {(c["model"], c["dataset"], c["preset"]): c for c in cells}
+    t = Table(f"results-{len(rep.tables)}", f"Video-level AUC on the {run.results.get('split')} split ({run.path.name})",
+              ["model", "dataset", "preset", "AUC", "95% CI", "vs clean", f"vs {models[0]}" if models else "vs first",
+               "AP", "EER", "n (real/fake)", "trained on"],
+              note="AUC with a bootstrap 95 % interval resampled by pair; deltas in AUC points; 'trained on': "
+                   "whether a fine-tuned model saw this condition in training.")
+    for c in cells:
+        m = c["metrics"]
+        clean = by.get((c["model"], c["dataset"], "clean"))
+        d_clean = (m["auc"] - clean["metrics"]["auc"]) if clean and c["preset"] != "clean" and m["auc"] is not None \
+            and clean["metrics"]["auc"] is not None else None
+        first = by.get((models[0], c["dataset"], c["preset"])) if models else None
+        d_first = (m["auc"] - first["metrics"]["auc"]) if first and c["model"] != models[0] and m["auc"] is not None \
+            and first["metrics"]["auc"] is not None else None
+        seen = {None: "", True: "seen", False: "unseen"}[c.get("seen")]
+        auc_cell = num(m["auc"], css=_auc_css(m["auc"]), hint=_ci(c)) if m["auc"] is not None else \
+            Cell(m.get("note") or "n/a", None, "warn")
+        t.add(c["model"], c["dataset"], c["preset"], auc_cell, Cell(_ci(c), _ci(c)),
+              num(d_clean, css=_delta_css(d_clean)) if d_clean is not None else Cell("", None),
+              num(d_first, css=_delta_css(d_first)) if d_first is not None else Cell("", None),
+              num(m["ap"]), num(m["eer"]), Cell(f"{m['n']} ({m['n_real']}/{m['n_fake']})", m["n"]),
+              Cell(seen, seen, seen))
+    rep.tables.append(t)
+    if any(c.get("per_method") for c in cells):
+        pm = Table(f"per-method-{len(rep.tables)}", "AUC per swap method (each method's fakes against all reals)",
+                   ["model", "dataset", "preset", "method", "fakes", "AUC"])
+        for c in cells:
+            for meth, v in sorted((c.get("per_method") or {}).items()):
+                pm.add(c["model"], c["dataset"], c["preset"], meth, Cell(str(v.get("fakes")), v.get("fakes")),
+                       num(v.get("auc"), css=_auc_css(v.get("auc"))))
+        rep.tables.append(pm)
+
+
+def _words(rep: Report, run: BenchRun) -> None:
+    cells = _cells(run)
+    models = list(run.results.get("models", {}))
+    for cmp in run.results.get("comparisons", []):
+        if cmp.get("preset") not in ("clean", None) and any(x.get("preset") == "clean" for x in run.results["comparisons"]):
+            continue
+        c1 = next((c for c in cells if (c["model"], c["dataset"], c["preset"]) ==
+                   (cmp["model"], cmp["dataset"], cmp["preset"])), None)
+        c0 = next((c for c in cells if (c["model"], c["dataset"], c["preset"]) ==
+                   (cmp["baseline"], cmp["dataset"], cmp["preset"])), None)
+        if not c1 or not c0 or cmp.get("auc") is None:
+            continue
+        p = cmp.get("delong_p")
+        rep.summary.append(
+            f"On {cmp['dataset']} ({cmp['preset']}), {cmp['model']} reaches AUC {fmt(cmp['auc'])} {_ci(c1)} against "
+            f"{cmp['baseline']}'s {fmt(cmp['baseline_auc'])} {_ci(c0)} on the same {cmp['videos']} videos "
+            f"(delta {cmp['delta_auc']:+.3f}; DeLong p = " + ("undefined" if p is None else f"{p:.3g}") + ").")
+    for model in models:
+        for c in cells:
+            if c["model"] != model or c["preset"] == "clean" or c["metrics"]["auc"] is None:
+                continue
+            clean = next((x for x in cells if (x["model"], x["dataset"], x["preset"]) == (model, c["dataset"], "clean")),
+                         None)
+            if clean and clean["metrics"]["auc"] is not None and clean["metrics"]["auc"] - c["metrics"]["auc"] >= 0.1:
+                rep.summary.append(f"{model} breaks down on {c['dataset']} under {c['preset']}: AUC "
+                                   f"{fmt(c['metrics']['auc'])} against {fmt(clean['metrics']['auc'])} clean.")
+    for name, s in run.results.get("summary", {}).items():
+        if s.get("seen") is not None and s.get("unseen") is not None:
+            rep.summary.append(f"{name}: mean AUC {fmt(s['seen'])} on conditions seen in training "
+                               f"({s['seen_cells']} cells), {fmt(s['unseen'])} on unseen ones ({s['unseen_cells']}).")
+    for key, sc in run.results.get("shortcut", {}).items():
+        if sc.get("flagged"):
+            rep.warnings.append(f"Shortcut check on {key}: {sc['max_feature']} alone separates reals from fakes with "
+                                f"AUC {fmt(sc['max_auc'])}; a detector can look good here for the wrong reason.")
+    for c in cells:
+        if c["metrics"]["auc"] is None:
+            rep.warnings.append(f"{c['model']} / {c['dataset']} / {c['preset']}: {c['metrics'].get('note') or 'no AUC'}.")
+    small = sorted({c["metrics"]["n"] for c in cells if c["metrics"]["n"] < SMOKE_N})
+    if small:
+        rep.warnings.append(f"Smoke scale: cells of {', '.join(map(str, small))} videos (under {SMOKE_N}); the "
+                            "intervals are wide and the numbers are a pipeline check, not a result.")
+    for name, info in run.results.get("models", {}).items():
+        if "untrained" in json.dumps(info.get("provenance", {})):
+            rep.warnings.append(f"{name} has untrained weights: its numbers are a pipeline check.")
+
+
+def _dataset_points(run: BenchRun, dataset: str, field_: str) -> dict[str, float]:
+    split = run.results.get("split")
+    vals: dict[str, list[float]] = {}
+    for f in run.features:
+        if f["dataset"] == dataset and f["split"] == split and f.get(field_):
+            try:
+                vals.setdefault(f["preset"], []).append(float(f[field_]))
+            except ValueError:
+                continue
+    return {p: sum(v) / len(v) for p, v in vals.items()}
+
+
+def _figures(rep: Report, run: BenchRun) -> None:
+    cells = _cells(run)
+    for ds in sorted({c["dataset"] for c in cells}):
+        mine = [c for c in cells if c["dataset"] == ds]
+        presets = list(dict.fromkeys(c["preset"] for c in mine))
+        models = list(dict.fromkeys(c["model"] for c in mine))
+        auc = {(c["model"], c["preset"]): c["metrics"]["auc"] for c in mine}
+        rep.figures.append({"section": "robustness", "title": f"AUC per call condition: {ds}",
+                            "svg": F.bar_chart(f"AUC per call condition: {ds}", presets,
+                                               {m: [auc.get((m, p)) for p in presets] for m in models}, "AUC")})
+        kbps = {p: v / 1000 for p, v in _dataset_points(run, ds, "bitrate").items()}
+        height = _dataset_points(run, ds, "height")
+        for xs, label, log in ((kbps, "measured bitrate (kbit/s, log scale)", True),
+                               (height, "measured picture height (px)", False)):
+            if len(set(round(v, 3) for v in xs.values())) < 2:
+                continue
+            series = {m: [(xs[p], auc.get((m, p))) for p in presets if p in xs and auc.get((m, p)) is not None]
+                      for m in models}
+            rep.figures.append({"section": "robustness", "title": f"AUC vs {label.split(' (')[0]}: {ds}",
+                                "svg": F.line_chart(f"AUC vs {label}: {ds}", series, label, "AUC", xlog=log)})
+
+
+def _roc(rep: Report, run: BenchRun) -> None:
+    import numpy as np
+
+    split = run.results.get("split")
+    rows = [r for r in run.predictions if r.get("status") == "ok" and r.get("split") == split]
+    for ds in sorted({r["dataset"] for r in rows}):
+        presets = list(dict.fromkeys(r["preset"] for r in rows if r["dataset"] == ds))
+        preset = "clean" if "clean" in presets else presets[0]
+        curves = {}
+        for model in dict.fromkeys(r["model"] for r in rows):
+            sel = [r for r in rows if (r["model"], r["dataset"], r["preset"]) == (model, ds, preset)]
+            y = np.array([int(r["label"]) for r in sel])
+            if len(set(y.tolist())) < 2:
+                continue
+            fpr, tpr, _ = M.roc_curve(y, np.array([float(r["score"]) for r in sel]))
+            curves[model] = (list(fpr), list(tpr))
+        if curves:
+            rep.figures.append({"section": "roc", "title": f"ROC: {ds} ({preset})",
+                                "svg": F.roc_chart(f"ROC: {ds} ({preset})", curves)})
+
+
+def _operating_points(rep: Report, run: BenchRun) -> None:
+    t = Table(f"operating-{len(rep.tables)}", "Operating points (threshold chosen on the val split)",
+              ["model", "dataset", "preset", "threshold", "from", "accuracy", "balanced acc.", "TPR @ FPR 1%",
+               "TPR @ FPR 10%", "acc. @ 0.5"])
+    for c in _cells(run):
+        m = c["metrics"]
+        t.add(c["model"], c["dataset"], c["preset"], num(m.get("threshold"), 4), c.get("threshold_from") or "",
+              num(m.get("acc_thr")), num(m.get("bacc_thr")), num(m.get("tpr_at_fpr_1")), num(m.get("tpr_at_fpr_10")),
+              num(m.get("acc_05")))
+    rep.tables.append(t)
+
+
+def _comparisons(rep: Report, run: BenchRun) -> None:
+    comps = run.results.get("comparisons", [])
+    if not comps:
+        return
+    t = Table(f"paired-{len(rep.tables)}", "Paired comparison on the same videos (DeLong's test for AUC)",
+              ["model", "baseline", "dataset", "preset", "videos", "AUC", "baseline AUC", "delta", "p"])
+    for c in comps:
+        t.add(c["model"], c["baseline"], c["dataset"], c["preset"], Cell(str(c["videos"]), c["videos"]),
+              num(c.get("auc")), num(c.get("baseline_auc")), num(c.get("delta_auc"), css=_delta_css(c.get("delta_auc"))),
+              Cell("undefined" if c.get("delong_p") is None else f"{c['delong_p']:.3g}", c.get("delong_p")))
+    rep.tables.append(t)
+
+
+def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
+    cfg = run.results.get("config", {})
+    datasets_file = cfg.get("datasets")
+    sc = Table(f"shortcut-{len(rep.tables)}", "Shortcut check: AUC of each file feature alone (flag above 0.7)",
+               ["dataset / preset", "file size", "bitrate", "width", "height", "frames", "duration", "codec",
+                "flagged"])
+    for key, s in run.results.get("shortcut", {}).items():
+        a = s.get("auc", {})
+        sc.add(key, *[num(a.get(k), css="bad" if (a.get(k) or 0) > 0.7 else "") for k in
+                      ("file_size", "bitrate", "width", "height", "frames", "duration", "codec")],
+               Cell("yes" if s.get("flagged") else "no", bool(s.get("flagged")), "bad" if s.get("flagged") else ""))
+    if sc.rows:
+        rep.tables.append(sc)
+    _presets_table(rep, run)
+    for name in cfg.get("dataset", []):
+        card = {"name": name, "lines": [], "missing": ""}
+        try:
+            from ..datasets import get_dataset
+
+            ds = get_dataset(name, datasets_file)
+        except Exception as e:  # noqa: BLE001 - a card says what it could not read; the report goes on
+            card["missing"] = f"dataset {name!r} could not be read here ({str(e).splitlines()[0][:200]})"
+            rep.cards.append(card)
+            continue
+        t = Table(f"dataset-{name}-{len(rep.tables)}", f"Dataset {name}: videos by split, label and method",
+                  ["split", "method", "real", "fake", "identities"])
+        groups: dict = {}
+        for r in ds.records:
+            g = groups.setdefault((r.split, r.method), {"real": 0, "fake": 0, "ids": set()})
+            g["fake" if r.label else "real"] += 1
+            g["ids"] |= {i for i in (r.source_id, r.target_id) if i}
+        for (split, meth), g in sorted(groups.items()):
+            t.add(split, meth, Cell(str(g["real"]), g["real"]), Cell(str(g["fake"]), g["fake"]),
+                  Cell(str(len(g["ids"])), len(g["ids"])))
+        rep.tables.append(t)
+        card["table"] = t.key
+        card["lines"].append(f"{ds.kind} dataset at {ds.root}: {len(ds.records)} videos")
+        q = ds.root / "quality.csv"
+        if q.is_file():
+            import csv
+
+            rows = list(csv.DictReader(open(q, newline="", encoding="utf-8")))
+
+            def mean(k):
+                v = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
+                return f"{sum(v) / len(v):.3f}" if v else "n/a"
+            card["lines"].append(f"generation quality over {len(rows)} fakes: swapped fraction {mean('swapped_fraction')}, "
+                                 f"face PSNR {mean('face_psnr')} dB, face SSIM {mean('face_ssim')}, identity "
+                                 f"similarity to the source {mean('id_sim_fake')}")
+        if (ds.root / "generate.json").is_file():
+            g = json.loads((ds.root / "generate.json").read_text(encoding="utf-8"))
+            sw = g.get("swapper")
+            sw = sw.get("name") if isinstance(sw, dict) else sw
+            card["lines"].append(f"generated with swapper {sw}, face backend {g.get('face_backend')}, "
+                                 f"presets {', '.join(g.get('presets', []))}")
+        rep.cards.append(card)
+        if thumbs:
+            _gallery(rep, run, ds)
+
+
+def _presets_table(rep: Report, run: BenchRun) -> None:
+    cfg = run.results.get("config", {})
+    try:
+        from ..conference.presets import load_presets
+
+        presets = load_presets(cfg.get("presets"))
+    except Exception as e:  # noqa: BLE001
+        rep.warnings.append(f"presets could not be read ({str(e)[:160]}); their settings are not shown")
+        return
+    t = Table(f"presets-{len(rep.tables)}", "Call conditions: settings and sources",
+              ["preset", "codec", "size", "fps", "kbit/s", "loss", "camera", "sources"])
+    for name in cfg.get("preset", []):
+        p = presets.get(name)
+        if p is None:
+            continue
+        cam = ", ".join(k for k in ("noise_sigma", "exposure_drift", "wb_drift", "lowlight", "mjpeg_quality",
+                                    "background_blur", "touchup") if getattr(p, k))
+        t.add(name, p.codec, f"{p.width}x{p.height}" if p.height else "as input", f"{p.fps:g}" if p.fps else "as input",
+              Cell(str(p.bitrate_kbps or ""), p.bitrate_kbps or None), Cell(f"{p.loss:g}", p.loss), cam or "-",
+              "; ".join(p.sources)[:300])
+    rep.tables.append(t)
+
+
+def _gallery(rep: Report, run: BenchRun, ds) -> None:
+    from ..conference.presets import load_presets
+    from ..conference.renditions import pair_seed, rendition_path
+    from ..errors import VcbenchError
+    from .gallery import thumbnail
+
+    cfg = run.results.get("config", {})
+    split = run.results.get("split")
+    recs = [r for r in ds.records if r.split == split and r.preset in ("clean", "")]
+    fake = next((r for r in sorted(recs, key=lambda r: r.video_id) if r.label == 1), None)
+    real = next((r for r in recs if fake is not None and r.label == 0 and (r.video_id == fake.pair_id
+                                                                           or r.pair_id == fake.pair_id)), None)
+    if fake is None or real is None:
+        rep.gallery_notes.append(f"{ds.name}: no real/fake pair in the {split} split to show")
+        return
+    presets = load_presets(cfg.get("presets"))
+    row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": []}
+    for pname in cfg.get("preset", []):
+        item = {"preset": pname}
+        for side, rec in (("real", real), ("fake", fake)):
+            own = next((r for r in ds.records if r.preset == pname and r.pair_id == rec.pair_id
+                        and r.label == rec.label and r.method == rec.method and r.source_id == rec.source_id), None)
+            if pname == "clean":
+                path = ds.abspath(rec)
+            elif own is not None:
+                path = ds.abspath(own)
+            else:
+                path = rendition_path(ds.abspath(rec), presets[pname],
+                                      pair_seed(cfg.get("seed", 0), rec.pair_id or rec.video_id, pname))
+            try:
+                item[side] = thumbnail(path, cfg.get("face_backend", "mediapipe"),
+                                       Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None)
+            except (VcbenchError, OSError) as e:
+                item[side] = None
+                rep.gallery_notes.append(f"{ds.name} / {pname} / {side}: {str(e).splitlines()[0][:200]}")
+        row["items"].append(item)
+    rep.gallery.append(row)
+
+
+def _finetune(rep: Report, ft: FinetuneRun) -> None:
+    run = ft.run
+    loss = [(r["step"], r["loss"]) for r in ft.metrics if "loss" in r]
+    auc = [(r["step"], r["val_auc"]) for r in ft.metrics if r.get("val_auc") is not None]
+    figs = []
+    if loss:
+        hi = max(v for _, v in loss)
+        figs.append(F.line_chart(f"training loss: {ft.name}", {"loss": loss}, "step", "BCE loss",
+                                 ylim=(0.0, max(0.1, round(hi * 1.1 + 0.05, 1)))))
+    if auc:
+        figs.append(F.line_chart(f"val AUC: {ft.name}", {"val AUC": auc}, "step", "video AUC"))
+    cfg = run.get("config", {})
+    rep.finetune.append({
+        "name": ft.name, "path": str(ft.path), "figures": figs, "note": run.get("note"),
+        "facts": [("model", run.get("model")), ("initial weights", run.get("initial_weights")),
+                  ("freezing", run.get("freezing")), ("augmentation", (run.get("augment") or {}).get("name")),
+                  ("presets seen", ", ".join(run.get("presets_seen", []))),
+                  ("methods seen", ", ".join(run.get("methods_seen", []))),
+                  ("steps", f"{run.get('steps_done')} of {cfg.get('steps')} ({run.get('status')})"),
+                  ("best val AUC", f"{fmt(run.get('best_val_auc'))} at step {run.get('best_step')}"),
+                  ("videos", json.dumps(run.get("videos", {}))),
+                  ("skipped", str(len(run.get("skipped_before_training", [])) + len(run.get("decode_failures", []))))]})
+    rep.provenance.append({"what": f"fine-tuning {ft.path}", "json": json.dumps(
+        {k: run.get(k) for k in ("config", "datasets", "augment", "hardware", "software", "seconds")}, indent=1)})
+    if run.get("note"):
+        rep.warnings.append(f"fine-tuning run {ft.name}: {run['note']}")
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def render_html(rep: Report) -> str:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("vcbench.reports", "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from markupsafe import Markup
+
+    return env.get_template("report.html").render(rep=rep, svg=Markup)
+
+
+def write_report(runs: list, finetunes: list, out: str | Path, title: str | None = None, thumbs: bool = True) -> Path:
+    """Render ``out`` (HTML) and ``<out stem>_tables/`` (CSV, Markdown, LaTeX of every table)."""
+    bench = [load_bench(p) for p in runs]
+    fts = [load_finetune(p) for p in finetunes]
+    if not bench and not fts:
+        from ..errors import ConfigError
+
+        raise ConfigError("nothing to report: give benchmark run folders and/or --finetune run folders")
+    check_model_names(bench)
+    out = Path(out)
+    rep = build(bench, fts, title or "vcbench report", thumbs)
+    html = render_html(rep)
+    tdir = out.parent / f"{out.stem}_tables"
+    for t in rep.tables:
+        for ext, fn in (("csv", to_csv), ("md", to_markdown), ("tex", to_latex)):
+            with atomic_path(tdir / f"{t.key}.{ext}") as tmp:
+                tmp.write_text(fn(t), encoding="utf-8")
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return out
