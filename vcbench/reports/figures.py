@@ -69,7 +69,9 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel:
             body.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3" fill="{colour(i)}">'
                         f'<title>{escape(name)}: {y:.3f} at {x:g}</title></circle>')
     uniq = sorted({p[0] for p in pts})
-    xticks = [(fx(v), (xlabels or {}).get(v, f"{v:g}")) for v in uniq[:12]]
+    if len(uniq) > 8:                      # many points (training steps): about six evenly spaced ticks
+        uniq = [uniq[round(k * (len(uniq) - 1) / 5)] for k in range(6)]
+    xticks = [(fx(v), (xlabels or {}).get(v, f"{v:g}")) for v in uniq]
     yticks = [(fy(v), f"{v:.1f}") for v in _ticks(*ylim)]
     return _frame(title, xlabel, ylabel, body + _legend(list(series)), xticks, yticks)
 

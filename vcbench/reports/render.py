@@ -350,8 +350,9 @@ def _gallery(rep: Report, run: BenchRun, ds) -> None:
     for pname in cfg.get("preset", []):
         item = {"preset": pname}
         for side, rec in (("real", real), ("fake", fake)):
-            own = next((r for r in ds.records if r.preset == pname and r.pair_id == rec.pair_id
-                        and r.label == rec.label and r.method == rec.method and r.source_id == rec.source_id), None)
+            # a generated dataset holds the condition itself: the same video (target, source, method) under it
+            own = next((r for r in ds.records if r.preset == pname and r.label == rec.label and r.method == rec.method
+                        and r.source_id == rec.source_id and r.target_id == rec.target_id and r.target_id), None)
             if pname == "clean":
                 path = ds.abspath(rec)
             elif own is not None:
