@@ -56,23 +56,18 @@ def test_registry_did_you_mean():
         raise AssertionError("lookup of an unknown name must fail")
 
 
-def test_demo_runs_offline_end_to_end(tmp_path, cli_runner, monkeypatch):
+def test_demo_full_names_every_missing_asset(tmp_path, cli_runner, monkeypatch):
+    """The whole demo runs in tests/test_readme.py (the README's block, as written)."""
     monkeypatch.chdir(tmp_path)
-    r = cli_runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
-    assert r.exit_code == 0, r.output
-    import json
-
-    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
-    presets = {"clean", "zoom-360p", "webrtc-vp8-360p", "lossy-180p"}
-    assert not summary["failures"] and summary["videos"] == 8
-    from vcbench.datasets.base import read_manifest
-
-    recs = read_manifest(tmp_path / "demo" / "dataset" / "manifest.csv")
-    assert {r.preset for r in recs} == presets and {r.split for r in recs} == {"test"}
-    assert sorted(r.label for r in recs) == [0] * 4 + [1] * 4
-    assert set(summary["scores"]) == {r.video_id for r in recs}    # every real and fake was scored
-    again = cli_runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])   # resumes: nothing to redo
-    assert again.exit_code == 0 and "(0 made, 8 already there)" in again.output
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(tmp_path / "if"))
+    monkeypatch.setenv("VCBENCH_CHECKPOINTS", str(tmp_path / "ck"))
+    monkeypatch.delenv("VCBENCH_DATASETS", raising=False)
+    r = cli_runner.invoke(cli, ["demo", "--full", "--out", str(tmp_path / "full")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    for missing in ("inswapper_128.onnx", "insightface pack buffalo_l", "official AltFreezing checkpoint",
+                    "FaceForensics++", "Celeb-DF v2", "--source FACES and --target VIDEOS"):
+        assert missing in r.output, r.output
+    assert not (tmp_path / "full").exists()
 
 
 def test_faces_cli_and_missing_insightface_pack(tmp_path, carphone, cli_runner, monkeypatch):

@@ -51,3 +51,12 @@ def test_readme_commands_run_as_written(tmp_path):
             assert "pipeline check" in html
     assert (tmp_path / "runs" / "sim" / "carphone-zoom.mp4").is_file()
     assert (tmp_path / "runs" / "demo" / "report-again.html").is_file()
+    import json
+
+    summary = json.loads((tmp_path / "runs" / "demo" / "demo.json").read_text())
+    assert summary["failures"] == [] and set(summary["timings"]) >= {"generate", "finetune", "report"}
+    # run again: every stage finds its work done (nothing generated, trained or scored twice)
+    r = subprocess.run([str(vcbench), "demo", "--out", "runs/demo"], cwd=tmp_path, capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "already trained" in r.stdout and "(0 made," in r.stdout

@@ -70,7 +70,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
     for r in rep.records:
         c = counts.setdefault(r.split, [0, 0])
         c[r.label] += 1
-    echo(f"   {len(rep.records)} videos in {out / 'dataset'}: " +
+    echo(f"   {len(rep.records)} videos ({rep.made} made, {rep.skipped} already there) in {out / 'dataset'}: " +
          ", ".join(f"{s} {c[0]} real / {c[1]} fake" for s, c in sorted(counts.items())))
     done("generate", t0)
 
