@@ -134,3 +134,31 @@ def test_shards_merge_into_the_whole(bench_data, cli_runner, tmp_path, monkeypat
     b = json.loads((tmp_path / "whole" / "results.json").read_text())["cells"]
     assert [c["metrics"] for c in a] == [c["metrics"] for c in b]
     assert np.isfinite(a[0]["metrics"]["auc"])
+
+
+def test_benchmark_under_torchrun_shards_by_rank_and_merges(bench_data, tmp_path):
+    """Two ranks each take a shard; rank 0 merges them and writes results.json for all videos."""
+    import os
+    import socket
+    import sys
+
+    toml, det = bench_data
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "VCBENCH_CACHE": str(tmp_path / "vcache"), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                        "127.0.0.1", "--master_port", str(port), "-m", "vcbench", "benchmark", "--model", f"mine={det}",
+                        "--model", "chance", "--dataset", "calls", "--datasets", str(toml), "--out", str(out),
+                        "--bootstrap", "50", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]            # mine's NaN rows fail, as in the single-process run
+    assert r.stdout.count("wrote ") == 1
+    ranks = [list(csv.DictReader(open(out / "ranks" / f"rank{k}" / "predictions.csv"))) for k in (0, 1)]
+    assert ranks[0] and ranks[1]
+    ids = [{x["video_id"] for x in rows} for rows in ranks]
+    assert not ids[0] & ids[1]                             # disjoint shards
+    merged = list(csv.DictReader(open(out / "predictions.csv")))
+    assert len(merged) == len(ranks[0]) + len(ranks[1]) == 2 * 12
+    res = json.loads((out / "results.json").read_text())
+    assert {c["model"] for c in res["cells"]} == {"mine", "chance"}

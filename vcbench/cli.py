@@ -471,7 +471,7 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
 
     from .benchmark.config import BenchmarkConfig
     from .benchmark.results import compute_results
-    from .benchmark.runner import run_benchmark
+    from .benchmark.ranks import run_ranked
     from .config import resolve
     from .runtime import Progress
 
@@ -496,7 +496,11 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
     cfg = resolve(BenchmarkConfig, config_file, **given)
     t0 = time.perf_counter()
     with Progress("benchmark", unit="videos/s", echo=lambda m: click.echo(m, err=True)) as progress:
-        batch = run_benchmark(cfg, progress)
+        batch = run_ranked(cfg, progress)          # run_benchmark, or a shard per rank under torchrun
+    if os.environ.get("RANK", "0") != "0":          # rank 0 reports for the whole run
+        if batch.failed:
+            raise click.exceptions.Exit(1)
+        return
     res = compute_results(cfg.out, cfg.split, cfg.bootstrap, cfg.seed,
                           timings={"seconds": round(time.perf_counter() - t0, 2)})
     _print_cells(res)

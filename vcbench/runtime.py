@@ -114,8 +114,9 @@ class Progress:
     bar; without it, ``log`` just prints.
     """
 
-    def __init__(self, description: str = "", unit: str = "fps", echo: Callable[[str], None] | None = None):
-        self.description, self.unit, self._echo = description, unit, echo
+    def __init__(self, description: str = "", unit: str = "fps", echo: Callable[[str], None] | None = None,
+                 bar: bool = True):
+        self.description, self.unit, self._echo, self.bar = description, unit, echo, bar
         self._p = None
 
     def __enter__(self):
@@ -133,6 +134,8 @@ class Progress:
 
         if self._p is not None:
             self._p.__exit__(None, None, None)
+        if not self.bar:                    # another process (a torchrun rank) owns the terminal's bar
+            return
         self._p = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("{task.fields[rate]} " + self.unit), TimeRemainingColumn(),
                                console=Console(stderr=True))

@@ -183,3 +183,4 @@ def _features(dataset, preset, rec, path: Path) -> dict | None:
     return {"dataset": dataset, "preset": preset, "video_id": rec.video_id, "label": rec.label, "split": rec.split,
             "file_size": path.stat().st_size, "bitrate": info.bit_rate, "width": info.width, "height": info.height,
             "frames": info.frames, "duration": info.duration, "codec": info.codec}
+

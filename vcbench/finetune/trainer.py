@@ -133,7 +133,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
 
     from ..provenance import provenance as software
     from ..runtime import resolve_device
-    from . import distributed as D
+    from .. import distributed as D
     from .augment import make_policy
     from .data import ClipDataset, StepSampler, plan_data, worker_init
     from .freezing import Schedule, apply_modes

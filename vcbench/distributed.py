@@ -1,5 +1,6 @@
-"""torchrun support: the same command trains with DDP when launched under
-``torchrun --nproc_per_node N`` (gloo on CPU, NCCL on CUDA); rank 0 alone writes files."""
+"""torchrun support, shared by finetune (DDP) and benchmark (a shard per rank): the same command
+runs distributed when launched under ``torchrun --nproc_per_node N`` (gloo on CPU, NCCL on CUDA
+for training); rank 0 alone writes the run's files."""
 from __future__ import annotations
 
 import datetime
@@ -22,7 +23,7 @@ class World:
         return self.size > 1
 
 
-def setup(device: str) -> World:
+def setup(device: str, backend: str | None = None) -> World:
     """Join the process group torchrun describes in the environment (no-op when run alone).
     Evaluation runs on rank 0 while the others wait, hence the long timeout."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -32,7 +33,7 @@ def setup(device: str) -> World:
 
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo",
+        dist.init_process_group(backend or ("nccl" if device.startswith("cuda") else "gloo"),
                                 timeout=datetime.timedelta(hours=2))
     return World(rank, size, local)
 
