@@ -446,3 +446,21 @@ def test_a_video_that_stops_decoding_is_skipped_and_counted(calls, tmp_path):
         failures |= {f.split("\t")[0] for f in fails.split("\n") if f}
     assert failures == {name}
     assert labels.count(0.0) == labels.count(1.0) == 20        # still balanced
+
+
+def test_early_stopping_after_patience_evaluations(calls, cli_runner, tmp_path):
+    """Head-only training (BatchNorm statistics frozen) with a learning rate too small to change any
+    score: no evaluation beats the first, so the run stops after --patience more, saves last.pth
+    there and says so."""
+    out = tmp_path / "es"
+    r = cli_runner.invoke(cli, ft_args(calls, out, "--steps", "40", "--batch-size", "2", "--eval-every", "2",
+                                       "--save-every", "100", "--patience", "2", "--lr", "1e-12",
+                                       "--augment", "none", "--freezing", "head"))
+    assert r.exit_code == 0, r.output
+    assert "stopped early" in r.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "stopped early" and run["steps_done"] == 6
+    evals = run["evaluations"]
+    assert [e["step"] for e in evals] == [2, 4, 6] and len({e["auc"] for e in evals}) == 1
+    assert run["best_step"] in (2, 4, 6) and run["best_val_auc"] == evals[0]["auc"]
+    assert torch.load(out / "last.pth", weights_only=True)["trainer"]["step"] == 6

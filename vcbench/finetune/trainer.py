@@ -330,15 +330,17 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
                 improved = res["auc"] is not None and (
                     best_auc is None or res["auc"] > best_auc
                     or (res["auc"] == best_auc and res["loss"] is not None and res["loss"] < (best_loss or math.inf)))
+                # early stopping watches the AUC alone: a tie with a lower loss updates best.pth but is
+                # not progress in what the run is selected on
+                better_auc = res["auc"] is not None and (best_auc is None or res["auc"] > best_auc)
                 if improved:
-                    best_auc, best_step, best_loss, bad_evals = res["auc"], step, res["loss"], 0
+                    best_auc, best_step, best_loss = res["auc"], step, res["loss"]
                     files.save(files.best, checkpoint_object(model, {
                         **provenance, "step": step, "val_auc": res["auc"], "val_loss": res["loss"],
                         "threshold": res["threshold"], "threshold_from": "val (Youden's J, video level)"}), step)
-                else:
-                    bad_evals += 1
-                    if cfg.patience and bad_evals >= cfg.patience:
-                        stopped = True
+                bad_evals = 0 if better_auc else bad_evals + 1
+                if cfg.patience and bad_evals >= cfg.patience:
+                    stopped = True
             if step % cfg.save_every == 0 or step == cfg.steps or stopped:
                 files.save(files.last, checkpoint_object(model, {**provenance, "step": step, "val_auc": last_auc,
                                                                  "best_val_auc": best_auc},
