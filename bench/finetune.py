@@ -79,13 +79,12 @@ def training_rate(model_name: str, batch: int, steps: int, device: str = "cpu", 
 def pipeline_rate(toml: Path, faces: Path, model_name: str, batch: int, batches: int, workers: int) -> dict:
     import torch
 
-    from vcbench.finetune.augment import make_policy
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.data import ClipDataset, StepSampler, plan_data, worker_init
     from vcbench.models import build_detector
 
     cfg = FinetuneConfig(train=("calls",), out=Path("."), model=model_name, datasets=toml, cache_dir=faces)
-    policy = make_policy("call", tuple(p.name for p in cfg.load_aug_presets()), cfg.aug_preset_p)
+    policy = cfg.policy()
     plan = plan_data(cfg, policy)
     ds = ClipDataset(plan.train, build_detector(model_name).preprocess, policy, 0)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=StepSampler(0, batches + 2, batch, 1, 0, 1),

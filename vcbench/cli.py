@@ -509,16 +509,10 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
 
 
 def _print_cells(res: dict) -> None:
-    click.echo(f"{'model':<16} {'dataset':<14} {'preset':<16} {'AUC':>6}  95% CI         n (real/fake)  seen")
-    for c in res["cells"]:
-        m = c["metrics"]
-        auc = "  n/a " if m["auc"] is None else f"{m['auc']:.3f}"
-        ci = c["ci95"].get("auc")
-        ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else (m["note"] or "-")
-        seen = {None: "", True: "seen", False: "unseen"}[c["seen"]]
-        click.echo(f"{c['model']:<16} {c['dataset']:<14} {c['preset']:<16} {auc:>6}  {ci_s:<14} "
-                   f"{m['n']:>3} ({m['n_real']}/{m['n_fake']}){'':<4} {seen}"
-                   + ("  SHORTCUT?" if c.get("shortcut_flag") else ""))
+    from .benchmark.results import cell_lines
+
+    for line in cell_lines(res):
+        click.echo(line)
     for cmp in res["comparisons"]:
         if cmp["delong_p"] is not None:
             click.echo(f"{cmp['model']} vs {cmp['baseline']} on {cmp['dataset']}/{cmp['preset']}: "

@@ -30,7 +30,7 @@ def example_detector() -> Path | None:
 
 def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -> dict:
     from .benchmark.config import BenchmarkConfig
-    from .benchmark.results import compute_results
+    from .benchmark.results import cell_lines, compute_results
     from .benchmark.runner import run_benchmark
     from .config import resolve
     from .finetune.config import FinetuneConfig
@@ -88,7 +88,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
             batch = run_benchmark(bcfg, progress)
         failures.extend(batch.failed)
         res = compute_results(bench_out, bcfg.split, bcfg.bootstrap, bcfg.seed)
-        _print_cells(res, echo)
+        for line in cell_lines(res):
+            echo(f"   {line}")
         done(name.split(":")[0], t)
         return res
 
@@ -99,15 +100,15 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
     fcfg = resolve(FinetuneConfig, None, train=("demo",), out=out / "finetune", model="altfreezing-tiny",
                    steps=steps, batch_size=8, eval_every=50, save_every=100, lr=0.01, aug_preset=AUGMENT,
                    datasets=toml, cache_dir=faces, device="cpu", resume=(out / "finetune" / "last.pth").is_file())
-    ft = None
+    trained = False
     if fcfg.resume:
         import torch
 
         last = torch.load(out / "finetune" / "last.pth", map_location="cpu", weights_only=True, mmap=True)
-        if last.get("trainer", {}).get("step", 0) >= steps:
+        trained = last.get("trainer", {}).get("step", 0) >= steps
+        if trained:
             echo("   already trained (finetune/last.pth at the last step)")
-            ft = "done"
-    if ft is None:
+    if not trained:
         with Progress("finetune", unit="steps/s", echo=lambda m: echo(f"   {m}")) as progress:
             res = run_finetune(fcfg, progress, log=progress.log)
         echo(f"   best val AUC {res.best_auc} at step {res.best_step} (val split: identities never trained on)")
@@ -128,17 +129,6 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
                "note": SMOKE}
     write_json(out / "demo.json", summary)
     return summary
-
-
-def _print_cells(res: dict, echo) -> None:
-    echo(f"   {'model':<17} {'preset':<12} {'AUC':>6}  {'95% CI':<15} n    trained on")
-    for c in res["cells"]:
-        m = c["metrics"]
-        ci = c["ci95"].get("auc")
-        ci_s = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else "-"
-        auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}"
-        seen = {None: "", True: "seen", False: "UNSEEN"}[c["seen"]]
-        echo(f"   {c['model']:<17} {c['preset']:<12} {auc:>6}  {ci_s:<15} {m['n']:<4} {seen}")
 
 
 # --- the research configuration ----------------------------------------------------------------

@@ -133,3 +133,19 @@ def _shortcut(rows: list[dict], split: str) -> dict:
         out[f"{key[0]}/{key[1]}"] = {"auc": aucs, "max_feature": top, "max_auc": aucs[top],
                                      "flagged": aucs[top] > SHORTCUT_AUC}
     return out
+
+
+def cell_lines(res: dict) -> list[str]:
+    """results.json's cells as a console table: AUC, interval (or why there is none), counts, seen/unseen,
+    and the shortcut flag."""
+    lines = [f"{'model':<16} {'dataset':<14} {'preset':<16} {'AUC':>6}  95% CI         n (real/fake)  seen"]
+    for c in res["cells"]:
+        m = c["metrics"]
+        auc = "  n/a " if m["auc"] is None else f"{m['auc']:.3f}"
+        ci = c["ci95"].get("auc")
+        ci_s = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else (m["note"] or "-")
+        seen = {None: "", True: "seen", False: "unseen"}[c["seen"]]
+        lines.append(f"{c['model']:<16} {c['dataset']:<14} {c['preset']:<16} {auc:>6}  {ci_s:<14} "
+                     f"{m['n']:>3} ({m['n_real']}/{m['n_fake']}){'':<4} {seen}"
+                     + ("  SHORTCUT?" if c.get("shortcut_flag") else ""))
+    return lines

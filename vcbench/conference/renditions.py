@@ -49,12 +49,13 @@ def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_ke
 def _map_cached_tracks(src: Path, out: Path, preset, seed: int, key: str, tracks_dir, stats) -> None:
     import json
 
-    from ..faces.tracking import cache_file, load_tracks, save_tracks
+    from ..faces.tracking import cache_file
     from ..video import probe
-    from .simulate import map_tracks, plan_simulation, stats_path
+    from .simulate import carry_tracks, stats_path
 
     dst = cache_file(out, key, tracks_dir)
     src_file = cache_file(src, key, tracks_dir)
+    # a byte-for-byte copy (codec "none") has the source's content, hence the source's cache entry
     if dst.is_file() or not src_file.is_file():
         return
     if stats is None:
@@ -62,11 +63,4 @@ def _map_cached_tracks(src: Path, out: Path, preset, seed: int, key: str, tracks
             stats = json.loads(stats_path(out).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-    info = probe(src)
-    if preset.codec == "none":
-        save_tracks(load_tracks(src_file), dst)
-        return
-    sp = plan_simulation(info, preset, seed)
-    # the encoder kept every planned frame, or the output is the receiver's view: the timing maps exactly
-    if stats.get("frames") == sp.n or preset.shows_receiver_view:
-        save_tracks(map_tracks(load_tracks(src_file), sp, (info.width, info.height), str(out)), dst)
+    carry_tracks(src_file, dst, probe(src), preset, seed, stats, out)

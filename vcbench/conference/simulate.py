@@ -332,3 +332,17 @@ def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
         out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
                                 kps.astype(np.float32), t.scores[rows], lms))
     return VideoTracks(path, sp.n, vt.detector, out_tracks, detect_every=vt.detect_every, complete=vt.complete)
+
+
+def carry_tracks(src_tracks: Path, dst_tracks: Path, info, p: Preset, seed: int, stats: dict, out: Path) -> bool:
+    """Write the face tracks of a simulation's output (``dst_tracks``) from those of its input
+    (``src_tracks``, probed as ``info``), when the timing maps exactly: the encoder kept every
+    planned frame, or the output is the receiver's view (one frame per planned frame, drops shown
+    as repeats). Returns whether it wrote them; otherwise the output is tracked on its own."""
+    from ..faces.tracking import load_tracks, save_tracks
+
+    sp = plan_simulation(info, p, seed)
+    if stats.get("frames") != sp.n and not p.shows_receiver_view:
+        return False
+    save_tracks(map_tracks(load_tracks(src_tracks), sp, (info.width, info.height), str(out)), dst_tracks)
+    return True

@@ -67,6 +67,14 @@ class Dataset:
             c["fake" if r.label else "real"] += 1
         return {s: out[s] for s in SPLITS if s in out} | {s: v for s, v in out.items() if s not in SPLITS}
 
+    def manifest_sha256(self) -> str:
+        """SHA-256 of the dataset's manifest rows (sorted by video_id, every manifest column): what a
+        run records so a later reader can tell whether the dataset changed under it."""
+        h = hashlib.sha256()
+        for r in sorted(self.records, key=lambda r: r.video_id):
+            h.update(("|".join(str(getattr(r, c)) for c in MANIFEST_COLUMNS) + "\n").encode())
+        return h.hexdigest()
+
     def filter_split(self, split: str) -> "Dataset":
         if not split:
             return self

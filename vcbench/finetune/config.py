@@ -98,6 +98,13 @@ class FinetuneConfig:
         available = load_presets(self.presets)
         return [lookup("preset", name, available) for name in self.aug_preset if name != "clean"]
 
+    def policy(self):
+        """The augmentation policy this config asks for (``augment``, its presets and probability)."""
+        from .augment import make_policy
+
+        presets = tuple(p.name for p in self.load_aug_presets()) if self.augment == "call" else ()
+        return make_policy(self.augment, presets, self.aug_preset_p, self.aug_seeds)
+
     #: what may change between a run and its --resume (everything else must match)
     RESUMABLE = frozenset({"steps", "resume", "device", "workers", "crop_cache_mb", "save_every", "eval_every",
                            "patience", "tensorboard", "log_every", "cache_dir", "datasets", "ffmpeg", "out"})

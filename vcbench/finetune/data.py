@@ -73,24 +73,17 @@ def _identities(recs) -> dict[str, str]:
     return out
 
 
-def select_records(cfg, get_dataset=None) -> tuple[dict, list, list]:
-    """(datasets info, train records, val records) as ``(dataset name, record)``; the test split
+def select_records(cfg) -> tuple[dict, list, list]:
+    """(datasets info, train records, val records) as ``(dataset, record)``; the test split
     never leaves this function."""
-    import hashlib
+    from ..datasets import get_dataset
 
-    from ..datasets import get_dataset as _get
-    from ..datasets.base import MANIFEST_COLUMNS
-
-    get_dataset = get_dataset or _get
     info, train, val = {}, [], []
     names = list(dict.fromkeys(list(cfg.train) + ([cfg.val] if cfg.val else [])))
     loaded = {n: get_dataset(n, cfg.datasets) for n in names}
     for n, ds in loaded.items():
         rows = sorted((r for r in ds.records if r.split != "test"), key=lambda r: r.video_id)
-        h = hashlib.sha256()
-        for r in sorted(ds.records, key=lambda r: r.video_id):
-            h.update(("|".join(str(getattr(r, c)) for c in MANIFEST_COLUMNS) + "\n").encode())
-        info[n] = {"kind": ds.kind, "root": str(ds.root), "manifest_sha256": h.hexdigest(),
+        info[n] = {"kind": ds.kind, "root": str(ds.root), "manifest_sha256": ds.manifest_sha256(),
                    "counts": {s: c for s, c in ds.counts().items() if s != "test"},
                    "test_videos_not_opened": sum(r.split == "test" for r in ds.records)}
         if n in cfg.train:

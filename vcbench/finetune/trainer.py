@@ -8,6 +8,7 @@ with the same weights as one that never stopped. ``best.pth`` is a plain vcbench
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -118,11 +119,10 @@ class RunFiles:
 
 
 def checkpoint_object(model, provenance: dict, trainer: dict | None = None) -> dict:
-    from ..models.checkpoint import FORMAT
+    """``models.checkpoint``'s format, plus the trainer state that ``--resume`` needs (last.pth)."""
+    from ..models.checkpoint import checkpoint_dict
 
-    obj = {"format": FORMAT, "arch": model.arch_name,
-           "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-           "preprocess": model.preprocess.to_dict(), "provenance": provenance}
+    obj = checkpoint_dict(model, provenance)
     if trainer is not None:
         obj["trainer"] = trainer
     return obj
@@ -134,7 +134,6 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     from ..provenance import provenance as software
     from ..runtime import resolve_device
     from .. import distributed as D
-    from .augment import make_policy
     from .data import ClipDataset, StepSampler, plan_data, worker_init
     from .freezing import Schedule, apply_modes
 
@@ -161,8 +160,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     elif files.last.is_file():
         raise ConfigError(f"{out} already holds a run (last.pth); pass --resume to continue it or use another --out")
 
-    policy = make_policy(cfg.augment, tuple(p.name for p in cfg.load_aug_presets()) if cfg.augment == "call" else (),
-                         cfg.aug_preset_p, cfg.aug_seeds)
+    policy = cfg.policy()
     # -- data: rank 0 tracks and renders (cached); the other ranks then read the caches
     if world.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -182,8 +180,9 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     pp = model.preprocess
     schedule = Schedule.for_model(model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
                                   spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first, every=cfg.gradual_every)
+    never = schedule.never_trained()
     for n, p in model.named_parameters():
-        p.requires_grad_(n not in schedule.never_trained())
+        p.requires_grad_(n not in never)
     opt = build_optimizer(model, cfg)
 
     start, best_auc, best_step, best_loss, bad_evals, decode_failures, history = 0, None, None, None, 0, {}, []
@@ -326,14 +325,12 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
                 if world.main:
                     log(f"step {step}: val AUC {_fmt(res['auc'])}, loss {_fmt(res['loss'])} "
                         f"({res['n']} videos{', ' + str(res['failed']) + ' failed' if res['failed'] else ''})")
-                # a better val AUC, or the same AUC with a lower val loss (small val sets tie often)
-                improved = res["auc"] is not None and (
-                    best_auc is None or res["auc"] > best_auc
-                    or (res["auc"] == best_auc and res["loss"] is not None and res["loss"] < (best_loss or math.inf)))
-                # early stopping watches the AUC alone: a tie with a lower loss updates best.pth but is
-                # not progress in what the run is selected on
+                # best.pth: a better val AUC, or the same AUC with a lower val loss (small val sets tie
+                # often); early stopping watches the AUC alone, a lower loss is not progress in it
                 better_auc = res["auc"] is not None and (best_auc is None or res["auc"] > best_auc)
-                if improved:
+                lower_loss_tie = (res["auc"] is not None and res["auc"] == best_auc and res["loss"] is not None
+                                  and res["loss"] < (best_loss or math.inf))
+                if better_auc or lower_loss_tie:
                     best_auc, best_step, best_loss = res["auc"], step, res["loss"]
                     files.save(files.best, checkpoint_object(model, {
                         **provenance, "step": step, "val_auc": res["auc"], "val_loss": res["loss"],
@@ -380,7 +377,7 @@ def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str =
         x = x.contiguous(memory_format=_layout(device))
         y = y.to(device=device, dtype=torch.float32)
         last = a == len(batches) - 1
-        ctx = net.no_sync() if (not last and hasattr(net, "no_sync")) else _nullcontext()
+        ctx = net.no_sync() if (not last and hasattr(net, "no_sync")) else contextlib.nullcontext()
         with ctx:
             with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 logits = net(x).float().squeeze(1)
@@ -410,11 +407,11 @@ def validate(model, videos, cfg, device: str) -> dict:
                                   backend=cfg.face_backend, cache_dir=cfg.cache_dir)
     y = np.array([by_path[str(r.video)].label for r in results])
     s = np.array([r.score for r in results])
-    eps = 1e-7
-    losses = [-(lab * math.log(max(c, eps)) + (1 - lab) * math.log(max(1 - c, eps)))
-              for r in results for lab in [by_path[str(r.video)].label] for t in r.tracks for c in t.clip_scores]
+    clip_y = [by_path[str(r.video)].label for r in results for t in r.tracks for _ in t.clip_scores]
+    clip_p = [c for r in results for t in r.tracks for c in t.clip_scores]
     two = len(set(y.tolist())) == 2
-    return {"auc": round(M.auc(y, s), 6) if two else None, "loss": round(float(np.mean(losses)), 6) if losses else None,
+    return {"auc": round(M.auc(y, s), 6) if two else None,
+            "loss": round(M.log_loss(clip_y, clip_p, eps=1e-7), 6) if clip_p else None,
             "threshold": M.youden_threshold(y, s) if two else None, "n": len(results), "failed": len(batch.failed)}
 
 
@@ -433,14 +430,6 @@ def _layout(device: str):
     import torch
 
     return torch.channels_last_3d if device.startswith("cuda") else torch.contiguous_format
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _tensorboard(out: Path):

@@ -319,9 +319,8 @@ class Generator:
         self.simulate_target(t, sources, real, fakes)
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
-        from ..faces.tracking import load_tracks, save_tracks
         from ..video import probe
-        from ..conference.simulate import map_tracks, plan_simulation, simulate_file
+        from ..conference.simulate import carry_tracks, simulate_file
 
         presets = [p for p in self.presets if p.name != "clean"]   # the masters are the clean videos
         jobs = [(real, "original", None)] + [(fakes[s.name], self.swapper.name, s.name) for s in sources]
@@ -341,13 +340,7 @@ class Generator:
                     self.made += 1
                     if self.cache_path(master).is_file():
                         master_info = master_info or probe(master)
-                        sp = plan_simulation(master_info, p, seed)
-                        # the encoder kept every frame, or the output is the receiver's view (one frame per
-                        # planned frame, drops shown as repeats): the timing maps exactly
-                        if stats["frames"] == sp.n or p.shows_receiver_view:
-                            mapped = map_tracks(load_tracks(self.cache_path(master)), sp,
-                                                (master_info.width, master_info.height), str(out))
-                            save_tracks(mapped, self.cache_path(out))
+                        carry_tracks(self.cache_path(master), self.cache_path(out), master_info, p, seed, stats, out)
                     self.progress.advance(stats.get("frames_sent", stats["frames"]))
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))

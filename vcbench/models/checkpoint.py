@@ -119,15 +119,21 @@ def checkpoint_arch(path: str | os.PathLike) -> str | None:
     return obj.get("arch") if isinstance(obj, dict) and obj.get("format") == FORMAT else None
 
 
-def save_checkpoint(model, path: str | os.PathLike, provenance: dict | None = None) -> Path:
-    """Write vcbench's format atomically: weights + arch + preprocessing + provenance."""
-    obj = {
+def checkpoint_dict(model, provenance: dict | None = None) -> dict:
+    """vcbench's checkpoint format as an object: weights (CPU, contiguous) + arch + preprocessing +
+    provenance. A fine-tuning run adds its ``trainer`` state to it for ``last.pth``."""
+    return {
         "format": FORMAT,
         "arch": model.arch_name,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "preprocess": model.preprocess.to_dict(),
         "provenance": provenance or {},
     }
+
+
+def save_checkpoint(model, path: str | os.PathLike, provenance: dict | None = None) -> Path:
+    """Write vcbench's format atomically: weights + arch + preprocessing + provenance."""
+    obj = checkpoint_dict(model, provenance)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)

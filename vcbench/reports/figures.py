@@ -48,7 +48,7 @@ def _yscale(lo: float, hi: float):
 
 
 def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str,
-               xlog: bool = False, ylim: tuple[float, float] = (0.0, 1.0), xlabels: dict | None = None) -> str:
+               xlog: bool = False, ylim: tuple[float, float] = (0.0, 1.0)) -> str:
     """One line per series over (x, y) points; ``xlog`` for bitrates; a point is a dot with its value."""
     pts = [p for s in series.values() for p in s if p[0] is not None and p[1] is not None]
     if not pts:
@@ -71,7 +71,7 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel:
     uniq = sorted({p[0] for p in pts})
     if len(uniq) > 8:                      # many points (training steps): about six evenly spaced ticks
         uniq = [uniq[round(k * (len(uniq) - 1) / 5)] for k in range(6)]
-    xticks = [(fx(v), (xlabels or {}).get(v, f"{v:g}")) for v in uniq]
+    xticks = [(fx(v), f"{v:g}") for v in uniq]
     yticks = [(fy(v), f"{v:.1f}") for v in _ticks(*ylim)]
     return _frame(title, xlabel, ylabel, body + _legend(list(series)), xticks, yticks)
 

@@ -39,7 +39,8 @@ def _json(path: Path) -> dict:
         raise ConfigError(f"{path}: unreadable ({e})") from None
 
 
-def _csv(path: Path) -> list[dict]:
+def read_csv_rows(path: Path) -> list[dict]:
+    """Rows of a CSV file as dicts ([] when the file is absent)."""
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as f:
@@ -58,7 +59,7 @@ def load_bench(path: str | Path) -> BenchRun:
     if schema != BENCH_SCHEMA:
         raise ConfigError(f"{f}: results schema {schema!r}, this vcbench reads {BENCH_SCHEMA!r}; re-run "
                           "'vcbench benchmark' on the same --out to recompute it from predictions.csv")
-    return BenchRun(p, res, _csv(p / "predictions.csv"), _csv(p / "features.csv"))
+    return BenchRun(p, res, read_csv_rows(p / "predictions.csv"), read_csv_rows(p / "features.csv"))
 
 
 def load_finetune(path: str | Path) -> FinetuneRun:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import metrics as M
 from ..fileio import atomic_path
 from . import figures as F
-from .load import BenchRun, FinetuneRun, check_model_names, load_bench, load_finetune
+from .load import BenchRun, FinetuneRun, check_model_names, load_bench, load_finetune, read_csv_rows
 from .tables import Cell, Table, fmt, num, to_csv, to_latex, to_markdown
 
 SMOKE_N = 50          # below this many videos per cell, intervals are wide: say so
@@ -34,9 +34,6 @@ class Report:
     gallery_notes: list[str] = field(default_factory=list)
     finetune: list[dict] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
-
-    def table(self, key: str) -> Table | None:
-        return next((t for t in self.tables if t.key == key), None)
 
 
 def _auc_css(v) -> str:
@@ -59,6 +56,11 @@ def _cells(run: BenchRun) -> list[dict]:
     return sorted(run.results.get("cells", []), key=lambda c: (
         c["dataset"], presets.index(c["preset"]) if c["preset"] in presets else len(presets), c["preset"],
         models.index(c["model"]) if c["model"] in models else len(models), c["model"]))
+
+
+def _by_key(cells: list[dict]) -> dict[tuple[str, str, str], dict]:
+    """(model, dataset, preset) -> cell."""
+    return {(c["model"], c["dataset"], c["preset"]): c for c in cells}
 
 
 def build(bench: list[BenchRun], fts: list[FinetuneRun], title: str, thumbs: bool = True) -> Report:
@@ -88,7 +90,7 @@ def build(bench: list[BenchRun], fts: list[FinetuneRun], title: str, thumbs: boo
 def _main_table(rep: Report, run: BenchRun) -> None:
     cells = _cells(run)
     models = list(run.results.get("models", {})) or list(dict.fromkeys(c["model"] for c in cells))
-    by = {(c["model"], c["dataset"], c["preset"]): c for c in cells}
+    by = _by_key(cells)
     t = Table(f"results-{len(rep.tables)}", f"Video-level AUC on the {run.results.get('split')} split ({run.path.name})",
               ["model", "dataset", "preset", "AUC", "95% CI", "vs clean", f"vs {models[0]}" if models else "vs first",
                "AP", "EER", "n (real/fake)", "trained on"],
@@ -123,14 +125,15 @@ def _main_table(rep: Report, run: BenchRun) -> None:
 
 def _words(rep: Report, run: BenchRun) -> None:
     cells = _cells(run)
+    by = _by_key(cells)
     models = list(run.results.get("models", {}))
-    for cmp in run.results.get("comparisons", []):
-        if cmp.get("preset") not in ("clean", None) and any(x.get("preset") == "clean" for x in run.results["comparisons"]):
+    comparisons = run.results.get("comparisons", [])
+    clean_compared = any(x.get("preset") == "clean" for x in comparisons)
+    for cmp in comparisons:
+        if cmp.get("preset") not in ("clean", None) and clean_compared:
             continue
-        c1 = next((c for c in cells if (c["model"], c["dataset"], c["preset"]) ==
-                   (cmp["model"], cmp["dataset"], cmp["preset"])), None)
-        c0 = next((c for c in cells if (c["model"], c["dataset"], c["preset"]) ==
-                   (cmp["baseline"], cmp["dataset"], cmp["preset"])), None)
+        c1 = by.get((cmp["model"], cmp["dataset"], cmp["preset"]))
+        c0 = by.get((cmp["baseline"], cmp["dataset"], cmp["preset"]))
         if not c1 or not c0 or cmp.get("auc") is None:
             continue
         p = cmp.get("delong_p")
@@ -142,8 +145,7 @@ def _words(rep: Report, run: BenchRun) -> None:
         for c in cells:
             if c["model"] != model or c["preset"] == "clean" or c["metrics"]["auc"] is None:
                 continue
-            clean = next((x for x in cells if (x["model"], x["dataset"], x["preset"]) == (model, c["dataset"], "clean")),
-                         None)
+            clean = by.get((model, c["dataset"], "clean"))
             if clean and clean["metrics"]["auc"] is not None and clean["metrics"]["auc"] - c["metrics"]["auc"] >= 0.1:
                 rep.summary.append(f"{model} breaks down on {c['dataset']} under {c['preset']}: AUC "
                                    f"{fmt(c['metrics']['auc'])} against {fmt(clean['metrics']['auc'])} clean.")
@@ -260,7 +262,15 @@ def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
                Cell("yes" if s.get("flagged") else "no", bool(s.get("flagged")), "bad" if s.get("flagged") else ""))
     if sc.rows:
         rep.tables.append(sc)
-    _presets_table(rep, run)
+    try:
+        from ..conference.presets import load_presets
+
+        presets = load_presets(cfg.get("presets"))
+    except Exception as e:  # noqa: BLE001 - the report goes on without the presets' settings
+        rep.warnings.append(f"presets could not be read ({str(e)[:160]}); their settings are not shown")
+        presets = None
+    if presets is not None:
+        _presets_table(rep, run, presets)
     for name in cfg.get("dataset", []):
         card = {"name": name, "lines": [], "missing": ""}
         try:
@@ -286,9 +296,7 @@ def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
         card["lines"].append(f"{ds.kind} dataset at {ds.root}: {len(ds.records)} videos")
         q = ds.root / "quality.csv"
         if q.is_file():
-            import csv
-
-            rows = list(csv.DictReader(open(q, newline="", encoding="utf-8")))
+            rows = read_csv_rows(q)
 
             def mean(k):
                 v = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
@@ -303,19 +311,14 @@ def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
             card["lines"].append(f"generated with swapper {sw}, face backend {g.get('face_backend')}, "
                                  f"presets {', '.join(g.get('presets', []))}")
         rep.cards.append(card)
-        if thumbs:
-            _gallery(rep, run, ds)
+        if thumbs and presets is not None:
+            _gallery(rep, run, ds, presets)
+        elif thumbs:
+            rep.gallery_notes.append(f"{ds.name}: no thumbnails (the presets could not be read)")
 
 
-def _presets_table(rep: Report, run: BenchRun) -> None:
+def _presets_table(rep: Report, run: BenchRun, presets: dict) -> None:
     cfg = run.results.get("config", {})
-    try:
-        from ..conference.presets import load_presets
-
-        presets = load_presets(cfg.get("presets"))
-    except Exception as e:  # noqa: BLE001
-        rep.warnings.append(f"presets could not be read ({str(e)[:160]}); their settings are not shown")
-        return
     t = Table(f"presets-{len(rep.tables)}", "Call conditions: settings and sources",
               ["preset", "codec", "size", "fps", "kbit/s", "loss", "camera", "sources"])
     for name in cfg.get("preset", []):
@@ -330,8 +333,7 @@ def _presets_table(rep: Report, run: BenchRun) -> None:
     rep.tables.append(t)
 
 
-def _gallery(rep: Report, run: BenchRun, ds) -> None:
-    from ..conference.presets import load_presets
+def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
     from ..conference.renditions import pair_seed, rendition_path
     from ..errors import VcbenchError
     from .gallery import thumbnail
@@ -345,7 +347,6 @@ def _gallery(rep: Report, run: BenchRun, ds) -> None:
     if fake is None or real is None:
         rep.gallery_notes.append(f"{ds.name}: no real/fake pair in the {split} split to show")
         return
-    presets = load_presets(cfg.get("presets"))
     row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": []}
     for pname in cfg.get("preset", []):
         item = {"preset": pname}
