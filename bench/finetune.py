@@ -5,7 +5,8 @@ pipeline >= 1.5x the training rate, so the model never waits on decoding), and t
 All three in one run on the same data (a dataset generated from the sample media, the
 call-condition policy with renditions), altfreezing-small (16 x 112) on CPU:
 - training alone: train_step on clips already in memory (the model's forward + backward);
-- pipeline alone: the DataLoader with N decode workers, no model;
+- pipeline alone: the DataLoader with N decode workers, no model, at ``--clips-per-track`` K
+  windows per decode and at 1 (every clip decoded on its own: the baseline K is measured against);
 - the command: `vcbench finetune` end to end (clips/s from its metrics.jsonl).
 With a GPU: the official network (32 x 224) under bf16 autocast + channels_last_3d, clips/s and
 the GPU's busy fraction (CUDA-event time inside steps / wall time; goal >= 80 %).
@@ -77,7 +78,7 @@ def training_rate(model_name: str, batch: int, steps: int, device: str = "cpu", 
                          precision="bf16" if bf16 else "fp32")
     sched = Schedule.for_model(model, "alternate")
     opt = build_optimizer(model, cfg)
-    x = torch.randn(batch, 3, pp.clip_len, pp.size, pp.size)
+    x = torch.randint(0, 256, (batch, pp.clip_len, pp.size, pp.size, 3), dtype=torch.uint8)  # as the loader gives
     y = torch.tensor([float(i % 2) for i in range(batch)])
     for s in range(3):
         train_step(model, model, sched, opt, [(x, y)], s, cfg, device)
@@ -101,37 +102,37 @@ def training_rate(model_name: str, batch: int, steps: int, device: str = "cpu", 
     return out
 
 
-def pipeline_rate(toml: Path, faces: Path, model_name: str, batch: int, batches: int, workers: int) -> dict:
-    import torch
-
+def pipeline_rate(toml: Path, faces: Path, model_name: str, batch: int, batches: int, workers: int,
+                  clips_per_track: int) -> dict:
     from vcbench.finetune.config import FinetuneConfig
-    from vcbench.finetune.data import ClipDataset, StepSampler, plan_data, worker_init
+    from vcbench.finetune.data import ClipDataset, micro_batches, plan_data
     from vcbench.models import build_detector
 
     cfg = FinetuneConfig(train=("calls",), out=Path("."), model=model_name, datasets=toml, cache_dir=faces)
     policy = cfg.policy()
     plan = plan_data(cfg, policy)
-    ds = ClipDataset(plan.train, build_detector(model_name).preprocess, policy, 0)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, sampler=StepSampler(0, batches + 2, batch, 1, 0, 1),
-                                         num_workers=workers, worker_init_fn=worker_init,
-                                         multiprocessing_context="spawn" if workers else None,
-                                         prefetch_factor=4 if workers else None)
-    it = iter(loader)
-    next(it), next(it)                               # workers up, first crops cached
+    ds = ClipDataset(plan.train, build_detector(model_name).preprocess, policy, 0, clips_per_track, batch)
+    warm = ds.block_batches                          # the first block: workers up
+    total = warm + max(batches, 2 * ds.block_batches)
+    it = micro_batches(ds, 0, total, workers)
+    for _ in range(warm):
+        next(it)
     t = time.perf_counter()
     n = 0
     for x, *_ in it:
         n += len(x)
-    return {"clips_per_s": round(n / (time.perf_counter() - t), 2)}
+    return {"clips_per_s": round(n / (time.perf_counter() - t), 2), "clips": n}
 
 
-def command_rate(toml: Path, faces: Path, model_name: str, batch: int, steps: int, workers: int, env) -> dict:
+def command_rate(toml: Path, faces: Path, model_name: str, batch: int, steps: int, workers: int,
+                 clips_per_track: int, env) -> dict:
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "run"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "vcbench", "finetune", "--train", "calls", "--datasets", str(toml),
                         "--out", str(out), "--model", model_name, "--steps", str(steps), "--batch-size", str(batch),
                         "--eval-every", str(steps), "--save-every", str(steps), "--workers", str(workers),
+                        "--clips-per-track", str(clips_per_track),
                         "--cache-dir", str(faces), "--device", "cpu"], check=True, capture_output=True, env=env)
         wall = time.perf_counter() - t
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -145,12 +146,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--model", default="altfreezing-small")
+    ap.add_argument("--clips-per-track", type=int, default=8)
     ap.add_argument("--realistic", type=int, default=0, metavar="N",
                     help="use N 720p, 10 s videos (a folder dataset) instead of the generated sample dataset")
     a = ap.parse_args()
     import torch
 
-    res: dict = {"model": a.model, "batch": a.batch, "workers": a.workers, "cpu_count": os.cpu_count(),
+    res: dict = {"model": a.model, "batch": a.batch, "workers": a.workers, "clips_per_track": a.clips_per_track,
+                 "cpu_count": os.cpu_count(),
                  "torch_threads": torch.get_num_threads(),
                  "data": f"{a.realistic} videos 1280x720 10 s" if a.realistic else "generated from sample media"}
     with tempfile.TemporaryDirectory() as td:
@@ -160,11 +163,17 @@ def main() -> None:
         toml = make_realistic(td, a.realistic) if a.realistic else make_dataset(td)
         res["training_only"] = training_rate(a.model, a.batch, a.steps)
         print("training alone", res["training_only"], flush=True)
-        res["pipeline_only"] = pipeline_rate(toml, td / "faces", a.model, a.batch, a.steps, a.workers)
+        res["pipeline_only"] = pipeline_rate(toml, td / "faces", a.model, a.batch, a.steps, a.workers,
+                                             a.clips_per_track)
         print("pipeline alone", res["pipeline_only"], flush=True)
-        res["command"] = command_rate(toml, td / "faces", a.model, a.batch, 2 * a.steps, a.workers, env)
+        res["pipeline_one_clip_per_decode"] = pipeline_rate(toml, td / "faces", a.model, a.batch, 6, a.workers, 1)
+        print("pipeline alone, one clip per decode", res["pipeline_one_clip_per_decode"], flush=True)
+        res["command"] = command_rate(toml, td / "faces", a.model, a.batch, 2 * a.steps, a.workers,
+                                      a.clips_per_track, env)
         print("vcbench finetune", res["command"], flush=True)
     res["pipeline_vs_training"] = round(res["pipeline_only"]["clips_per_s"] / res["training_only"]["clips_per_s"], 2)
+    res["clips_per_track_speedup"] = round(res["pipeline_only"]["clips_per_s"]
+                                           / res["pipeline_one_clip_per_decode"]["clips_per_s"], 2)
     if res["command"]["clips_per_s"]:
         res["command_vs_training"] = round(res["command"]["clips_per_s"] / res["training_only"]["clips_per_s"], 2)
     if torch.cuda.is_available():

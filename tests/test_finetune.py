@@ -222,10 +222,11 @@ def test_benchmark_reads_a_finetune_run(calls, trained, cli_runner, tmp_path):
 
 
 def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
-    """One code path: the sampler's clip for a window equals the clip score dumps for it."""
+    """One code path: the clips one decode of a track gives the sampler (several windows at once,
+    crops dropped as windows complete) equal the clips score dumps for the same windows."""
     from vcbench.finetune.augment import make_policy
     from vcbench.finetune.config import FinetuneConfig
-    from vcbench.finetune.data import ClipDataset, Sample, plan_data
+    from vcbench.finetune.data import ClipDataset, episode_clips, plan_data
     from vcbench.models import build_detector
     from vcbench.models.preprocess import normalise
 
@@ -234,7 +235,6 @@ def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
     policy = make_policy("none")
     plan = plan_data(cfg, policy)
     pp = build_detector("altfreezing-tiny").preprocess
-    ds = ClipDataset(plan.val, pp, policy, seed=0)
     vi = next(i for i, v in enumerate(plan.val) if v.label == 1)
     video = Path(plan.val[vi].path)
     dump = tmp_path / "dump"
@@ -244,14 +244,27 @@ def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
     files = sorted((dump / video.stem).glob("*.npz"))
     assert len(files) == 4
     tr = plan.val[vi].variants["clean"].tracks[0]
-    for f in files:
-        z = np.load(f)
-        rows = [int(np.searchsorted(tr.frames, fr)) for fr in z["frames"]]
-        clip = ds.clip(Sample(vi, "clean", 0, tuple(rows), 1))
+    dumps = [np.load(f) for f in files]
+    windows = [[int(np.searchsorted(tr.frames, fr)) for fr in z["frames"]] for z in dumps]
+    assert len({w[0] for w in windows}) == 4                       # four different windows, one decode
+    clips = episode_clips(str(video), tr, windows[::-1] + windows[:1], pp)   # any order, repeats allowed
+    for clip, z in zip(clips, dumps[::-1] + dumps[:1]):
         assert np.array_equal(clip, z["clip"])
-        x, y, *_ = ds[1]                          # __getitem__ goes through normalise too
-        assert x.shape == (3, pp.clip_len, pp.size, pp.size) and x.dtype == torch.float32
         assert torch.equal(normalise(clip, pp), normalise(z["clip"], pp))
+        assert torch.equal(normalise(torch.from_numpy(clip), pp), normalise(z["clip"], pp))
+    ds = ClipDataset(plan.val, pp, policy, seed=0, clips_per_track=4, batch_size=4)
+    block = ds[0]
+    assert len(block) == ds.block_batches == 8
+    x, y, vids, applied, fails = block[0]
+    assert x.shape == (4, pp.clip_len, pp.size, pp.size, 3) and x.dtype == torch.uint8
+    assert y.tolist() == [0.0, 1.0, 0.0, 1.0] and fails == ""
+    # every clip in a block is its episode's window, cut from that episode's track
+    where = ds.layout(0)
+    for pos in range(ds.block_clips):
+        label, (e, slot) = pos % 2, where[pos]
+        ep = ds.episode(0, label, e)
+        if pos < 4:
+            assert np.array_equal(x[pos].numpy(), ds.clips(ep)[slot]) and int(vids[pos]) == ep.video
 
 
 # --- exact resume after kill -9, and torchrun ---------------------------------------------------
@@ -437,15 +450,17 @@ def test_a_video_that_stops_decoding_is_skipped_and_counted(calls, tmp_path):
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4000)
     plan.train[0].variants["clean"].path = str(broken)    # tracked fine, then the file went bad
     name = f"calls/{plan.train[0].video_id}"
-    ds = ClipDataset(plan.train, build_detector("altfreezing-tiny").preprocess, make_policy("none"), seed=0)
-    failures, labels = set(), []
-    for idx in range(40):
-        x, y, vi, _, fails = ds[idx]
-        assert vi != 0 and torch.isfinite(x).all()
-        labels.append(y)
-        failures |= {f.split("\t")[0] for f in fails.split("\n") if f}
+    ds = ClipDataset(plan.train, build_detector("altfreezing-tiny").preprocess, make_policy("none"), seed=0,
+                     clips_per_track=2, batch_size=4)
+    failures, labels, blocks = set(), [], 0
+    while not failures and blocks < 30:                    # until a draw lands on the broken video
+        for x, y, vids, _, fails in ds[blocks]:
+            assert (vids != 0).all() and x.dtype == torch.uint8
+            labels += y.tolist()
+            failures |= {f.split("\t")[0] for f in fails.split("\n") if f}
+        blocks += 1
     assert failures == {name}
-    assert labels.count(0.0) == labels.count(1.0) == 20        # still balanced
+    assert labels.count(0.0) == labels.count(1.0) == blocks * ds.block_clips // 2     # still balanced
 
 
 def test_early_stopping_after_patience_evaluations(calls, cli_runner, tmp_path):

@@ -392,6 +392,8 @@ def _f(name):
               help="Comma-separated presets clips may be drawn under (--augment call).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=_f("precision"), show_default=True)
 @click.option("--workers", type=int, default=_f("workers"), show_default=True, help="Decode worker processes.")
+@click.option("--clips-per-track", type=int, default=_f("clips_per_track"), show_default=True,
+              help="Windows cut from one decode of a face track (1: every clip decoded on its own).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (exactly).")
 @click.option("--tensorboard", is_flag=True, help="Also log to --out/tensorboard.")
 @click.option("--face-backend", default=_f("face_backend"), show_default=True)

@@ -51,7 +51,7 @@ class FinetuneConfig:
     val_clips: int = 4                     # windows per track when validating (sparse, as the benchmark)
     max_frames: int = 400                  # the release reads the first 400 frames
     workers: int = 1                       # DataLoader worker processes (0: decode in the training process)
-    crop_cache_mb: int = 512               # decoded face crops kept per worker (LRU)
+    clips_per_track: int = 8               # windows cut from one decode of a track (1: every clip on its own)
     resume: bool = False
     device: str = "auto"
     face_backend: str = "mediapipe"
@@ -75,10 +75,11 @@ class FinetuneConfig:
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}"
                                   + (f"; did you mean {hint[0]!r}?" if hint else ""))
         for key in ("steps", "batch_size", "accumulate", "save_every", "eval_every", "alt_temporal_steps",
-                    "alt_spatial_steps", "gradual_every", "aug_seeds", "val_clips", "log_every", "max_frames"):
+                    "alt_spatial_steps", "gradual_every", "aug_seeds", "val_clips", "log_every", "max_frames",
+                    "clips_per_track"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("warmup_steps", "patience", "workers", "crop_cache_mb"):
+        for key in ("warmup_steps", "patience", "workers"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not self.lr > 0:
@@ -106,7 +107,7 @@ class FinetuneConfig:
         return make_policy(self.augment, presets, self.aug_preset_p, self.aug_seeds)
 
     #: what may change between a run and its --resume (everything else must match)
-    RESUMABLE = frozenset({"steps", "resume", "device", "workers", "crop_cache_mb", "save_every", "eval_every",
+    RESUMABLE = frozenset({"steps", "resume", "device", "workers", "save_every", "eval_every",
                            "patience", "tensorboard", "log_every", "cache_dir", "datasets", "ffmpeg", "out"})
 
     def to_json(self) -> dict:

@@ -3,15 +3,16 @@
 ``plan_data`` reads the train and val splits of the chosen datasets (the test split is filtered
 out before any file is touched), refuses identities on both sides, tracks every video (cache)
 and renders the call-condition variants of the train videos (renditions cache, tracks mapped).
-``ClipDataset`` is map-style and stateless: sample ``idx`` is fully determined by
-``(seed, idx)`` -- class (alternating, so every batch is balanced), video, variant, track,
-window, augmentation -- so any worker can make any sample and a resumed run draws exactly the
-samples the killed one would have. Clips are cut through ``models.preprocess`` (``cut_crops``,
-``TrackCrops.clip``, ``normalise``): the code path ``score`` uses.
+``ClipDataset`` is map-style and stateless over blocks of micro-batches: a block is fully
+determined by ``(seed, rank, block)`` -- classes (alternating, so every micro-batch is balanced),
+episodes (video, variant, track and ``clips_per_track`` windows, decoded together), the shuffle
+of episodes over micro-batches, each clip's augmentation -- so any worker can make any block and a
+resumed run draws exactly the clips the killed one would have. Clips are cut through
+``models.preprocess`` (``cut_crop``, ``TrackCrops.clip``, ``normalise``): the code path ``score``
+uses.
 """
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,93 +192,94 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
 
 # --- the clip sampler -------------------------------------------------------------------
 
-class CropCache:
-    """Decoded face crops of whole tracks, least recently used out, bounded in bytes (per worker)."""
+def episode_clips(path: str, tr: TrackRows, windows, pp) -> list[np.ndarray]:
+    """The aligned uint8 ``(T, S, S, 3)`` clips of several windows of one track, decoding the
+    video once, up to the last window, and holding only the crops a pending window still needs.
 
-    def __init__(self, max_bytes: int):
-        self.max_bytes, self.bytes = max_bytes, 0
-        self._d: collections.OrderedDict = collections.OrderedDict()
-
-    def get(self, key):
-        if key in self._d:
-            self._d.move_to_end(key)
-            return self._d[key]
-        return None
-
-    def put(self, key, tc, size: int) -> None:
-        if size > self.max_bytes:
-            return
-        self._d[key] = (tc, size)
-        self.bytes += size
-        while self.bytes > self.max_bytes:
-            _, (_, s) = self._d.popitem(last=False)
-            self.bytes -= s
-
-
-def track_crops(variant: Variant, tr: TrackRows, rows: list[int], pp, cache: CropCache | None):
-    """A TrackCrops holding at least ``rows``: the whole track cached when it fits the budget,
-    else just the window's rows decoded."""
-    from ..models.preprocess import cut_crops
+    Random access into a long-GOP video costs a decode from its start (a 10 s x264 file has one
+    or two keyframes), so a window drawn alone costs half a video's decode; K windows drawn
+    together share one decode. Crops go through ``cut_crop`` and ``TrackCrops.clip``: the path
+    ``score`` uses.
+    """
+    from ..models.preprocess import TrackCrops, cut_crop
     from ..video import iter_frames
 
-    key = (variant.path, tr.track_id)
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[0]
-        wh = (tr.boxes[:, 2:] - tr.boxes[:, :2]).clip(1) * pp.box_scale
-        size = int((wh[:, 0] * wh[:, 1]).sum() * 3)
-        whole = size <= cache.max_bytes // 4
-    else:
-        whole, size = False, 0
-    need = set(range(len(tr.frames))) if whole else set(rows)
-    frames = [int(tr.frames[r]) for r in sorted(need)]
-    crops = cut_crops(iter_frames(variant.path, indices=frames), [tr], pp, {tr.track_id: need})
-    if not crops or any(r not in crops[0].crops for r in rows):
-        raise VcbenchError(f"{variant.path}: the track's frames could not be decoded")
-    if whole and cache is not None:
-        cache.put(key, crops[0], size)
-    return crops[0]
+    windows = [list(w) for w in windows]
+    at_frame: dict[int, list[int]] = {}
+    for r in sorted({r for w in windows for r in w}):
+        at_frame.setdefault(int(tr.frames[r]), []).append(r)
+    tc = TrackCrops(tr.track_id, tr.frames, tr.boxes, tr.kps, np.zeros((len(tr), 4), np.int64), {})
+    out: list = [None] * len(windows)
+    pending = list(range(len(windows)))
+    for i, rgb in iter_frames(path, indices=sorted(at_frame)):
+        for r in at_frame[i]:
+            tc.crop_boxes[r], tc.crops[r] = cut_crop(rgb, tc.boxes[r], pp)
+        for k in [k for k in pending if all(r in tc.crops for r in windows[k])]:
+            out[k] = tc.clip(windows[k], pp)
+            pending.remove(k)
+        if not pending:
+            break
+        keep = min(min(windows[k]) for k in pending)
+        for r in [r for r in tc.crops if r < keep]:
+            del tc.crops[r]
+    if pending:
+        raise VcbenchError(f"{path}: the track's frames could not be decoded")
+    return out
 
 
 @dataclass(frozen=True)
-class Sample:
+class Episode:
+    """K windows of one track of one variant of one video: one decode."""
+
     video: int
     variant: str
     track: int
-    rows: tuple[int, ...]
+    windows: tuple[tuple[int, ...], ...]
     label: int
 
 
 class ClipDataset:
-    """Map-style dataset over global sample indices (see the module docstring).
+    """Map-style dataset over *blocks* of micro-batches (see the module docstring).
 
-    ``__getitem__(idx)`` -> ``(clip (3, T, S, S) float32, label, video index, applied, failures)``.
-    A video that fails to decode is replaced by another draw of the same class; the failure is
-    reported with the sample so the trainer can count it in run.json.
+    A block is ``block_batches`` micro-batches of ``batch_size`` clips for one rank. Its clips come
+    from episodes of ``clips_per_track`` windows each (one decode per episode), at least four
+    episodes per class per block, shuffled across the block's micro-batches, each micro-batch
+    alternating real and fake. Everything -- episode draws, window draws, the shuffle, each
+    clip's augmentation -- is a function of ``(seed, rank, block)``, so any worker can make any
+    block and a resumed run sees the very micro-batches the killed one would have.
+
+    ``__getitem__(block)`` -> a list of micro-batches ``(clips uint8 (B, T, S, S, 3), labels,
+    video indices, applied, failures)``; normalisation happens where the model is (``normalise``).
+    An episode whose video fails to decode is replaced by another draw of the same class; the
+    failure comes back with the block's first micro-batch so the trainer can count it in run.json.
     """
 
-    def __init__(self, videos: list[TrainVideo], pp, policy, seed: int, cache_mb: int = 512):
+    def __init__(self, videos: list[TrainVideo], pp, policy, seed: int, clips_per_track: int = 8,
+                 batch_size: int = 8, rank: int = 0, world: int = 1):
+        if clips_per_track < 1 or batch_size < 1:
+            raise VcbenchError("clips_per_track and batch_size must be >= 1")
         self.videos, self.pp, self.policy, self.seed = videos, pp, policy, seed
+        self.k, self.batch, self.rank, self.world = clips_per_track, batch_size, rank, world
+        self.block_batches = max(1, -(-8 * clips_per_track // batch_size))
         self.by_label = {c: [i for i, v in enumerate(videos) if v.label == c] for c in (0, 1)}
-        self.cache_bytes = cache_mb << 20
-        self._cache: CropCache | None = None
         self._bad: set[int] = set()
 
     def __len__(self) -> int:
         return 1 << 62
 
-    def __getstate__(self):          # workers build their own crop cache
-        d = dict(self.__dict__)
-        d["_cache"] = None
-        return d
+    @property
+    def block_clips(self) -> int:
+        return self.block_batches * self.batch
 
-    def draw(self, idx: int, attempt: int = 0) -> Sample:
-        """Sample ``idx``'s video, variant, track and window (attempt k > 0: a replacement draw)."""
+    def sample_id(self, block: int, pos: int) -> int:
+        """A clip's global index: unique over blocks, ranks and positions (its augmentation seed)."""
+        return (block * self.world + self.rank) * self.block_clips + pos
+
+    def episode(self, block: int, label: int, e: int, attempt: int = 0) -> Episode:
+        """Episode ``e`` of class ``label`` in ``block`` (attempt k > 0: a replacement draw)."""
         from ..models.preprocess import track_windows
 
-        rng = np.random.default_rng([self.seed, idx, attempt])
-        label = idx % 2
+        rng = np.random.default_rng([self.seed, self.rank, block, label, e, attempt])
         pool = self.by_label[label]
         vi = pool[int(rng.integers(len(pool)))]
         v = self.videos[vi]
@@ -289,55 +291,88 @@ class ClipDataset:
         var = v.variants[variant]
         ti = int(rng.integers(len(var.tracks)))
         wins = track_windows(len(var.tracks[ti].frames), self.pp.clip_len, "dense")
-        rows = wins[int(rng.integers(len(wins)))]
-        return Sample(vi, variant, ti, tuple(rows), label)
+        picks = rng.integers(len(wins), size=self.k)
+        return Episode(vi, variant, ti, tuple(tuple(wins[int(j)]) for j in picks), label)
 
-    def clip(self, s: Sample) -> np.ndarray:
-        """The aligned uint8 ``(T, S, S, 3)`` clip of a sample, before augmentation."""
-        if self._cache is None:
-            self._cache = CropCache(self.cache_bytes)
-        var = self.videos[s.video].variants[s.variant]
-        tr = var.tracks[s.track]
-        return track_crops(var, tr, list(s.rows), self.pp, self._cache).clip(list(s.rows), self.pp)
+    def clips(self, ep: Episode) -> list[np.ndarray]:
+        """The episode's aligned uint8 clips, before augmentation."""
+        var = self.videos[ep.video].variants[ep.variant]
+        return episode_clips(var.path, var.tracks[ep.track], ep.windows, self.pp)
 
-    def __getitem__(self, idx: int):
-        from ..models.preprocess import normalise
-        from .augment import augment_clip
+    def layout(self, block: int) -> dict[int, tuple[int, int]]:
+        """Block position -> (episode, window slot) of its class: classes alternate by position,
+        and each class's positions are shuffled over its episodes."""
+        n = self.block_clips
+        where: dict[int, tuple[int, int]] = {}
+        for c in (0, 1):
+            pos = np.array([p for p in range(n) if p % 2 == c])
+            np.random.default_rng([self.seed, self.rank, block, c, 1 << 21]).shuffle(pos)
+            for j, p in enumerate(pos):
+                where[int(p)] = (j // self.k, j % self.k)
+        return where
 
-        failures = []
+    def _episode_clips(self, block: int, label: int, e: int, failures: list[str]):
         for attempt in range(8):
-            s = self.draw(idx, attempt)
-            if s.video in self._bad and attempt < 7:
+            ep = self.episode(block, label, e, attempt)
+            if ep.video in self._bad and attempt < 7:
                 continue
             try:
-                clip = self.clip(s)
-                break
-            except (VcbenchError, OSError) as e:
-                self._bad.add(s.video)
-                v = self.videos[s.video]
-                failures.append(f"{v.dataset}/{v.video_id}\t{e}")
-        else:
-            raise DatasetError(f"sample {idx}: 8 draws in a row failed to decode ({failures[-1]})")
-        rng = np.random.default_rng([self.seed, idx, 1 << 20])
-        clip, label, applied = augment_clip(clip, s.label, self.policy, rng)
-        return normalise(clip, self.pp), float(label), s.video, ",".join([s.variant] + applied), "\n".join(failures)
+                return ep, self.clips(ep)
+            except (VcbenchError, OSError) as err:
+                self._bad.add(ep.video)
+                v = self.videos[ep.video]
+                failures.append(f"{v.dataset}/{v.video_id}\t{err}")
+        raise DatasetError(f"block {block}: 8 draws in a row failed to decode ({failures[-1]})")
+
+    def __getitem__(self, block: int):
+        import torch
+
+        from .augment import augment_clip
+
+        where, failures, made = self.layout(block), [], {}
+        for pos in range(self.block_clips):           # decode first: failures go out with micro-batch 0
+            key = (pos % 2, where[pos][0])
+            if key not in made:
+                made[key] = self._episode_clips(block, *key, failures)
+        out = []
+        for b in range(self.block_batches):
+            xs, ys, vids, applied = [], [], [], []
+            for pos in range(b * self.batch, (b + 1) * self.batch):
+                label = pos % 2
+                e, slot = where[pos]
+                ep, clips = made[(label, e)]
+                rng = np.random.default_rng([self.seed, self.sample_id(block, pos), 1 << 20])
+                clip, y, names = augment_clip(clips[slot], label, self.policy, rng)
+                xs.append(clip)
+                ys.append(float(y))
+                vids.append(ep.video)
+                applied.append(",".join([ep.variant] + names))
+            out.append((torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.float32),
+                        torch.tensor(vids), applied, "\n".join(failures) if b == 0 else ""))
+        return out
 
 
-class StepSampler:
-    """Global sample indices for steps ``start..steps-1``: step, micro-batch, rank, then item, so
-    every rank draws its own samples and a resumed run continues the same sequence."""
+def micro_batches(dataset: ClipDataset, start: int, stop: int, workers: int, pin: bool = False):
+    """Micro-batches ``start .. stop - 1`` (per-rank indices), each worker making whole blocks."""
+    import torch
 
-    def __init__(self, start: int, steps: int, batch: int, accumulate: int, rank: int, world: int):
-        self.start, self.steps, self.batch, self.acc, self.rank, self.world = start, steps, batch, accumulate, rank, world
-
-    def __iter__(self):
-        for step in range(self.start, self.steps):
-            for a in range(self.acc):
-                base = ((step * self.acc + a) * self.world + self.rank) * self.batch
-                yield from range(base, base + self.batch)
-
-    def __len__(self) -> int:
-        return (self.steps - self.start) * self.acc * self.batch
+    if stop <= start:
+        return
+    first, last = start // dataset.block_batches, (stop - 1) // dataset.block_batches
+    gen = torch.Generator()
+    gen.manual_seed(dataset.seed)    # the loader's own seed draw must not touch the global RNG (resume)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, sampler=range(first, last + 1), num_workers=workers, generator=gen,
+        worker_init_fn=worker_init, pin_memory=pin, prefetch_factor=2 if workers else None,
+        # spawned, not forked: a fork of a process whose OpenMP pool is running (torch, after the
+        # first step or an evaluation) can deadlock
+        multiprocessing_context="spawn" if workers else None, persistent_workers=False)
+    m = first * dataset.block_batches
+    for block in loader:
+        for mb in block:
+            if start <= m < stop:
+                yield mb
+            m += 1
 
 
 def worker_init(_worker_id: int) -> None:

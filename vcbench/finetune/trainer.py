@@ -1,8 +1,8 @@
 """The training loop: one function, ``run_finetune(cfg)``, and the files of a run folder.
 
 ``last.pth`` holds everything a resume needs (model, optimiser, step, the torch RNG, best val AUC,
-counters); the data side needs nothing saved because every sample is a pure function of
-``(seed, index)`` (``data.ClipDataset``). So on CPU a run killed at any point and resumed ends
+counters); the data side needs nothing saved because every micro-batch is a pure function of
+``(seed, rank, block)`` (``data.ClipDataset``). So on CPU a run killed at any point and resumed ends
 with the same weights as one that never stopped. ``best.pth`` is a plain vcbench checkpoint
 (no optimiser) that ``score``, ``benchmark`` and ``load_detector`` read without extra flags.
 """
@@ -134,7 +134,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     from ..provenance import provenance as software
     from ..runtime import resolve_device
     from .. import distributed as D
-    from .data import ClipDataset, StepSampler, plan_data, worker_init
+    from .data import ClipDataset, micro_batches, plan_data
     from .freezing import Schedule, apply_modes
 
     t_start = time.perf_counter()
@@ -210,18 +210,8 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = DDP(model, device_ids=[device] if device.startswith("cuda") else None)
 
-    dataset = ClipDataset(plan.train, pp, policy, cfg.seed, cfg.crop_cache_mb // max(1, cfg.workers))
-    sampler = StepSampler(start, cfg.steps, cfg.batch_size, cfg.accumulate, world.rank, world.size)
-    gen = torch.Generator()
-    gen.manual_seed(cfg.seed)        # the loader's worker seeds come from here, never from the global RNG
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                                         num_workers=cfg.workers, worker_init_fn=worker_init, generator=gen,
-                                         pin_memory=device.startswith("cuda"),
-                                         prefetch_factor=4 if cfg.workers else None,
-                                         # spawned, not forked: a fork of a process whose OpenMP pool is
-                                         # running (torch, after the first step or an evaluation) can deadlock
-                                         multiprocessing_context="spawn" if cfg.workers else None,
-                                         persistent_workers=False)
+    dataset = ClipDataset(plan.train, pp, policy, cfg.seed, cfg.clips_per_track, cfg.batch_size,
+                          world.rank, world.size)
 
     presets_seen = sorted({v.preset for v in plan.train} | {var.preset for v in plan.train for var in v.variants.values()})
     methods_seen = sorted({v.method for v in plan.train if v.label == 1})
@@ -280,7 +270,8 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
 
     write_run("running", start)
     step = start
-    it = iter(loader)
+    it = micro_batches(dataset, start * cfg.accumulate, cfg.steps * cfg.accumulate, cfg.workers,
+                       pin=device.startswith("cuda"))
     t_log, clips_log = time.perf_counter(), 0
     try:
         while step < cfg.steps:
@@ -360,11 +351,14 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
 
 def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str = "cpu") -> float:
     """One optimiser step over ``batches`` (gradient accumulation) under the freezing schedule:
+    ``batches`` hold uint8 clips ``(N, T, S, S, 3)`` (normalised here, on the device) or float
+    ``(N, C, T, H, W)`` already normalised, with their labels;
     stage modes for ``step``, forward/backward (DDP syncs on the last micro-batch), gradients of
     the parameters frozen at ``step`` dropped, clipping, the learning rate for ``step``. Returns the loss."""
     import torch
     import torch.nn.functional as F
 
+    from ..models.preprocess import normalise
     from .freezing import apply_modes, mask_gradients
 
     apply_modes(model, schedule, step)
@@ -374,6 +368,8 @@ def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str =
     total = 0.0
     for a, (x, y) in enumerate(batches):
         x = x.to(device, non_blocking=True)
+        if x.dtype == torch.uint8:                 # (N, T, S, S, 3) clips: normalised where the model is
+            x = normalise(x, model.preprocess)
         x = x.contiguous(memory_format=_layout(device))
         y = y.to(device=device, dtype=torch.float32)
         last = a == len(batches) - 1

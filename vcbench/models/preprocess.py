@@ -156,18 +156,19 @@ def track_windows(n: int, length: int, mode: str = "dense", k: int | None = None
 
 # --- normalisation ----------------------------------------------------------------------
 
-def normalise(clips: np.ndarray, pp: Preprocess):
-    """(N, T, S, S, 3) or (T, S, S, 3) uint8 -> (N, 3, T, S, S) or (3, T, S, S) float32 tensor,
-    normalised with the weights' mean/std on the 0-255 scale."""
+def normalise(clips, pp: Preprocess):
+    """(N, T, S, S, 3) or (T, S, S, 3) uint8 (array, or tensor on any device) -> (N, 3, T, S, S)
+    or (3, T, S, S) float32 tensor on the same device, normalised with the weights' mean/std on
+    the 0-255 scale."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(clips))
+    x = clips if isinstance(clips, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(clips))
     single = x.ndim == 4
     if single:
         x = x[None]
     x = x.permute(0, 4, 1, 2, 3).float()
-    mean = torch.tensor(pp.mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
-    std = torch.tensor(pp.std, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    mean = torch.tensor(pp.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(pp.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1, 1)
     x = (x - mean) / std
     return x[0] if single else x
 
@@ -197,6 +198,14 @@ class TrackCrops:
                           pp.template_px(), pp.size)
 
 
+def cut_crop(rgb: np.ndarray, box: np.ndarray, pp: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """``(crop box, crop)`` of one detector box in one frame: the release's step 1 (a copy, so
+    the frame can go)."""
+    h, w = rgb.shape[:2]
+    b = crop_box(box, w, h, pp.box_scale)
+    return b, rgb[b[1]:b[3], b[0]:b[2]].copy()
+
+
 def cut_crops(frames, tracks, pp: Preprocess, rows_needed: Mapping[int, set[int]] | None = None) -> list[TrackCrops]:
     """Cut every track's crops from an iterable of ``(frame_index, rgb)``, decoding once.
 
@@ -217,13 +226,11 @@ def cut_crops(frames, tracks, pp: Preprocess, rows_needed: Mapping[int, set[int]
         if i > last:
             break
         seen = i
-        h, w = rgb.shape[:2]
         for tid, row, keep in by_frame.get(i, ()):
             tc = out[tid]
-            b = crop_box(tc.boxes[row], w, h, pp.box_scale)
-            tc.crop_boxes[row] = b
+            tc.crop_boxes[row], crop = cut_crop(rgb, tc.boxes[row], pp)
             if keep:
-                tc.crops[row] = rgb[b[1]:b[3], b[0]:b[2]].copy()
+                tc.crops[row] = crop
     result = []
     for tc in out.values():
         n = int(np.searchsorted(tc.frames, seen, side="right"))
