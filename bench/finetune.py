@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--model", default="altfreezing-small")
-    ap.add_argument("--clips-per-track", type=int, default=8)
+    ap.add_argument("--clips-per-track", type=int, default=16)
     ap.add_argument("--realistic", type=int, default=0, metavar="N",
                     help="use N 720p, 10 s videos (a folder dataset) instead of the generated sample dataset")
     a = ap.parse_args()

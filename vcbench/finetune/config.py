@@ -51,7 +51,7 @@ class FinetuneConfig:
     val_clips: int = 4                     # windows per track when validating (sparse, as the benchmark)
     max_frames: int = 400                  # the release reads the first 400 frames
     workers: int = 1                       # DataLoader worker processes (0: decode in the training process)
-    clips_per_track: int = 8               # windows cut from one decode of a track (1: every clip on its own)
+    clips_per_track: int = 16              # windows cut from one decode of a track (1: every clip on its own)
     resume: bool = False
     device: str = "auto"
     face_backend: str = "mediapipe"

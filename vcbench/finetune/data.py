@@ -254,7 +254,7 @@ class ClipDataset:
     failure comes back with the block's first micro-batch so the trainer can count it in run.json.
     """
 
-    def __init__(self, videos: list[TrainVideo], pp, policy, seed: int, clips_per_track: int = 8,
+    def __init__(self, videos: list[TrainVideo], pp, policy, seed: int, clips_per_track: int = 16,
                  batch_size: int = 8, rank: int = 0, world: int = 1):
         if clips_per_track < 1 or batch_size < 1:
             raise VcbenchError("clips_per_track and batch_size must be >= 1")
