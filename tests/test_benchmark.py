@@ -69,6 +69,9 @@ def test_benchmark_end_to_end(bench_data, cli_runner, tmp_path, monkeypatch):
     assert {x["status"] for x in rows if x["model"] == "mine" and "real_2" in x["video_id"]} != {"ok"}
     res = json.loads((out / "results.json").read_text())
     assert res["schema"] == "vcbench-benchmark/1" and len(res["cells"]) == 6
+    from vcbench.runtime import resolve_precision
+
+    assert res["config"]["precision"] == resolve_precision("auto", "cpu")     # the default, resolved
     for cell in res["cells"]:
         sel = [x for x in rows if (x["model"], x["preset"]) == (cell["model"], cell["preset"])
                and x["split"] == "test" and x["status"] == "ok"]

@@ -59,3 +59,25 @@ def test_one_summary_line_for_every_batch():
     b.fail("x.mp4", "no face")
     assert b.summary() == "12 videos: 9 done, 2 already done, 1 failed" and not b.ok
     assert BatchResult("videos", done=3).summary() == "3 videos: 3 done, 0 failed"
+
+
+def test_auto_precision_is_bf16_only_where_the_device_runs_it_natively(monkeypatch):
+    import torch
+
+    from vcbench.runtime import resolve_precision
+
+    caps = {"avx2": True, "amx_bf16": False, "avx512_bf16": False}
+    monkeypatch.setattr(torch._C._cpu, "_get_cpu_capability", lambda: dict(caps))
+    assert resolve_precision("auto", "cpu") == "fp32"                 # AVX2 only: autocast would emulate bf16
+    caps["avx512_bf16"] = True
+    assert resolve_precision("auto", "cpu") == "bf16"
+    caps.update(avx512_bf16=False, amx_bf16=True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", "cuda") == "fp32"                # a pre-Ampere GPU
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", "cuda:0") == "bf16"
+    with pytest.raises(ConfigError, match="fp16"):
+        resolve_precision("fp16", "cpu")

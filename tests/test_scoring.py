@@ -201,8 +201,10 @@ def test_score_cli_on_a_real_face_video(tmp_path, carphone, tiny_video, cli_runn
     assert len(rows) == 120 and {r["video"] for r in rows} == {str(carphone)}
     (row,) = list(csv.DictReader(open(tmp_path / "scores.csv")))
     assert row["video"] == str(carphone) and float(row["score"]) == pytest.approx(score, abs=1e-4)
+    from vcbench.runtime import resolve_precision
+
     assert (row["aggregate"], row["clips"], row["mode"], row["precision"], row["tracking"]) == (
-        "mean", "113", "dense", "fp32", "release")
+        "mean", "113", "dense", resolve_precision("auto", "cpu"), "release")     # written resolved, never "auto"
     import hashlib
 
     assert row["checkpoint_sha256"] == hashlib.sha256(ck.read_bytes()).hexdigest() and row["track_scores"].startswith("0:")

@@ -310,8 +310,9 @@ def given_options(ctx, kw: dict) -> dict:
               help="Video score: mean of every clip of every track (as released), or the highest track.")
 @click.option("--tracking", type=click.Choice(["release", "all"]), default="release", show_default=True,
               help="release: tracks spanning the video from frame 0, else the longest; all: every track.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="Arithmetic of the forward pass (fp32 reproduces the release's numbers).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="Arithmetic of the forward pass: auto is bf16 autocast where the device runs bf16 natively "
+                   "(CUDA, AMX/AVX512-bf16 CPUs), else fp32 (the release's numbers).")
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write per-frame scores (.csv or .json).")
 @click.option("--dump-clips", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -342,8 +343,10 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     if checkpoint is None:
         click.echo(f"note: {model!r} untrained (weights from seed 0): these scores are a pipeline check, not a result",
                    err=True)
+    from .runtime import resolve_device, resolve_precision
     from .scoring import ScoreSettings
 
+    precision = resolve_precision(precision, resolve_device(device))
     settings = ScoreSettings(mode=mode, clips=clips, aggregate=aggregate, tracking=tracking, precision=precision,
                              max_frames=max_frames)
     settings_json = settings.to_json()
@@ -450,7 +453,8 @@ def _b(name):
 @click.option("--split", default=_b("split"), show_default=True, help="Evaluated split (thresholds come from val).")
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default=_b("mode"), show_default=True)
 @click.option("--clips", type=int, default=None, help="Windows per track in sparse mode (default 4).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=_b("precision"), show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_b("precision"), show_default=True,
+              help="auto: bf16 autocast where the device runs it natively, else fp32 (resolved in results.json).")
 @click.option("--seed", type=int, default=_b("seed"), show_default=True, help="Renditions, bootstrap, chance.")
 @click.option("--bootstrap", type=int, default=_b("bootstrap"), show_default=True, help="Resamples for 95 % intervals.")
 @click.option("--max-frames", type=int, default=_b("max_frames"), show_default=True)

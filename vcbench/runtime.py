@@ -105,6 +105,29 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def bf16_capable(device: str) -> bool:
+    """Whether ``device`` runs bf16 matmuls/convolutions natively: a CUDA GPU that supports bf16,
+    or a CPU with AMX-bf16 or AVX512-bf16 (elsewhere autocast emulates bf16 and is slower)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    try:
+        caps = torch._C._cpu._get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` -> ``bf16`` where :func:`bf16_capable`, else ``fp32``; ``fp32``/``bf16`` as given."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_capable(device) else "fp32"
+
+
 # --- progress ------------------------------------------------------------------------------
 
 class Progress:

@@ -27,7 +27,7 @@ from .models.preprocess import DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, norm
 
 AGGREGATES = ("mean", "max-track")
 TRACKINGS = ("release", "all")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -75,7 +75,7 @@ class ScoreSettings:
     max_frames: int | None = 400      # the release reads the first 400 frames
     tracking: str = "release"
     aggregate: str = "mean"
-    precision: str = "fp32"
+    precision: str = "auto"           # auto: bf16 where the device runs it natively (runtime.resolve_precision)
     batch_size: int = 8
 
     def __post_init__(self):
@@ -138,7 +138,11 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                     raise FaceError(f"{video}: no face found; nothing scored")
                 windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
                 need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
-                crops = cut_crops(iter_frames(video, stop=vt.n_frames), tracks, pp, need)
+                # RGB only for the frames some window needs (every frame up to the last is still
+                # decoded: long-GOP files do not seek); sparse windows end on each track's last row,
+                # so the tracks keep their length
+                frames = sorted({int(t.frames[r]) for t in tracks for r in need[t.track_id]})
+                crops = cut_crops(iter_frames(video, indices=frames), tracks, pp, need)
                 crops = {tc.track_id: tc for tc in crops}
                 plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws
                         if tid in crops and max(w) < len(crops[tid])]
@@ -153,7 +157,7 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                         meta.append((tc.track_id, [int(tc.frames[r]) for r in rows]))
                         if dump_dir is not None:
                             dump_clip(Path(dump_dir), Path(video), tc, rows, a)
-                    _put(q, ("batch", vi, normalise(np.stack(arrs), pp), meta), stop)
+                    _put(q, ("batch", vi, np.stack(arrs), meta), stop)    # uint8: normalised on the device
             except _Stopped:
                 return
             except VcbenchError as e:
@@ -223,6 +227,10 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     from .runtime import resolve_device
 
     dev = resolve_device(device)
+    if st.precision == "auto":
+        from .runtime import resolve_precision
+
+        st = ScoreSettings(**{**st.__dict__, "precision": resolve_precision(st.precision, dev)})
     net = detector if detector is not None else load_detector(model, checkpoint, dev)
     pp = net.preprocess
     net = net.to(memory_format=torch.channels_last_3d)
@@ -248,7 +256,8 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
                 acc[vi] = {"left": b, "clips": {tc.track_id: [] for tc in a},
                            "frames": {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in a}}
                 continue
-            x = a.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
+            x = normalise(torch.from_numpy(a).to(dev, non_blocking=True), pp).contiguous(
+                memory_format=torch.channels_last_3d)
             with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
                 p = torch.sigmoid(net(x).float()).squeeze(1).cpu().numpy()
             state = acc[vi]

@@ -19,7 +19,7 @@ class BenchmarkConfig:
     split: str = "test"                    # evaluated split; thresholds come from "val"
     mode: str = "sparse"                   # dense | sparse (clip windows per track)
     clips: int | None = None               # windows per track in sparse mode (default 4)
-    precision: str = "fp32"
+    precision: str = "auto"                # auto | fp32 | bf16; resolved per device before anything runs
     device: str = "auto"
     shard: str = "0/1"
     seed: int = 0                          # renditions, bootstrap, the chance detector

@@ -8,6 +8,7 @@ trivial file features of every evaluated video, for the shortcut check) and ``re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -105,7 +106,11 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     from ..runtime import Progress
     from .detectors import load_detectors
 
+    from ..runtime import resolve_device, resolve_precision
+
     progress = progress or Progress("benchmark", unit="videos/s")
+    if cfg.precision == "auto":            # recorded resolved: a run's numbers say how they were computed
+        cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, resolve_device(cfg.device)))
     available = load_presets(cfg.presets)
     presets = {name: (None if name == "clean" else lookup("preset", name, available)) for name in cfg.preset}
     datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
