@@ -244,7 +244,9 @@ def _g(name):
               help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
 @click.option("--select", default=_g("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
 @click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
-@click.option("--color", is_flag=True, help="inswapper: LAB colour transfer.")
+@click.option("--color", is_flag=True,
+              help="inswapper: LAB colour transfer onto the patch. A vcbench extra with no Deep-Live-Cam "
+                   "counterpart (its 'Fix Blueish Cam' only swaps BGR/RGB on capture); off by default.")
 @click.option("--poisson", is_flag=True, help="inswapper: Poisson blend.")
 @click.option("--preset", "preset", default=_g("preset"), show_default=True, help="Comma-separated call conditions.")
 @click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
