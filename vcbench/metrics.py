@@ -1,6 +1,6 @@
 """Video-level detection metrics, bootstrap intervals and DeLong's paired AUC test.
 
-Labels are 0 real, 1 fake; scores are probabilities of fake. Pure numpy/scipy (no sklearn at
+Labels are 0 real, 1 fake; scores are probabilities of fake. Pure numpy (no scipy or sklearn at
 import; the tests compare every number with scikit-learn). Used by finetune's evaluation and
 by the benchmark.
 """
@@ -32,15 +32,25 @@ def roc_curve(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (np.r_[0.0, fps / n], np.r_[0.0, tps / p], np.r_[np.inf, s[distinct]])
 
 
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (scipy's ``rankdata``, without importing
+    scipy.stats: two seconds of a benchmark's start-up)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], len(xs)]
+    r = np.empty(len(x), np.float64)
+    r[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return r
+
+
 def auc(y, s) -> float:
     """ROC AUC by the rank statistic (ties count half). NaN when one class is missing."""
     y, s = _check(y, s)
     pos, neg = s[y == 1], s[y == 0]
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
-    from scipy.stats import rankdata
-
-    r = rankdata(np.r_[pos, neg])
+    r = _midranks(np.r_[pos, neg])
     return float((r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
@@ -170,8 +180,6 @@ def bootstrap_ci(y, s, groups=None, metric=auc, n: int = 1000, seed: int = 0, le
 
 def delong(y, s1, s2) -> tuple[float, float, float]:
     """DeLong's test for two correlated ROC AUCs on the same videos: (auc1, auc2, two-sided p)."""
-    from scipy.stats import norm
-
     y = np.asarray(y, np.int64)
     s = np.vstack([np.asarray(s1, np.float64), np.asarray(s2, np.float64)])
     pos, neg = s[:, y == 1], s[:, y == 0]
@@ -187,4 +195,4 @@ def delong(y, s1, s2) -> tuple[float, float, float]:
     if var <= 0:   # no spread to test against (e.g. both perfect or all ties): identical is p = 1, else undefined
         return float(aucs[0]), float(aucs[1]), 1.0 if aucs[0] == aucs[1] else float("nan")
     z = (aucs[0] - aucs[1]) / math.sqrt(var)
-    return float(aucs[0]), float(aucs[1]), float(2 * norm.sf(abs(z)))
+    return float(aucs[0]), float(aucs[1]), math.erfc(abs(z) / math.sqrt(2))   # 2 x normal tail

@@ -151,8 +151,8 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
                     ok = [(r, p) for r, p, e in todo if e is None]
                     rows = [_row(det.name, ds.name, pname, r, None, 0, f"rendition failed: {e}")
                             for r, p, e in todo if e is not None]
-                    for k in range(0, len(ok), 16):
-                        chunk = ok[k:k + 16]
+                    for k in range(0, len(ok), CHUNK):
+                        chunk = ok[k:k + CHUNK]
                         got = det.predict([p for _, p in chunk], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in chunk],
                                           None)
                         rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status)
@@ -169,6 +169,11 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
         feats.close()
         progress.__exit__(None, None, None)
     return batch
+
+
+#: videos per detector call: its predictions are appended (and survive a kill) together; each call
+#: restarts the scorer's decode-ahead, which idles the model for about one video's decode
+CHUNK = 64
 
 
 def _row(model, dataset, preset, rec, score, clips, status) -> dict:
