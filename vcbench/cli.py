@@ -243,6 +243,10 @@ def _g(name):
 @click.option("--face-backend", default=_g("face_backend"), show_default=True,
               help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
 @click.option("--select", default=_g("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
+@click.option("--timing", type=click.Choice(["live", "video", "exact"]), default=_g("timing"), show_default=True,
+              help="Which frame's detection is pasted: live = Deep-Live-Cam's webcam loop (detects every "
+                   "round(0.08 x fps) frames, reuses it between), video = its file pipeline (the previous "
+                   "frame's), exact = each frame's own.")
 @click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
 @click.option("--color", is_flag=True,
               help="inswapper: LAB colour transfer onto the patch. A vcbench extra with no Deep-Live-Cam "

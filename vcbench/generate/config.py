@@ -20,6 +20,7 @@ class GenerateConfig:
     arcface: str = "buffalo_l"            # insightface pack or .onnx for identity embeddings
     face_backend: str = "auto"            # auto: insightface pack for inswapper when present, else mediapipe
     select: str = "leftmost"              # leftmost | largest | all (Deep-Live-Cam's --many-faces)
+    timing: str = "live"                  # live | video | exact: which frame's detection is pasted (timing.py)
     mouth_mask: bool = False              # inswapper: keep the target's mouth
     color: bool = False                   # inswapper: LAB colour transfer (mesh always does it)
     poisson: bool = False                 # inswapper: Poisson blend (mesh: blend="poisson" by default)
@@ -76,6 +77,10 @@ class GenerateConfig:
         self.load_presets()
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+        from .timing import TIMINGS
+
+        if self.timing not in TIMINGS:
+            raise ConfigError(f"timing must be one of {', '.join(TIMINGS)}, got {self.timing!r}")
         parse_shard(self.shard)
 
 

@@ -33,7 +33,7 @@ from ..runtime import Progress
 from .config import GenerateConfig
 from .plan import Item, Plan, make_plan, preset_seed, rel_path, video_id
 
-QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "swapped_fraction", "face_psnr", "face_ssim",
+QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "swapped_fraction", "face_psnr", "face_ssim",
                    "id_sim_fake", "id_sim_real"]
 SOURCE_CROWD = 0.25   # a second face at least this fraction of the largest one's area makes a source ambiguous
 
@@ -238,16 +238,20 @@ class Generator:
                     out: Path) -> dict:
         from ..video import VideoWriter, iter_frames
 
+        from .timing import timed_faces
+
         img, faces = source
         self.swapper.set_source(img, str(s.path), faces=faces)
         swapped = 0
+        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.cfg.select)
         with VideoWriter(out, fps, exe=self.exe, codec_args=self.codec_args()) as w:
             for i, rgb in iter_frames(t.path, stop=len(per_frame)):
-                fake, k = self.swapper.swap(rgb, per_frame[i], self.cfg.select)
+                fake, k = self.swapper.swap(rgb, pasted[i], self.cfg.select)
                 swapped += k > 0
                 w.write(fake)
                 self.progress.advance(1)
-        return {"frames": len(per_frame), "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
+        return {"frames": len(per_frame), "timing": self.cfg.timing,
+                "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
 
     def swappable(self, per_frame: list) -> np.ndarray:
         """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
@@ -256,9 +260,13 @@ class Generator:
         return np.array([any(self.swapper.can_swap(f) for f in select_faces(faces, self.cfg.select))
                          for faces in per_frame], bool)
 
-    def swappable_fraction(self, per_frame: list) -> float:
-        """What swap_target counts, recomputed when resuming after its master was written."""
-        return round(float(self.swappable(per_frame).mean()) if per_frame else 0.0, 4)
+    def swappable_fraction(self, per_frame: list, fps: float) -> float:
+        """What swap_target counts (under ``--timing``), recomputed when resuming after its master
+        was written."""
+        from .timing import timed_faces
+
+        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.cfg.select)
+        return round(float(self.swappable(pasted).mean()) if per_frame else 0.0, 4)
 
     def check_coverage(self, t: Item, per_frame: list, fps: float) -> None:
         """A fake is only a fake where the face was swapped: a target whose face is missing in
@@ -310,7 +318,8 @@ class Generator:
                         self.progress.log(f"{vid}: swapped {q['swapped_fraction']:.0%} of {q['frames']} frames")
                     save_cache(path)
                     if not quality_path(path).exists():
-                        q = q or {"frames": len(per_frame), "swapped_fraction": self.swappable_fraction(per_frame)}
+                        q = q or {"frames": len(per_frame), "timing": self.cfg.timing,
+                                  "swapped_fraction": self.swappable_fraction(per_frame, info.fps)}
                         q.update(self.quality(real, path, tracks, prepared[s.name]))
                         write_json(quality_path(path), {"video_id": vid, "source_id": s.identity,
                                                         "target_id": t.identity, **q})

@@ -92,6 +92,40 @@ def poisson_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarra
     return cv2.seamlessClone(fg, bg, m, centre, cv2.NORMAL_CLONE)
 
 
+def dlc_poisson(pasted: np.ndarray, original: np.ndarray, ellipse: np.ndarray, box) -> np.ndarray:
+    """Deep-Live-Cam's Poisson step (``_apply_poisson_blend``) on whole frames.
+
+    ``pasted`` is the frame after the feathered paste-back; ``ellipse`` the paste-back's warped
+    elliptical alpha inside ``box = (x0, y0, x1, y1)`` (the warped patch's bounding box). The mask
+    is that alpha > 0.5, eroded by an elliptical kernel of ``max(3, min(w, h) // 20 | 1)`` so the
+    seam sits on swapped pixels; ``pasted`` is cloned into ``original`` there and only the mask's
+    pixels are written back, so the feathered ring around it stays. Where the eroded mask touches
+    the frame's edge seamlessClone cannot place it, and the feathered paste is kept.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = (int(v) for v in box)
+    rw, rh = x1 - x0, y1 - y0
+    if rw <= 8 or rh <= 8:
+        return pasted
+    bin_roi = np.where(ellipse > 0.5, np.uint8(255), np.uint8(0))
+    k = max(3, (min(rw, rh) // 20) | 1)
+    bin_roi = cv2.erode(bin_roi, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    bx, by, bw, bh = cv2.boundingRect(bin_roi)
+    h, w = pasted.shape[:2]
+    mx1, my1 = x0 + bx, y0 + by
+    mx2, my2 = mx1 + bw - 1, my1 + bh - 1
+    if bw == 0 or bh == 0 or not (mx1 > 0 and my1 > 0 and mx2 < w - 1 and my2 < h - 1):
+        return pasted
+    mask = np.zeros((h, w), np.uint8)
+    mask[y0:y1, x0:x1] = bin_roi
+    keep = mask[my1:my2 + 1, mx1:mx2 + 1, None].astype(bool)   # seamlessClone may write into its mask
+    blended = cv2.seamlessClone(pasted, original, mask, (mx1 + bw // 2, my1 + bh // 2), cv2.NORMAL_CLONE)
+    out = pasted.copy()
+    np.copyto(out[my1:my2 + 1, mx1:mx2 + 1], blended[my1:my2 + 1, mx1:mx2 + 1], where=keep)
+    return out
+
+
 class Swapper:
     """Interface: ``set_source(rgb, where)`` once, then ``swap(frame, faces) -> (frame, n)``.
 

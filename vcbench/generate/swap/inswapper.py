@@ -5,7 +5,8 @@ by its ONNX signature and takes ``emap``, the graph's last initializer), as Deep
 does. Per face: ``norm_crop2`` to 128 px on the 5 points, the model swaps the identity given
 ``latent = l2norm(normed_embedding @ emap)``, and the 128 px patch goes back through the
 inverse affine under a feathered elliptical mask, into the face's box only. Options as in
-Deep-Live-Cam: keep the target's mouth (mouth mask), LAB colour transfer, Poisson blend.
+Deep-Live-Cam: keep the target's mouth (mouth mask), Poisson blend (its construction,
+``base.dlc_poisson``); plus a LAB colour transfer, a vcbench extra Deep-Live-Cam does not have.
 
 The source embedding comes from the face backend when it has one (an insightface pack), or
 from the ArcFace recognition model of a pack (``w600k_r50.onnx`` in buffalo_l) found in
@@ -24,7 +25,7 @@ import numpy as np
 from ...errors import FaceError, NotAvailableError
 from ...faces.base import Face
 from ...faces.insightface_backend import quiet_align
-from .base import Swapper, best_face, feather_blend, lab_transfer, mouth_polygon, poisson_blend, still_faces
+from .base import Swapper, best_face, dlc_poisson, feather_blend, lab_transfer, mouth_polygon, still_faces
 
 INSWAPPER_NAME = "inswapper_128.onnx"
 
@@ -190,7 +191,8 @@ class InswapperSwapper(Swapper):
         inv_local[:, 2] -= [x0, y0]
         size = (int(x1 - x0), int(y1 - y0))
         fake = cv2.warpAffine(patch, inv_local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.warpAffine(self._ellipse, inv_local, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+        ellipse = cv2.warpAffine(self._ellipse, inv_local, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+        alpha = ellipse
         region = frame[y0:y1, x0:x1]
         if self.mouth_mask:
             mouth = mouth_polygon(face)
@@ -201,10 +203,8 @@ class InswapperSwapper(Swapper):
                 alpha = alpha * (1.0 - cv2.GaussianBlur(mm, (k, k), 0))
         if self.color:
             fake = lab_transfer(fake, region, alpha > 0.5)
-        if self.poisson:
-            blended = poisson_blend(fake, region, (alpha > 0.5).astype(np.uint8))
-        else:
-            blended = feather_blend(fake, region, alpha)
         out = frame.copy()
-        out[y0:y1, x0:x1] = blended
+        out[y0:y1, x0:x1] = feather_blend(fake, region, alpha)
+        if self.poisson:      # as Deep-Live-Cam: the feathered frame cloned into the original
+            out = dlc_poisson(out, frame, ellipse, (x0, y0, x1, y1))
         return out
