@@ -490,7 +490,8 @@ def test_generate_inswapper_uses_the_pack_like_deep_live_cam(tmp_path, media, st
     meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
     assert meta["face_backend"].startswith("insightface-") and "-standin_l-" in meta["face_backend"]
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
-    assert float(q["swapped_fraction"]) == 1.0 and q["id_sim_fake"] != ""
+    # --timing live at 29.97 fps: the first detection is on frame 1, so frame 0 goes out unswapped
+    assert q["timing"] == "live" and float(q["swapped_fraction"]) == 19 / 20 and q["id_sim_fake"] != ""
 
 
 @needs_mediapipe
@@ -536,7 +537,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
 
     presets = write_toml(tmp_path / "mine.toml", '[presets.mine]\nextends = "zoom-360p"\nbitrate_kbps = 300\n')
     values = {"source": "faces", "target": "videos", "out": "ds", "swapper": "inswapper", "swapper_model": "m.onnx",
-              "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "mouth_mask": True,
+              "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "timing": "video", "mouth_mask": True,
               "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "shard": "1/2",
