@@ -540,7 +540,8 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
               "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "timing": "video", "mouth_mask": True,
               "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
-              "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "shard": "1/2",
+              "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "master": "dlc",
+              "shard": "1/2",
               "ffmpeg": "ffmpeg", "cache_dir": "cache"}
     flags = {p.opts[0][2:].replace("-", "_") for p in cli.commands["generate"].params
              if isinstance(p, click.Option) and p.opts[0] not in ("--config", "--help")}
@@ -681,3 +682,42 @@ def test_inswapper_poisson_is_deep_live_cams_construction(standin_models, astron
     assert ring.sum() > 500 and np.abs(ours.astype(int) - feathered.astype(int))[ring].max() <= 1
     inside = mask > 0
     assert np.abs(ours.astype(int) - feathered.astype(int))[inside].mean() > 0.5     # the clone did something
+
+
+def _x264_options(path: Path) -> str:
+    data = path.read_bytes()
+    i = data.find(b"x264 - core")
+    return data[i:i + 1200].split(b"options: ")[1].split(b"\x00")[0].decode()
+
+
+@needs_mediapipe
+def test_master_dlc_encodes_reals_and_fakes_as_deep_live_cam(generated, tmp_path, media, cli_runner):
+    """--master dlc: -tune film (x264's deblock -1:-1 and psy-rd 1.00:0.15 in its SEI) and the
+    bt601 -> bt709 conversion (the stream is tagged bt709), for the real and the fake alike and
+    recorded in generate.json; the default master has neither. An odd frame size still pads."""
+    import av
+
+    out = tmp_path / "dlc"
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                "--out", str(out), "--master", "dlc", "--max-frames", "12",
+                                "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, _quiet(r.output)
+    assert json.loads((out / "generate.json").read_text())["config"]["master"] == "dlc"
+    default, _, _ = generated
+    for name in ("original/carphone.mp4", "mesh/carphone__astronaut.mp4"):
+        opts = _x264_options(out / "videos/clean" / name)
+        assert "deblock=1:-1:-1" in opts and "psy_rd=1.00:0.15" in opts and "crf=18.0" in opts
+        with av.open(str(out / "videos/clean" / name)) as c:
+            assert int(c.streams.video[0].codec_context.colorspace) == 1          # bt709
+        plain = _x264_options(default / "videos/clean" / name)
+        assert "deblock=1:0:0" in plain and "psy_rd=1.00:0.00" in plain
+        with av.open(str(default / "videos/clean" / name)) as c:
+            assert int(c.streams.video[0].codec_context.colorspace) != 1
+    from vcbench.generate.pipeline import master_codec_args
+    from vcbench.video import VideoWriter
+
+    with VideoWriter(tmp_path / "odd.mp4", 25, codec_args=master_codec_args(18, "dlc")) as w:
+        for _ in range(3):
+            w.write(np.full((63, 65, 3), 128, np.uint8))
+    info = probe(tmp_path / "odd.mp4")
+    assert (info.width, info.height, info.frames) == (66, 64, 3)

@@ -270,6 +270,9 @@ def _g(name):
 @click.option("--max-gap", "max_gap", type=float, default=_g("max_gap"), show_default=True,
               help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
 @click.option("--crf", type=int, default=_g("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")
+@click.option("--master", type=click.Choice(["vcbench", "dlc"]), default=_g("master"), show_default=True,
+              help="Encode of the clean masters, reals and fakes alike: vcbench = x264 medium at --crf; dlc = "
+                   "Deep-Live-Cam's (also -tune film and its bt601 -> bt709 colour conversion).")
 @shard_option
 @ffmpeg_option
 @cache_dir_option

@@ -299,9 +299,14 @@ class VideoWriter:
     def _start(self, w: int, h: int) -> None:
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
+        args, filters = list(self.codec_args), ["pad=ceil(iw/2)*2:ceil(ih/2)*2"] if w % 2 or h % 2 else []
+        if "-vf" in args:                     # one filter chain: the pad first, then the caller's
+            k = args.index("-vf")
+            filters.append(args[k + 1])
+            del args[k:k + 2]
         cmd = [self.exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", self.pix_fmt,
                "-s", f"{w}x{h}", "-framerate", f"{self.fps}", *self.input_args, "-i", "pipe:0",
-               *(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if w % 2 or h % 2 else []), *self.codec_args, str(tmp)]
+               *(["-vf", ",".join(filters)] if filters else []), *args, str(tmp)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def write(self, frame: np.ndarray) -> None:

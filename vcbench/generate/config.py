@@ -37,6 +37,7 @@ class GenerateConfig:
     min_face_fraction: float = 0.5        # a target whose face is found in fewer frames is skipped
     max_gap: float = 2.0                  # ... or whose face is missing for longer at a stretch
     crf: int = 18                         # master encode (x264 CRF, Deep-Live-Cam's output setting)
+    master: str = "vcbench"               # vcbench | dlc (+ -tune film, bt601 -> bt709: Deep-Live-Cam's encode)
     shard: str = "0/1"
     ffmpeg: str | None = None
     cache_dir: Path | None = None         # face-track cache (default ~/.cache/vcbench/faces)
@@ -77,7 +78,11 @@ class GenerateConfig:
         self.load_presets()
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+        from .pipeline import MASTERS
         from .timing import TIMINGS
+
+        if self.master not in MASTERS:
+            raise ConfigError(f"master must be one of {', '.join(MASTERS)}, got {self.master!r}")
 
         if self.timing not in TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(TIMINGS)}, got {self.timing!r}")

@@ -56,10 +56,18 @@ def quality_path(fake: Path) -> Path:
     return fake.with_name(fake.name + ".quality.json")
 
 
-def master_codec_args(crf: int = 18) -> list[str]:
-    """The master encode shared by reals and fakes: Deep-Live-Cam's x264 CRF 18, yuv420p
-    (two threads and bitexact muxing keep it reproducible)."""
-    return ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
+MASTERS = ("vcbench", "dlc")
+
+
+def master_codec_args(crf: int = 18, master: str = "vcbench") -> list[str]:
+    """The master encode shared by reals and fakes (two threads and bitexact muxing keep it
+    reproducible). ``vcbench``: x264 medium CRF ``crf``, yuv420p. ``dlc``: Deep-Live-Cam's
+    ``create_video`` as well: ``-tune film`` and its bt601 -> bt709 ``colorspace`` conversion
+    (the file is tagged bt709)."""
+    if master not in MASTERS:
+        raise ValueError(f"master must be one of {', '.join(MASTERS)}, got {master!r}")
+    dlc = ["-tune", "film", "-vf", "colorspace=bt709:iall=bt601-6-625:fast=1"] if master == "dlc" else []
+    return ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), *dlc, "-pix_fmt", "yuv420p",
             "-threads", "2", "-fflags", "+bitexact"]
 
 
@@ -232,7 +240,7 @@ class Generator:
         return per_frame
 
     def codec_args(self) -> list[str]:
-        return master_codec_args(self.cfg.crf)
+        return master_codec_args(self.cfg.crf, self.cfg.master)
 
     def swap_target(self, t: Item, fps: float, source: tuple[np.ndarray, list], s: Item, per_frame: list,
                     out: Path) -> dict:
