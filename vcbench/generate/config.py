@@ -8,6 +8,10 @@ from typing import Any
 from ..errors import ConfigError
 
 
+#: master encodes (``pipeline.master_codec_args``): vcbench's plain x264, or Deep-Live-Cam's
+MASTERS = ("vcbench", "dlc")
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     SECTION = "generate"
@@ -78,7 +82,6 @@ class GenerateConfig:
         self.load_presets()
         if self.select not in SELECTIONS:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
-        from .pipeline import MASTERS
         from .timing import TIMINGS
 
         if self.master not in MASTERS:

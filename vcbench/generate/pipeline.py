@@ -30,7 +30,7 @@ from ..batch import BatchResult
 from ..errors import ConfigError, FaceError, VcbenchError, VideoError
 from ..fileio import write_csv, write_json
 from ..runtime import Progress
-from .config import GenerateConfig
+from .config import MASTERS, GenerateConfig
 from .plan import Item, Plan, make_plan, preset_seed, rel_path, video_id
 
 QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "swapped_fraction", "face_psnr", "face_ssim",
@@ -54,9 +54,6 @@ class Report:
 def quality_path(fake: Path) -> Path:
     """The per-fake quality record beside its master (gathered into quality.csv)."""
     return fake.with_name(fake.name + ".quality.json")
-
-
-MASTERS = ("vcbench", "dlc")
 
 
 def master_codec_args(crf: int = 18, master: str = "vcbench") -> list[str]:
