@@ -7,6 +7,9 @@
 - ``make_arcface``: input [1,3,112,112] -> [1,512]; the embedding is a fixed projection of the
   crop's mean colour (a different face colour gives a different identity).
 Both go through insightface's own ``model_zoo.get_model`` routing, as the real files do.
+- ``make_enhancer``: Deep-Live-Cam's face enhancers (GFPGAN, GPEN-BFR): input ``input``
+  [1,3,S,S] in [-1, 1], output ``output`` [1,3,S',S']; the output is the input times ``gain``
+  (nearest-upsampled when S' > S, as gfpgan-1024's 2x output), so a test can predict each pixel.
 """
 from __future__ import annotations
 
@@ -64,6 +67,26 @@ def make_arcface(path: Path, seed: int = 1) -> Path:
         nodes, "arcface_standin",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
         [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])], initializer=[w])
+    return _save(graph, path)
+
+
+def make_enhancer(path: Path, side: int, out_side: int | None = None, gain: float = 0.5) -> Path:
+    from onnx import TensorProto, helper, numpy_helper
+
+    out_side = out_side or side
+    g = numpy_helper.from_array(np.array(gain, np.float32), "gain")
+    inits = [g]
+    if out_side == side:
+        nodes = [helper.make_node("Mul", ["input", "gain"], ["output"])]
+    else:
+        inits += [numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+                  numpy_helper.from_array(np.array([1, 1, out_side / side, out_side / side], np.float32), "scales")]
+        nodes = [helper.make_node("Mul", ["input", "gain"], ["g"]),
+                 helper.make_node("Resize", ["g", "roi", "scales"], ["output"], mode="nearest")]
+    graph = helper.make_graph(
+        nodes, "enhancer_standin",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, out_side, out_side])], initializer=inits)
     return _save(graph, path)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import has_mediapipe, make_video, write_toml
-from standins import make_arcface, make_inswapper
+from standins import make_arcface, make_enhancer, make_inswapper
 from vcbench.cli import cli
 from vcbench.errors import ConfigError, FaceError, NotAvailableError
 from vcbench.generate.config import GenerateConfig
@@ -357,7 +357,9 @@ def test_generate_with_inswapper_end_to_end(tmp_path, media, standin_models, cli
                                 "--out", str(tmp_path / "ds"), "--swapper", "inswapper",
                                 "--swapper-model", str(standin_models["inswapper"]),
                                 "--arcface", str(standin_models["arcface"]), "--max-frames", "30",
-                                "--mouth-mask", "--color", "--cache-dir", str(tmp_path / "c")])
+                                "--mouth-mask", "--mouth-mask-size", "40", "--color", "--cache-dir", str(tmp_path / "c"),
+                                "--enhancer", "gpen256",
+                                "--enhancer-model", str(make_enhancer(tmp_path / "GPEN-BFR-256.onnx", 256))])
     assert r.exit_code == 0, _quiet(r.output)
     rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv")))
     assert {x["method"] for x in rows} == {"original", "inswapper"}
@@ -367,6 +369,7 @@ def test_generate_with_inswapper_end_to_end(tmp_path, media, standin_models, cli
     assert q["id_sim_fake"] != "" and float(q["id_sim_fake"]) != float(q["id_sim_real"])
     meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
     assert meta["swapper"]["mouth_mask"] is True and meta["face_backend"].startswith("mediapipe")
+    assert meta["swapper"]["mouth_mask_size"] == 40 and meta["enhancer"]["name"] == "gpen256"
 
 
 def test_face_selection():
@@ -538,7 +541,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
     presets = write_toml(tmp_path / "mine.toml", '[presets.mine]\nextends = "zoom-360p"\nbitrate_kbps = 300\n')
     values = {"source": "faces", "target": "videos", "out": "ds", "swapper": "inswapper", "swapper_model": "m.onnx",
               "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "timing": "video", "mouth_mask": True,
-              "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
+              "mouth_mask_size": 25.0, "enhancer": "gpen512", "enhancer_model": "GPEN-BFR-512.onnx", "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "master": "dlc",
               "shard": "1/2",
@@ -557,7 +560,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
     written = cfg.to_json()
     for k, v in values.items():
         got = written[k]
-        if k in ("source", "target", "out", "swapper_model", "cache_dir"):
+        if k in ("source", "target", "out", "swapper_model", "cache_dir", "enhancer_model"):
             assert got == str(tmp_path / v), k
         else:
             assert got == v, k
@@ -682,6 +685,145 @@ def test_inswapper_poisson_is_deep_live_cams_construction(standin_models, astron
     assert ring.sum() > 500 and np.abs(ours.astype(int) - feathered.astype(int))[ring].max() <= 1
     inside = mask > 0
     assert np.abs(ours.astype(int) - feathered.astype(int))[inside].mean() > 0.5     # the clone did something
+
+
+def _lips_106(centre=(128, 178), axes=(22, 7)) -> np.ndarray:
+    """106 insightface-style points: 52-63 the outer lip outline (in order round the mouth), the
+    rest (unused by the mouth mask) scattered over the face; 64-71 an inner lip a 52-71 fill
+    would cross."""
+    rng = np.random.default_rng(0)
+    lm = rng.uniform(80, 200, (106, 2)).astype(np.float32)
+    t = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    lm[52:64] = np.stack([centre[0] + axes[0] * np.cos(t), centre[1] + axes[1] * np.sin(t)], 1)
+    t = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    lm[64:72] = np.stack([centre[0] + 12 * np.cos(t), centre[1] + 2 * np.sin(t)], 1)
+    return lm
+
+
+def _dlc_mouth(swapped, original, lm, size):
+    """Deep-Live-Cam's create_lower_mouth_mask + apply_mouth_area, from their description."""
+    pts = lm[52:64].astype(np.float32)
+    c = pts.mean(0)
+    f = 1 + 2 * size / 100
+    off = pts - c
+    exp = np.stack([c[0] + off[:, 0] * f, c[1] + off[:, 1] * np.where(off[:, 1] > 0, f * f, f)], 1).astype(np.int32)
+    (x0, y0), (x1, y1) = exp.min(0), exp.max(0)
+    px, py = int((x1 - x0) * 0.1), int((y1 - y0) * 0.1)
+    x0, y0, x1, y1 = max(0, x0 - px), max(0, y0 - py), x1 + px, y1 + py
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [exp - [x0, y0]], 255)
+    fe = max(1, min(30, min(x1 - x0, y1 - y0) // 8))
+    m = cv2.GaussianBlur(m.astype(np.float32), (2 * fe + 1, 2 * fe + 1), 0)
+    m = (m / m.max())[..., None]
+    out = swapped.copy()
+    out[y0:y1, x0:x1] = np.clip(original[y0:y1, x0:x1] * m + swapped[y0:y1, x0:x1] * (1 - m), 0, 255).astype(np.uint8)
+    return out, (x0, y0, x1, y1)
+
+
+def test_inswapper_mouth_mask_is_deep_live_cams_construction(standin_models, astronaut_rgb):
+    """The mouth mask is applied after the paste-back and matches Deep-Live-Cam's construction
+    within 2 grey levels mean: the lip outline 52-63 only, its size slider growing the mask
+    towards the chin; the target's mouth is back inside, the swap untouched outside the box."""
+    from vcbench.faces.base import Face
+    from vcbench.generate.swap.inswapper import InswapperSwapper
+
+    frame, kps = _synthetic_face()
+    lm = _lips_106()
+    face = Face(box=np.array([60, 50, 196, 226], np.float32), kps=kps, score=0.9, landmarks=lm)
+    plain = InswapperSwapper(model=standin_models["inswapper"], arcface=standin_models["arcface"])
+    plain.set_source(astronaut_rgb, "astronaut")
+    swapped = plain.swap_face(frame, face)
+    boxes = {}
+    for size in (0.0, 40.0):
+        s = InswapperSwapper(model=standin_models["inswapper"], arcface=standin_models["arcface"],
+                             mouth_mask=True, mouth_mask_size=size)
+        s.set_source(astronaut_rgb, "astronaut")
+        ours = s.swap_face(frame, face)
+        want, box = _dlc_mouth(swapped, frame, lm, size)
+        x0, y0, x1, y1 = box
+        boxes[size] = box
+        assert np.abs(ours.astype(int) - want.astype(int))[y0:y1, x0:x1].mean() <= 2.0
+        outside = np.ones(frame.shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(ours[outside], swapped[outside])
+        assert np.abs(ours[178, 128].astype(int) - frame[178, 128].astype(int)).max() <= 2     # the real mouth
+        assert np.abs(swapped[178, 128].astype(int) - frame[178, 128].astype(int)).max() > 20  # was swapped
+    assert boxes[40.0][3] - 178 > 1.5 * (boxes[0.0][3] - 178)        # a bigger slider reaches the chin
+
+
+def test_enhancers_load_standins_and_refuse_wrong_ones(tmp_path, monkeypatch, media, cli_runner):
+    from vcbench.errors import UnknownNameError
+    from vcbench.generate.enhance import FaceEnhancer
+
+    monkeypatch.setenv("INSIGHTFACE_ROOT", str(tmp_path / "if"))
+    monkeypatch.chdir(tmp_path)
+    make_enhancer(tmp_path / "models" / "GPEN-BFR-256.onnx", 256)
+    make_enhancer(tmp_path / "if" / "models" / "gfpgan" / "gfpgan-1024.onnx", 512, 1024)
+    assert FaceEnhancer("gpen256").path == Path("models/GPEN-BFR-256.onnx")
+    assert FaceEnhancer("gfpgan").path.name == "gfpgan-1024.onnx"
+    with pytest.raises(NotAvailableError, match="GPEN-BFR-512.onnx.*never downloads"):
+        FaceEnhancer("gpen512")
+    with pytest.raises(FaceError, match=r"not a gpen512 enhancer .*expected \[1, 3, 512, 512\]") as e:
+        FaceEnhancer("gpen512", tmp_path / "models" / "GPEN-BFR-256.onnx")
+    assert "\n" not in str(e.value)
+    with pytest.raises(FaceError, match="not a gfpgan enhancer"):        # an inswapper is no enhancer
+        FaceEnhancer("gfpgan", make_inswapper(tmp_path / "x.onnx"))
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(FaceError, match="bad.onnx: cannot load"):
+        FaceEnhancer("gpen256", tmp_path / "bad.onnx")
+    with pytest.raises(UnknownNameError, match="gpen256"):
+        GenerateConfig(source=Path("s"), target=Path("t"), out=Path("o"), enhancer="gpen265")
+    with pytest.raises(ConfigError, match="mouth_mask_size"):
+        GenerateConfig(source=Path("s"), target=Path("t"), out=Path("o"), mouth_mask_size=120)
+    r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(media["target"]),
+                                "--out", str(tmp_path / "ds"), "--enhancer", "gpen512", "--enhancer-model",
+                                str(tmp_path / "models" / "GPEN-BFR-256.onnx")])
+    assert r.exit_code != 0 and "not a gpen512 enhancer" in r.output and "Traceback" not in r.output
+
+
+def test_enhancers_follow_deep_live_cams_construction(tmp_path):
+    """GPEN: the face region becomes the stand-in's output (x / 2 + 63.75 for a gain of 0.5) and
+    matches Deep-Live-Cam's whole-frame construction within 1 grey level; GFPGAN with a 2x output
+    likewise; nothing changes far from the face; GFPGAN's live cache pastes the previous frame's
+    enhanced face on every other frame."""
+    from vcbench.faces.base import Face
+    from vcbench.generate.enhance import GPEN_TEMPLATE, FaceEnhancer
+
+    frame, kps = _synthetic_face()
+    frame = cv2.copyMakeBorder(frame, 0, 64, 0, 128, cv2.BORDER_REFLECT)
+    face = Face(box=np.array([60, 50, 196, 226], np.float32), kps=kps, score=0.9)
+    nose = frame[148, 128].astype(float)
+
+    gpen = FaceEnhancer("gpen256", make_enhancer(tmp_path / "g.onnx", 256))
+    out = gpen.enhance(frame, [face])
+    assert np.abs(out[148, 128] - (nose / 2 + 63.75)).max() <= 2
+    assert np.array_equal(out[:, 300:], frame[:, 300:])
+    m = cv2.estimateAffinePartial2D(kps, GPEN_TEMPLATE * 256, method=cv2.LMEDS)[0]
+    crop = cv2.warpAffine(frame, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    enh = np.clip(((crop / 255 * 2 - 1) * 0.5 + 1) / 2 * 255, 0, 255).astype(np.uint8)
+    mask = np.ones((256, 256), np.float32)
+    b = 16
+    mask[:b], mask[-b:] = np.linspace(0, 1, b)[:, None], np.linspace(1, 0, b)[:, None]
+    mask[:, :b] = np.minimum(mask[:, :b], np.linspace(0, 1, b)[None])
+    mask[:, -b:] = np.minimum(mask[:, -b:], np.linspace(1, 0, b)[None])
+    inv = cv2.invertAffineTransform(m)
+    h, w = frame.shape[:2]
+    a = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    want = np.clip(cv2.warpAffine(enh, inv, (w, h), flags=cv2.INTER_LINEAR) * a + frame * (1 - a), 0, 255).astype(np.uint8)
+    assert np.abs(out.astype(int) - want.astype(int)).max() <= 1
+
+    gfp = FaceEnhancer("gfpgan", make_enhancer(tmp_path / "f.onnx", 512, 1024))
+    out = gfp.enhance(frame, [face])
+    assert np.abs(out[148, 128] - (nose / 2 + 63.75)).max() <= 3
+    assert np.array_equal(out[:, 300:], frame[:, 300:])
+
+    frames = [np.clip(frame.astype(int) + d, 0, 255).astype(np.uint8) for d in (0, 30, 60, 90)]
+    live = FaceEnhancer("gfpgan", tmp_path / "f.onnx", live=True)
+    outs = [live.enhance(f, [face]) for f in frames]
+    fresh = [gfp.enhance(f, [face]) for f in frames]
+    assert np.array_equal(outs[1], fresh[1]) and np.array_equal(outs[3], fresh[3])     # inferred
+    assert np.array_equal(outs[2][140:160, 110:150], fresh[1][140:160, 110:150])       # the cached face
+    assert not np.array_equal(outs[2][140:160, 110:150], fresh[2][140:160, 110:150])
 
 
 def _x264_options(path: Path) -> str:

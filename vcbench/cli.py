@@ -247,7 +247,15 @@ def _g(name):
               help="Which frame's detection is pasted: live = Deep-Live-Cam's webcam loop (detects every "
                    "round(0.08 x fps) frames, reuses it between), video = its file pipeline (the previous "
                    "frame's), exact = each frame's own.")
-@click.option("--mouth-mask", is_flag=True, help="inswapper: keep the target's mouth.")
+@click.option("--mouth-mask", is_flag=True,
+              help="inswapper: put the target's mouth back after the paste (Deep-Live-Cam's mouth mask).")
+@click.option("--mouth-mask-size", type=float, default=_g("mouth_mask_size"), show_default=True,
+              help="Its 0-100 size slider: 0 = the lip outline, 100 = from the mouth down to the chin.")
+@click.option("--enhancer", type=click.Choice(["gfpgan", "gpen256", "gpen512"]), default=None,
+              help="Deep-Live-Cam's face enhancer on the swapped face (its ONNX file: gfpgan-1024.onnx, "
+                   "GPEN-BFR-256.onnx or GPEN-BFR-512.onnx, in ~/.insightface/models or ./models; never downloaded).")
+@click.option("--enhancer-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The enhancer's .onnx file (default: searched by its name).")
 @click.option("--color", is_flag=True,
               help="inswapper: LAB colour transfer onto the patch. A vcbench extra with no Deep-Live-Cam "
                    "counterpart (its 'Fix Blueish Cam' only swaps BGR/RGB on capture); off by default.")

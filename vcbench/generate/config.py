@@ -25,7 +25,10 @@ class GenerateConfig:
     face_backend: str = "auto"            # auto: insightface pack for inswapper when present, else mediapipe
     select: str = "leftmost"              # leftmost | largest | all (Deep-Live-Cam's --many-faces)
     timing: str = "live"                  # live | video | exact: which frame's detection is pasted (timing.py)
-    mouth_mask: bool = False              # inswapper: keep the target's mouth
+    mouth_mask: bool = False              # inswapper: keep the target's mouth (Deep-Live-Cam's mouth mask)
+    mouth_mask_size: float = 0.0          # its 0-100 slider (0: lip outline; 100: mouth to chin)
+    enhancer: str | None = None           # gfpgan | gpen256 | gpen512 (Deep-Live-Cam's face enhancers)
+    enhancer_model: Path | None = None    # the enhancer's .onnx (default: searched by its file name)
     color: bool = False                   # inswapper: LAB colour transfer (mesh always does it)
     poisson: bool = False                 # inswapper: Poisson blend (mesh: blend="poisson" by default)
     preset: tuple[str, ...] = ("clean",)   # call conditions, in order
@@ -68,6 +71,8 @@ class GenerateConfig:
             raise ConfigError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
         if self.pairs is not None and self.pairs < 1:
             raise ConfigError(f"pairs must be >= 1, got {self.pairs}")
+        if not 0 <= self.mouth_mask_size <= 100:
+            raise ConfigError(f"mouth_mask_size must be within 0-100, got {self.mouth_mask_size:g}")
         if self.every < 1:
             raise ConfigError(f"every must be >= 1, got {self.every}")
         # names are checked before any file is read, so a typo fails at once with "did you mean"
@@ -77,6 +82,10 @@ class GenerateConfig:
         from .swap.base import SELECTIONS
 
         SWAPPERS.entry(self.swapper)
+        if self.enhancer is not None:
+            from .enhance import ENHANCERS
+
+            ENHANCERS.entry(self.enhancer)
         if self.face_backend != "auto":
             BACKENDS.entry(self.face_backend)
         self.load_presets()

@@ -83,6 +83,7 @@ class Generator:
         self.exe = ffmpeg_exe(cfg.ffmpeg)
         self.cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
         self.swapper = self._build_swapper()
+        self.enhancer = self._build_enhancer()
         self.backend = self._build_backend()
         self._still = None
         self._arcface = False   # False = not looked up yet; None = not available
@@ -97,8 +98,18 @@ class Generator:
         kw: dict = {}
         if self.cfg.swapper == "inswapper":
             kw = dict(model=self.cfg.swapper_model, arcface=self.cfg.arcface, mouth_mask=self.cfg.mouth_mask,
-                      color=self.cfg.color, poisson=self.cfg.poisson)
+                      color=self.cfg.color, poisson=self.cfg.poisson, mouth_mask_size=self.cfg.mouth_mask_size)
         return SWAPPERS.get(self.cfg.swapper)(**kw)
+
+    def _build_enhancer(self):
+        """Deep-Live-Cam's enhancer, or None. GFPGAN's every-second-frame cache is its live loop's
+        (one face, webcam timing)."""
+        if self.cfg.enhancer is None:
+            return None
+        from .enhance import FaceEnhancer
+
+        live = self.cfg.timing == "live" and self.cfg.select != "all"
+        return FaceEnhancer(self.cfg.enhancer, self.cfg.enhancer_model, live=live)
 
     def _build_backend(self):
         from ..faces.tracking import get_backend
@@ -249,14 +260,23 @@ class Generator:
         self.swapper.set_source(img, str(s.path), faces=faces)
         swapped = 0
         pasted = timed_faces(per_frame, self.cfg.timing, fps, self.cfg.select)
+        if self.enhancer is not None:
+            self.enhancer.reset()
         with VideoWriter(out, fps, exe=self.exe, codec_args=self.codec_args()) as w:
             for i, rgb in iter_frames(t.path, stop=len(per_frame)):
                 fake, k = self.swapper.swap(rgb, pasted[i], self.cfg.select)
+                if k and self.enhancer is not None:   # after the swap, on the faces it pasted
+                    fake = self.enhancer.enhance(fake, self._swapped_faces(pasted[i]))
                 swapped += k > 0
                 w.write(fake)
                 self.progress.advance(1)
         return {"frames": len(per_frame), "timing": self.cfg.timing,
                 "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
+
+    def _swapped_faces(self, faces: list) -> list:
+        from .swap.base import select_faces
+
+        return [f for f in select_faces(faces, self.cfg.select) if self.swapper.can_swap(f)]
 
     def swappable(self, per_frame: list) -> np.ndarray:
         """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
@@ -503,7 +523,8 @@ class Generator:
             write_csv(out / "quality.csv", quality, QUALITY_COLUMNS)
         counts = Dataset(out.name, "manifest", out, records).counts()
         write_json(out / "generate.json", {
-            "config": self.cfg.to_json(), "swapper": self.swapper.describe(), "face_backend": self.backend.key,
+            "config": self.cfg.to_json(), "swapper": self.swapper.describe(),
+            "enhancer": self.enhancer.describe() if self.enhancer else None, "face_backend": self.backend.key,
             "presets": [p.name for p in self.presets], "splits": plan.split_of,
             "pairs": [[s.name, t.name] for s, t in plan.pairs], "pairs_requested": self.cfg.pairs,
             "pairs_possible": plan.possible_pairs, "unpaired_targets": plan.unpaired_targets,

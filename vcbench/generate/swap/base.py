@@ -13,10 +13,9 @@ from ...faces.base import Face
 
 SELECTIONS = ("leftmost", "largest", "all")
 
-#: outer and inner lip contours of mediapipe's 478-point mesh, and the outer mouth of insightface's 106 set
+#: outer and inner lip contours of mediapipe's 478-point mesh
 MESH_OUTER_LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
 MESH_INNER_LIPS = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-LMK106_MOUTH = tuple(range(52, 72))
 
 
 def select_faces(faces: list[Face], how: str) -> list[Face]:
@@ -30,15 +29,12 @@ def select_faces(faces: list[Face], how: str) -> list[Face]:
 
 
 def mouth_polygon(face: Face, inner: bool = False) -> np.ndarray | None:
-    """The mouth outline from the face's dense landmarks (478 mesh or 106 set), or None."""
+    """The lip contour from mediapipe's 478-point mesh, or None (the mesh swapper's mouth;
+    the inswapper's mouth mask is Deep-Live-Cam's, in ``mouth.py``)."""
     lm = face.landmarks
-    if lm is None:
+    if lm is None or len(lm) < 468:
         return None
-    if len(lm) >= 468:
-        return np.asarray(lm[list(MESH_INNER_LIPS if inner else MESH_OUTER_LIPS)], np.float32)
-    if len(lm) == 106:
-        return np.asarray(lm[list(LMK106_MOUTH)], np.float32)
-    return None
+    return np.asarray(lm[list(MESH_INNER_LIPS if inner else MESH_OUTER_LIPS)], np.float32)
 
 
 def still_faces(rgb: np.ndarray) -> list[Face]:

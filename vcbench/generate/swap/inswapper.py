@@ -5,7 +5,7 @@ by its ONNX signature and takes ``emap``, the graph's last initializer), as Deep
 does. Per face: ``norm_crop2`` to 128 px on the 5 points, the model swaps the identity given
 ``latent = l2norm(normed_embedding @ emap)``, and the 128 px patch goes back through the
 inverse affine under a feathered elliptical mask, into the face's box only. Options as in
-Deep-Live-Cam: keep the target's mouth (mouth mask), Poisson blend (its construction,
+Deep-Live-Cam: keep the target's mouth (its mouth mask, ``mouth.py``), Poisson blend (its construction,
 ``base.dlc_poisson``); plus a LAB colour transfer, a vcbench extra Deep-Live-Cam does not have.
 
 The source embedding comes from the face backend when it has one (an insightface pack), or
@@ -25,7 +25,8 @@ import numpy as np
 from ...errors import FaceError, NotAvailableError
 from ...faces.base import Face
 from ...faces.insightface_backend import quiet_align
-from .base import Swapper, best_face, dlc_poisson, feather_blend, lab_transfer, mouth_polygon, still_faces
+from .base import Swapper, best_face, dlc_poisson, feather_blend, lab_transfer, still_faces
+from .mouth import keep_mouth
 
 INSWAPPER_NAME = "inswapper_128.onnx"
 
@@ -117,7 +118,8 @@ class InswapperSwapper(Swapper):
     name = "inswapper"
 
     def __init__(self, model: str | os.PathLike | None = None, arcface: str | os.PathLike | None = "buffalo_l",
-                 mouth_mask: bool = False, color: bool = False, poisson: bool = False):
+                 mouth_mask: bool = False, color: bool = False, poisson: bool = False,
+                 mouth_mask_size: float = 0.0):
         path = find_inswapper(model)
         if path is None:
             where = str(model) if model else "~/.insightface/models/** and ./models/"
@@ -131,6 +133,7 @@ class InswapperSwapper(Swapper):
         self.arcface_ref = arcface
         self._arcface: ArcFace | None = None
         self.mouth_mask, self.color, self.poisson = mouth_mask, color, poisson
+        self.mouth_mask_size = float(mouth_mask_size)
         self.size = int(self.model.input_size[0])
         self.source_embedding: np.ndarray | None = None
         self.source_face: Face | None = None
@@ -138,7 +141,8 @@ class InswapperSwapper(Swapper):
 
     def describe(self) -> dict:
         return {"name": self.name, "model": str(self.path), "arcface": str(self.arcface_ref),
-                "mouth_mask": self.mouth_mask, "color": self.color, "poisson": self.poisson}
+                "mouth_mask": self.mouth_mask, "mouth_mask_size": self.mouth_mask_size, "color": self.color,
+                "poisson": self.poisson}
 
     @staticmethod
     def _make_ellipse(size: int) -> np.ndarray:
@@ -192,19 +196,13 @@ class InswapperSwapper(Swapper):
         size = (int(x1 - x0), int(y1 - y0))
         fake = cv2.warpAffine(patch, inv_local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ellipse = cv2.warpAffine(self._ellipse, inv_local, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
-        alpha = ellipse
         region = frame[y0:y1, x0:x1]
-        if self.mouth_mask:
-            mouth = mouth_polygon(face)
-            if mouth is not None:
-                mm = np.zeros(alpha.shape, np.float32)
-                cv2.fillPoly(mm, [np.round((mouth - [x0, y0]) * 16).astype(np.int32)], 1.0, shift=4)
-                k = max(3, (size[0] // 16) | 1)
-                alpha = alpha * (1.0 - cv2.GaussianBlur(mm, (k, k), 0))
         if self.color:
-            fake = lab_transfer(fake, region, alpha > 0.5)
+            fake = lab_transfer(fake, region, ellipse > 0.5)
         out = frame.copy()
-        out[y0:y1, x0:x1] = feather_blend(fake, region, alpha)
+        out[y0:y1, x0:x1] = feather_blend(fake, region, ellipse)
+        if self.mouth_mask:   # Deep-Live-Cam's order: paste-back, mouth, Poisson
+            out = keep_mouth(out, frame, face, self.mouth_mask_size)
         if self.poisson:      # as Deep-Live-Cam: the feathered frame cloned into the original
             out = dlc_poisson(out, frame, ellipse, (x0, y0, x1, y1))
         return out
