@@ -438,6 +438,42 @@ def test_many_faces_swaps_every_face_only_when_asked(carphone, astronaut_rgb):
     assert changed["all"][0] == 2 and min(changed["all"][1:]) > 0.05
 
 
+@needs_mediapipe
+def test_map_swaps_each_mapped_identity_and_leaves_the_others(tmp_path, carphone, astronaut_rgb, standin_models,
+                                                              cli_runner):
+    """--map astronaut=1 on a two-person call: identities found by (stand-in) ArcFace embedding and
+    numbered left to right; only the right person is swapped, the left stays as in the real; a
+    face number the video lacks, a malformed entry and an unknown source are one line each."""
+    from vcbench.video import VideoWriter
+
+    src, tgt = tmp_path / "faces", tmp_path / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    cv2.imwrite(str(src / "astronaut.png"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    with VideoWriter(tgt / "pair.mp4", 15) as w:
+        for f in read_frames(carphone, list(range(0, 60, 2))):
+            f = cv2.resize(f, (352, 288))
+            other = np.clip(f[:, ::-1] * 0.5 + [20, 60, 120], 0, 255).astype(np.uint8)   # another "person"
+            w.write(np.ascontiguousarray(np.hstack([f, other])))
+    base = ["generate", "--source", str(src), "--target", str(tgt), "--split", "test", "--self-swap",
+            "--arcface", str(standin_models["arcface"]), "--cache-dir", str(tmp_path / "c")]
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "ds"), "--map", "astronaut=1"])
+    assert r.exit_code == 0, _quiet(r.output)
+    meta = json.loads((tmp_path / "ds" / "generate.json").read_text())
+    ids = meta["face_identities"]["clean/mesh/pair__astronaut"]
+    assert [d["id"] for d in ids] == [0, 1] and ids[0]["centre_x"] < 0.5 < ids[1]["centre_x"], ids
+    real = read_frames(tmp_path / "ds" / "videos/clean/original/pair.mp4")
+    fake = read_frames(tmp_path / "ds" / "videos/clean/mesh/pair__astronaut.mp4")
+    big = np.abs(np.stack(fake).astype(int) - np.stack(real).astype(int)).max(-1) > 16   # beyond x264's noise
+    assert big[:, :, :352].mean() < 0.001 and big[:, :, 352:].mean() > 0.02, (big[:, :, :352].mean(), big[:, :, 352:].mean())
+
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "ds2"), "--map", "astronaut=3"])
+    assert r.exit_code != 0 and "--map names face(s) 3; this video has 2 face identities (0, 1)" in r.output
+    for bad, say in (("astronaut", "expected SOURCE=TARGET_ID"), ("astronot=0", "astronaut")):
+        r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "ds3"), "--map", bad])
+        assert r.exit_code != 0 and say in r.output and "Traceback" not in r.output, r.output
+
+
 # --- an insightface pack (Deep-Live-Cam's analysis) ----------------------------------------
 
 @pytest.fixture(scope="module")
@@ -540,7 +576,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
 
     presets = write_toml(tmp_path / "mine.toml", '[presets.mine]\nextends = "zoom-360p"\nbitrate_kbps = 300\n')
     values = {"source": "faces", "target": "videos", "out": "ds", "swapper": "inswapper", "swapper_model": "m.onnx",
-              "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "timing": "video", "mouth_mask": True,
+              "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "map": ["alice=0", "bob=1"], "timing": "video", "mouth_mask": True,
               "mouth_mask_size": 25.0, "enhancer": "gpen512", "enhancer_model": "GPEN-BFR-512.onnx", "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "pairs": 3,
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "max_gap": 1.5, "crf": 20, "master": "dlc",

@@ -243,6 +243,10 @@ def _g(name):
 @click.option("--face-backend", default=_g("face_backend"), show_default=True,
               help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
 @click.option("--select", default=_g("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
+@click.option("--map", "map", default=None,
+              help="SOURCE=TARGET_ID,...: a source per face identity of each target (Deep-Live-Cam's map-faces). "
+                   "Identities are found by ArcFace embedding and numbered left to right from 0; each target "
+                   "gets one fake with every mapped source; other faces stay real. Replaces --select.")
 @click.option("--timing", type=click.Choice(["live", "video", "exact"]), default=_g("timing"), show_default=True,
               help="Which frame's detection is pasted: live = Deep-Live-Cam's webcam loop (detects every "
                    "round(0.08 x fps) frames, reuses it between), video = its file pipeline (the previous "

@@ -24,6 +24,7 @@ class GenerateConfig:
     arcface: str = "buffalo_l"            # insightface pack or .onnx for identity embeddings
     face_backend: str = "auto"            # auto: insightface pack for inswapper when present, else mediapipe
     select: str = "leftmost"              # leftmost | largest | all (Deep-Live-Cam's --many-faces)
+    map: tuple[str, ...] = ()             # SOURCE=TARGET_ID: a source per face identity (Deep-Live-Cam's map-faces)
     timing: str = "live"                  # live | video | exact: which frame's detection is pasted (timing.py)
     mouth_mask: bool = False              # inswapper: keep the target's mouth (Deep-Live-Cam's mouth mask)
     mouth_mask_size: float = 0.0          # its 0-100 slider (0: lip outline; 100: mouth to chin)
@@ -93,6 +94,9 @@ class GenerateConfig:
             raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
         from .timing import TIMINGS
 
+        from .mapping import parse_map
+
+        parse_map(self.map)
         if self.master not in MASTERS:
             raise ConfigError(f"master must be one of {', '.join(MASTERS)}, got {self.master!r}")
 

@@ -27,10 +27,11 @@ import numpy as np
 
 from ..datasets.base import Dataset, VideoRecord, write_manifest
 from ..batch import BatchResult
-from ..errors import ConfigError, FaceError, VcbenchError, VideoError
+from ..errors import ConfigError, FaceError, NotAvailableError, VcbenchError, VideoError
 from ..fileio import write_csv, write_json
 from ..runtime import Progress
 from .config import MASTERS, GenerateConfig
+from .mapping import FaceIdentities, parse_map
 from .plan import Item, Plan, make_plan, preset_seed, rel_path, video_id
 
 QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "swapped_fraction", "face_psnr", "face_ssim",
@@ -78,6 +79,7 @@ class Generator:
         from ..video import ffmpeg_exe
 
         self.cfg = cfg
+        self.select = "all" if cfg.map else cfg.select   # --map swaps every face whose identity it maps
         self.progress = progress or Progress("generate")
         self.presets = cfg.load_presets()
         self.exe = ffmpeg_exe(cfg.ffmpeg)
@@ -90,6 +92,8 @@ class Generator:
         self.failures: list[tuple[str, str]] = []
         self.made = self.skipped = 0
         self._split_of: dict[str, str] = {}
+        self._identities = None                 # FaceIdentities of the target being swapped (--map)
+        self._mapped_faces = [fid for _, fid in parse_map(cfg.map)]
 
     # -- components
     def _build_swapper(self):
@@ -108,7 +112,7 @@ class Generator:
             return None
         from .enhance import FaceEnhancer
 
-        live = self.cfg.timing == "live" and self.cfg.select != "all"
+        live = self.cfg.timing == "live" and self.select != "all"
         return FaceEnhancer(self.cfg.enhancer, self.cfg.enhancer_model, live=live)
 
     def _build_backend(self):
@@ -228,11 +232,21 @@ class Generator:
 
         self.backend.reset()
         per_frame: list = []
+        arc, step = None, max(1, int(round(info.fps / 4)))
+        if self.cfg.map:   # identities come from ArcFace embeddings, four frames a second suffice
+            arc = self.arcface()
+            if arc is None:
+                raise NotAvailableError(f"--map matches faces by ArcFace embedding: {self.cfg.arcface!r} is neither "
+                                        "an .onnx file nor an insightface pack holding one (pass --arcface)")
         writer = VideoWriter(real_out, info.fps, exe=self.exe, codec_args=self.codec_args()) if real_out else None
         try:
             for i, rgb in iter_frames(t.path, stop=self.cfg.max_frames):
                 run = self.cfg.every <= 1 or i % self.cfg.every == 0
                 per_frame.append(self.backend.detect(rgb, run_detector=run))
+                if arc is not None and i % step == 0:
+                    for f in per_frame[-1]:
+                        if f.embedding is None:
+                            f.embedding = arc.embed(rgb, f)
                 if writer:
                     writer.write(rgb)
                 self.progress.advance(1)
@@ -250,39 +264,70 @@ class Generator:
     def codec_args(self) -> list[str]:
         return master_codec_args(self.cfg.crf, self.cfg.master)
 
-    def swap_target(self, t: Item, fps: float, source: tuple[np.ndarray, list], s: Item, per_frame: list,
-                    out: Path) -> dict:
+    def swap_target(self, t: Item, fps: float, source, s: Item, per_frame: list, out: Path) -> dict:
         from ..video import VideoWriter, iter_frames
 
         from .timing import timed_faces
 
-        img, faces = source
-        self.swapper.set_source(img, str(s.path), faces=faces)
+        by_face = self.source_swappers(s, source)
         swapped = 0
-        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.cfg.select)
+        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.select)
         if self.enhancer is not None:
             self.enhancer.reset()
         with VideoWriter(out, fps, exe=self.exe, codec_args=self.codec_args()) as w:
             for i, rgb in iter_frames(t.path, stop=len(per_frame)):
-                fake, k = self.swapper.swap(rgb, pasted[i], self.cfg.select)
-                if k and self.enhancer is not None:   # after the swap, on the faces it pasted
-                    fake = self.enhancer.enhance(fake, self._swapped_faces(pasted[i]))
-                swapped += k > 0
+                fake, todo = rgb, self.to_swap(pasted[i], by_face)
+                for face, swapper in todo:
+                    fake = swapper.swap_face(fake, face)
+                if todo and self.enhancer is not None:   # after the swap, on the faces it pasted
+                    fake = self.enhancer.enhance(fake, [f for f, _ in todo])
+                swapped += bool(todo)
                 w.write(fake)
                 self.progress.advance(1)
         return {"frames": len(per_frame), "timing": self.cfg.timing,
                 "swapped_fraction": round(swapped / max(len(per_frame), 1), 4)}
 
-    def _swapped_faces(self, faces: list) -> list:
+    def source_swappers(self, s: Item, source) -> dict:
+        """Face identity -> the swapper holding its source (``None`` -> every selected face, one source).
+        A ``--map`` source gives each part a shallow copy of the swapper (the model is shared)."""
+        import copy
+
+        if not s.parts:
+            img, faces = source
+            self.swapper.set_source(img, str(s.path), faces=faces)
+            return {None: self.swapper}
+        out = {}
+        for part, face_id, (img, faces) in zip(s.parts, s.faces, source):
+            sw = copy.copy(self.swapper)
+            sw.set_source(img, str(part.path), faces=faces)
+            out[face_id] = sw
+        return out
+
+    def to_swap(self, faces: list, by_face: dict) -> list:
+        """The (face, swapper) pairs of one frame: the selected faces, or under ``--map`` the faces
+        whose identity has a source."""
         from .swap.base import select_faces
 
-        return [f for f in select_faces(faces, self.cfg.select) if self.swapper.can_swap(f)]
+        if None in by_face:
+            sw = by_face[None]
+            return [(f, sw) for f in select_faces(faces, self.select) if sw.can_swap(f)]
+        ids = self._identities
+        out = []
+        for f in faces:
+            sw = by_face.get(ids.of(f)) if ids is not None else None
+            if sw is not None and sw.can_swap(f):
+                out.append((f, sw))
+        return out
 
     def swappable(self, per_frame: list) -> np.ndarray:
         """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
         from .swap.base import select_faces
 
-        return np.array([any(self.swapper.can_swap(f) for f in select_faces(faces, self.cfg.select))
+        if self._identities is not None:      # --map: faces with a mapped identity
+            mapped = {int(x) for x in self._mapped_faces}
+            return np.array([any(self._identities.of(f) in mapped and self.swapper.can_swap(f) for f in faces)
+                             for faces in per_frame], bool)
+        return np.array([any(self.swapper.can_swap(f) for f in select_faces(faces, self.select))
                          for faces in per_frame], bool)
 
     def swappable_fraction(self, per_frame: list, fps: float) -> float:
@@ -290,7 +335,7 @@ class Generator:
         was written."""
         from .timing import timed_faces
 
-        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.cfg.select)
+        pasted = timed_faces(per_frame, self.cfg.timing, fps, self.select)
         return round(float(self.swappable(pasted).mean()) if per_frame else 0.0, 4)
 
     def check_coverage(self, t: Item, per_frame: list, fps: float) -> None:
@@ -323,6 +368,7 @@ class Generator:
                 save_tracks(VideoTracks(str(p), len(per_frame), key, tracks.tracks, self.cfg.every),
                             self.cache_path(p))
 
+        self._identities = None
         self.skipped += sum(p.exists() for p in masters)
         need_detect = (any(not p.exists() or not self.cache_path(p).is_file() for p in masters)
                        or self._needs_quality(t, sources))
@@ -332,11 +378,17 @@ class Generator:
             self.made += write_real
             tracks = VideoTracks(str(t.path), len(per_frame), key, build_tracks(per_frame))
             save_cache(real)
+            if self.cfg.map:
+                self._identities = FaceIdentities(per_frame, tracks.tracks, info.width)
+                self.progress.log(f"{t.name}: face identities " + ", ".join(
+                    f"{d['id']} ({d['frames']} frames, centre x {d['centre_x']:.2f})" for d in self._identities.describe()))
             for s in sources:
                 path = fakes[s.name]
                 vid = video_id("clean", self.swapper.name, t.name, s.name)
                 try:
                     q = None
+                    if s.parts:
+                        self.check_mapped(t, s)
                     if not path.exists():
                         q = self.swap_target(t, info.fps, prepared[s.name], s, per_frame, path)
                         self.made += 1
@@ -345,12 +397,39 @@ class Generator:
                     if not quality_path(path).exists():
                         q = q or {"frames": len(per_frame), "timing": self.cfg.timing,
                                   "swapped_fraction": self.swappable_fraction(per_frame, info.fps)}
-                        q.update(self.quality(real, path, tracks, prepared[s.name]))
+                        q.update(self.quality(real, path, tracks, *self.quality_subject(s, prepared[s.name], tracks)))
+                        if s.parts:
+                            q["face_identities"] = self._identities.describe()
                         write_json(quality_path(path), {"video_id": vid, "source_id": s.identity,
                                                         "target_id": t.identity, **q})
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))
         self.simulate_target(t, sources, real, fakes)
+
+    def check_mapped(self, t: Item, s: Item) -> None:
+        """A ``--map`` fake needs at least one of its face numbers in the target; absent ones are logged."""
+        have = {d["id"] for d in self._identities.describe()}
+        missing = [fid for fid in s.faces if fid not in have]
+        if len(missing) == len(s.faces):
+            raise FaceError(f"{t.path}: --map names face(s) {', '.join(map(str, missing))}; this video has "
+                            f"{len(have)} face identit{'y' if len(have) == 1 else 'ies'} "
+                            f"({', '.join(map(str, sorted(have))) or 'none'})")
+        if missing:
+            self.progress.log(f"{t.name}: no face {', '.join(map(str, missing))} here; swapping the others")
+
+    def quality_subject(self, s: Item, source, tracks) -> tuple:
+        """The source and the track the quality figures compare: the longest track, or under
+        ``--map`` the longest track of a mapped identity with that identity's source."""
+        if not s.parts:
+            return source, None
+        of_track = self._identities.of_track
+        best = None
+        for k, tr in enumerate(tracks.tracks):
+            if of_track.get(k) in s.faces and (best is None or len(tr) > len(best[1])):
+                best = (k, tr)
+        if best is None:
+            return source[0], None
+        return source[s.faces.index(of_track[best[0]])], best[1]
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
         from ..video import probe
@@ -380,7 +459,7 @@ class Generator:
                     self.failures.append((vid, str(e)))
 
     # -- quality
-    def quality(self, real: Path, fake: Path, tracks, source, samples: int = 16) -> dict:
+    def quality(self, real: Path, fake: Path, tracks, source, track=None, samples: int = 16) -> dict:
         """Face-region PSNR/SSIM of the fake against its real (both decoded masters), and
         ArcFace identity similarity of the fake's and the real's face to the source."""
         from ..faces.align import enlarge_box
@@ -388,7 +467,7 @@ class Generator:
         from ..video import iter_frames, sample_indices
         from ..conference.fidelity import psnr, ssim
 
-        tr = tracks.longest()
+        tr = track or tracks.longest()
         if tr is None:
             return {"face_psnr": None, "face_ssim": None, "id_sim_fake": None, "id_sim_real": None}
         rows = [tr.frames[k] for k in sample_indices(len(tr), samples)]
@@ -450,7 +529,7 @@ class Generator:
         prepared: dict[str, tuple] = {}
         for s in sorted({s.name: s for t in todo for s in by_target[t.name]}.values(), key=lambda x: x.name):
             try:
-                prepared[s.name] = self.load_source(s)
+                prepared[s.name] = tuple(self.load_source(p) for p in s.parts) if s.parts else self.load_source(s)
             except (VcbenchError, OSError) as e:
                 self.failures.append((f"source {s.name}", str(e)))
         infos = {}
@@ -528,6 +607,7 @@ class Generator:
             "presets": [p.name for p in self.presets], "splits": plan.split_of,
             "pairs": [[s.name, t.name] for s, t in plan.pairs], "pairs_requested": self.cfg.pairs,
             "pairs_possible": plan.possible_pairs, "unpaired_targets": plan.unpaired_targets,
+            "face_identities": {q["video_id"]: q["face_identities"] for q in quality if "face_identities" in q} or None,
             "counts": counts, "failures": [{"item": a, "reason": b} for a, b in self.failures],
             "provenance": provenance(self.exe)})
         return Report(records, list(self.failures), self.made, self.skipped, counts)

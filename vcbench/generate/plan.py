@@ -21,11 +21,25 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 @dataclass(frozen=True)
 class Item:
-    """One input file. ``name`` is unique and filesystem-safe; ``identity`` is the person."""
+    """One input file. ``name`` is unique and filesystem-safe; ``identity`` is the person.
+    A ``--map`` source is a composite: ``parts`` are its sources, in map order, with the target
+    face number each one goes onto (``faces``)."""
 
     name: str
     identity: str
     path: Path
+    parts: tuple["Item", ...] = ()
+    faces: tuple[int, ...] = ()
+
+
+def composite_source(sources: list[Item], mapping: list[tuple[str, int]]) -> Item:
+    """The one source of a ``--map`` run: ``alice+bob`` made of the named sources."""
+    from ..registry import lookup
+
+    by_name = {s.name: s for s in sources}
+    parts = tuple(lookup("source", name, by_name) for name, _ in mapping)
+    return Item("+".join(p.name for p in parts), "+".join(p.identity for p in parts), parts[0].path, parts,
+                tuple(t for _, t in mapping))
 
 
 @dataclass
@@ -91,8 +105,16 @@ def make_plan(cfg: GenerateConfig) -> Plan:
     targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video")
     target_ids = [t.identity for t in targets]
     split_of = assign_splits([target_ids, [s.identity for s in sources]], cfg)
-    allowed = [(s, t) for t in targets for s in sources
-               if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
+    if cfg.map:
+        from .mapping import parse_map
+
+        comp = composite_source(sources, parse_map(cfg.map))
+        allowed = [(comp, t) for t in targets
+                   if all(split_of[p.identity] == split_of[t.identity] for p in comp.parts)
+                   and (cfg.self_swap or all(p.identity != t.identity for p in comp.parts))]
+    else:
+        allowed = [(s, t) for t in targets for s in sources
+                   if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
     if not allowed:
         raise ConfigError("no (source, target) pair is possible: every source shares an identity or a split with "
                           "no target; add identities, use --self-swap, or put all in one split with --split")
