@@ -15,6 +15,14 @@ For each size, on a talking-head clip (carphone played forward and back, upscale
   landmarks on every frame, no state) against tracking (the detector every N frames, the
   mesh tracking in between), with their landmark disagreement in inter-ocular distances.
 Results: bench/results/generate.json.
+
+    python -m bench.generate --gallery [--frames 90]
+
+writes bench/results/gallery-timing.png instead: rows are the frames where the head moved most
+between the detection Deep-Live-Cam's live loop pastes and the frame itself; columns are the
+real, the fake at each ``--timing`` (exact, video, live) and |live - exact| x 4, face crops side
+by side (mesh swapper, astronaut onto a talking head). It prints each timing's face-region mean
+difference from ``exact``.
 """
 from __future__ import annotations
 
@@ -99,12 +107,65 @@ def analysis(clip: Path, every: int) -> dict:
     return out
 
 
+def timing_gallery(clip: Path, out: Path, rows: int = 4, cell: int = 192) -> dict:
+    """The real / fake-at-each-timing face crops of the ``rows`` frames with the most lag motion."""
+    import cv2
+    from skimage import data
+
+    from vcbench.faces.align import enlarge_box
+    from vcbench.faces.mediapipe_backend import MediapipeBackend
+    from vcbench.generate.swap.mesh import MeshSwapper
+    from vcbench.generate.timing import TIMINGS, detection_frame, timed_faces
+    from vcbench.video import probe, read_frames
+
+    frames = read_frames(clip)
+    fps = probe(clip).fps
+    backend = MediapipeBackend()
+    per_frame = [backend.detect(f) for f in frames]
+    swapper = MeshSwapper()
+    swapper.set_source(data.astronaut(), "astronaut")
+    order = ("exact", "video", "live")
+    assert set(order) == set(TIMINGS)
+    fakes = {t: [swapper.swap(f, faces)[0] for f, faces in zip(frames, timed_faces(per_frame, t, fps))]
+             for t in order}
+    motion = []
+    for i in range(len(frames)):
+        j = detection_frame(i, "live", fps)
+        if j >= 0 and j != i and per_frame[i] and per_frame[j]:
+            motion.append((float(np.linalg.norm(per_frame[i][0].kps - per_frame[j][0].kps, axis=1).mean()), i))
+    picked = sorted(i for _, i in sorted(motion, reverse=True)[:rows])
+    grid, stats = [], {t: [] for t in order}
+    for i in picked:
+        h, w = frames[i].shape[:2]
+        x0, y0, x1, y1 = enlarge_box(per_frame[i][0].box, 1.6, w, h)
+        crops = [frames[i]] + [fakes[t][i] for t in order]
+        diff = np.clip(np.abs(fakes["live"][i].astype(int) - fakes["exact"][i].astype(int)) * 4, 0, 255).astype(np.uint8)
+        row = [cv2.resize(np.ascontiguousarray(c[y0:y1, x0:x1]), (cell, cell)) for c in crops + [diff]]
+        grid.append(np.hstack(row))
+        for t in order:
+            stats[t].append(float(np.abs(fakes[t][i].astype(int) - fakes["exact"][i].astype(int))[y0:y1, x0:x1].mean()))
+    head = np.full((28, cell * 5, 3), 255, np.uint8)
+    for k, label in enumerate(["real", "exact", "video", "live", "|live - exact| x 4"]):
+        cv2.putText(head, label, (k * cell + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(np.vstack([head] + grid), cv2.COLOR_RGB2BGR))
+    return {"frames": picked, "face_mean_diff_vs_exact": {t: round(float(np.mean(v)), 2) for t, v in stats.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--sizes", default="640x360,1280x720")
     ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--gallery", action="store_true", help="write the --timing gallery only")
     a = ap.parse_args()
+    if a.gallery:
+        with tempfile.TemporaryDirectory() as td:
+            clip = talking_head(Path(td) / "clip.mp4", (640, 360), min(a.frames, 90))
+            out = Path("bench/results/gallery-timing.png")
+            print(json.dumps(timing_gallery(clip, out)))
+            print(f"wrote {out}")
+        return
     from skimage import data
 
     from vcbench.faces.mediapipe_backend import MediapipeBackend

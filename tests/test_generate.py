@@ -899,3 +899,18 @@ def test_master_dlc_encodes_reals_and_fakes_as_deep_live_cam(generated, tmp_path
             w.write(np.full((63, 65, 3), 128, np.uint8))
     info = probe(tmp_path / "odd.mp4")
     assert (info.width, info.height, info.frames) == (66, 64, 3)
+
+
+@needs_mediapipe
+def test_bench_timing_gallery_shows_the_lag(tmp_path):
+    """``python -m bench.generate --gallery``: real / exact / video / live / difference crops of the
+    frames with the most lag motion; the lagged timings differ from exact in the face region."""
+    from bench.generate import timing_gallery
+    from vcbench.samples import talking_head
+
+    clip = talking_head(tmp_path / "clip.mp4", (320, 180), 24)
+    got = timing_gallery(clip, tmp_path / "g.png", rows=3, cell=64)
+    img = cv2.imread(str(tmp_path / "g.png"))
+    assert img.shape == (28 + 3 * 64, 5 * 64, 3) and len(got["frames"]) == 3
+    d = got["face_mean_diff_vs_exact"]
+    assert d["exact"] == 0 and d["video"] > 0.5 and d["live"] > 0.5
