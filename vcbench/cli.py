@@ -209,12 +209,17 @@ def presets_show(name, presets_file):
 @ffmpeg_option
 @click.option("--fidelity", is_flag=True,
               help="Also measure PSNR/SSIM of the output against the input (decodes both: slower).")
+@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default="ffmpeg", show_default=True,
+              help="ffmpeg: the modelled call (fast, bit-identical); webrtc: a real libwebrtc call in headless "
+                   "Chromium through a packet relay (real time, not bit-identical; needs chromium).")
 @library_errors
-def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity):
+def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine):
     """Pass one video through a simulated call; print what the call did to it."""
-    from .conference.simulate import simulate_file
-
-    stats = simulate_file(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
+    if engine == "webrtc":
+        from .conference.webrtc.engine import simulate_webrtc as run
+    else:
+        from .conference.simulate import simulate_file as run
+    stats = run(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
                           fidelity=fidelity)
     click.echo(f"wrote {output}")
     for k, v in stats.items():

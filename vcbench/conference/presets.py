@@ -32,6 +32,8 @@ class Preset:
     loss: float = 0.0
     burst_len: float = 1.0
     rtt_ms: float = 100.0
+    jitter_ms: float = 0.0       # webrtc engine: uniform +- delay jitter per packet
+    cap_kbps: int = 0            # webrtc engine: uplink bandwidth cap (token bucket, drop-tail queue)
     bwe_step_s: float = 0.0
     bwe_width: int = 0
     bwe_height: int = 0

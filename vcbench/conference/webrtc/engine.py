@@ -1,0 +1,462 @@
+"""``vcbench simulate --engine webrtc``: a real libwebrtc call (headless Chromium) through the relay.
+
+The input's captured frames (the preset's frame rate and camera stage, as the ffmpeg engine
+takes them) are written to a spool at the input size in I420; the page (``call.html``) fetches
+them one by one at the preset's rate into a ``MediaStreamTrackGenerator`` that an
+RTCPeerConnection sends, with the preset's codec (``setCodecPreferences``), size
+(``scaleResolutionDownBy``), rate cap (``maxBitrate``) and frame rate. A second
+RTCPeerConnection in the same page receives it through :class:`~.relay.Relay`, and every frame
+its decoder outputs comes back to Python as I420 (never re-encoded: no MediaRecorder).
+
+Which source frame a received frame shows comes from timestamps: libwebrtc stamps each frame's
+RTP timestamp from the time it was captured (written to the generator), the sender's encoded-frame
+transform sees those RTP timestamps next to the write times, and their median difference maps
+each received RTP timestamp back to a write time, hence a frame index. The output has one frame
+per captured frame: a frame the receiver never got is shown by repeating the last one it did, bit
+for bit (what a renderer shows through a freeze); frames before the first decoded one show it.
+Outputs are not bit-identical from run to run (the browser's timing decides which packets a loss
+pattern hits); the relay's seed and the call's stats are recorded instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import mmap
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import EncoderError, NotAvailableError, VideoError
+from ...fileio import atomic_path, write_json
+from .relay import LinkModel, Relay
+
+#: vcbench codec -> the WebRTC codec a call negotiates for it
+WEBRTC_CODEC = {"vp8": "VP8", "vp9": "VP9", "av1": "AV1", "x264": "H264", "x264-crf": "H264", "openh264": "H264"}
+CONNECT_S = 15.0
+INSTALL = ("the webrtc engine needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver) "
+           "and selenium (pip install selenium)")
+
+
+def find_browser() -> tuple[str, str]:
+    """(chromium, chromedriver) paths; NotAvailableError says how to get them."""
+    chromium = next((p for p in (os.environ.get("VCBENCH_CHROMIUM"), shutil.which("chromium"),
+                                 shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None)
+    driver = os.environ.get("VCBENCH_CHROMEDRIVER") or shutil.which("chromedriver")
+    if not chromium or not driver:
+        raise NotAvailableError(f"no {'chromium' if not chromium else 'chromedriver'} found: {INSTALL}")
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
+        raise NotAvailableError(f"selenium is not installed: {INSTALL}") from None
+    return chromium, driver
+
+
+def chromium_version(chromium: str) -> str:
+    import subprocess
+
+    try:
+        return subprocess.run([chromium, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+@contextlib.contextmanager
+def browser():
+    """Headless Chromium driven by chromedriver; always quit, so no browser outlives the call."""
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = find_browser()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
+              "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
+              "--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
+              "--disable-background-timer-throttling", "--disable-renderer-backgrounding"):
+        opts.add_argument(a)
+    try:
+        d = webdriver.Chrome(service=Service(driver), options=opts)
+    except WebDriverException as e:
+        raise NotAvailableError(f"{chromium} did not start under {driver}: {str(e.msg or e).splitlines()[0]}") from None
+    try:
+        yield d
+    finally:
+        with contextlib.suppress(Exception):
+            d.quit()
+
+
+@dataclass
+class Received:
+    seq: int
+    rtp: int
+    t_ms: float
+    width: int
+    height: int
+    offset: int
+    size: int
+    layout: list
+
+
+class CallServer:
+    """The page, the sender's frames, the relay hand-off and the receiver's frames, on 127.0.0.1."""
+
+    def __init__(self, frames: Path, frame_bytes: int, relay: Relay, spool: Path):
+        self.frames, self.frame_bytes, self.relay = frames, frame_bytes, relay
+        self._f = open(frames, "rb")
+        self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.spool = open(spool, "wb")
+        self.received: list[Received] = []
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        page = resources.files("vcbench.conference.webrtc").joinpath("call.html").read_bytes()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _reply(self, code: int, body: bytes, kind: str = "application/octet-stream"):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path == "/":
+                    return self._reply(200, page, "text/html")
+                m = re.fullmatch(r"/frame/(\d+)", self.path)
+                if m:
+                    k = int(m.group(1))
+                    a = k * server.frame_bytes
+                    return self._reply(200, server._mm[a:a + server.frame_bytes])
+                self._reply(404, b"")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == "/relay":
+                    try:
+                        reply = server.hand_off(json.loads(body))
+                    except ValueError as e:
+                        server.error = str(e)
+                        return self._reply(400, str(e).encode(), "text/plain")
+                    return self._reply(200, json.dumps(reply).encode(), "application/json")
+                if self.path == "/recv":
+                    h = self.headers
+                    with server._lock:
+                        off = server.spool.tell()
+                        server.spool.write(body)
+                        server.received.append(Received(int(h["X-Seq"]), int(h["X-Rtp"]), float(h["X-T"]),
+                                                        int(h["X-W"]), int(h["X-H"]), off, len(body),
+                                                        json.loads(h["X-Layout"])))
+                    return self._reply(200, b"")
+                self._reply(404, b"")
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/"
+
+    def hand_off(self, cands: dict) -> dict:
+        """Start the relay between the peers' 127.0.0.1 UDP candidates; give each the other's
+        candidate with the relay's port in it."""
+        def loopback(lines: list[str], who: str) -> tuple[str, int]:
+            for c in lines:
+                parts = c.split()
+                if len(parts) > 7 and parts[2].lower() == "udp" and parts[4] == "127.0.0.1":
+                    return c, int(parts[5])
+            raise ValueError(f"peer {who} offered no 127.0.0.1 UDP candidate (Chromium needs "
+                             "--allow-loopback-in-peer-connection)")
+
+        c1, p1 = loopback(cands["c1"], "1")
+        c2, p2 = loopback(cands["c2"], "2")
+        self.relay.start(p1, p2)
+        port = re.compile(r" 127\.0\.0\.1 \d+ ")
+        return {"to2": port.sub(f" 127.0.0.1 {self.relay.port_b} ", c1, count=1),
+                "to1": port.sub(f" 127.0.0.1 {self.relay.port_a} ", c2, count=1)}
+
+    def read(self, r: Received) -> np.ndarray:
+        """A received frame as tight I420 bytes ``(h * 3 // 2, w)``."""
+        self.spool.flush()
+        with open(self.spool.name, "rb") as f:
+            f.seek(r.offset)
+            buf = np.frombuffer(f.read(r.size), np.uint8)
+        w, h = r.width, r.height
+        planes = []
+        for (pw, ph), lay in zip(((w, h), (w // 2, h // 2), (w // 2, h // 2)), r.layout):
+            off, stride = int(lay["offset"]), int(lay["stride"])
+            planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
+        return np.concatenate([planes[0].ravel(), planes[1].ravel(), planes[2].ravel()]).reshape(h * 3 // 2, w)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._mm.close()
+        self._f.close()
+        self.spool.close()
+
+
+def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list[int]:
+    """Each received frame's source index, from RTP timestamps (90 kHz, from capture time).
+
+    ``writes``: (frame index, write time ms) per frame given to the sender (the pre-roll repeats
+    frame 0); ``encoded``: (RTP timestamp, write time ms of the frame it encodes, ...) per
+    encoded frame. The median of ``rtp / 90 - write time`` is the clock offset; a received frame
+    shows the frame written nearest to ``rtp / 90 - offset``."""
+    if not encoded or not writes:
+        return [-1] * len(received)
+    base = int(encoded[0][0])
+
+    def unwrap(rtp: int) -> float:
+        d = (int(rtp) - base) % (1 << 32)
+        return float(d - (1 << 32) if d >= 1 << 31 else d)
+
+    offset = float(np.median([unwrap(e[0]) / 90.0 - float(e[1]) for e in encoded]))
+    wt = np.array([w[1] for w in writes], np.float64)
+    wk = np.array([w[0] for w in writes], np.int64)
+    out = []
+    for r in received:
+        if r.rtp < 0:
+            out.append(-1)
+            continue
+        t = unwrap(r.rtp) / 90.0 - offset
+        out.append(int(wk[int(np.argmin(np.abs(wt - t)))]))
+    return out
+
+
+def link_models(p, seed: int) -> tuple[LinkModel, LinkModel]:
+    """The preset's network as the relay's two directions. ``loss`` and ``burst_len`` are read per
+    packet on the media direction (the ffmpeg engine reads them per frame); the delay is half the
+    RTT each way; a bandwidth step caps the uplink at ``bwe_kbps`` from ``bwe_step_s``."""
+    delay = p.rtt_ms / 2.0 if (p.loss or p.jitter_ms or p.cap_kbps or p.bwe_step_s) else 0.0
+    steps = ((p.bwe_step_s, float(p.bwe_kbps)),) if p.bwe_step_s and p.bwe_kbps else ()
+    up = LinkModel(loss=p.loss, burst_len=p.burst_len, delay_ms=delay, jitter_ms=p.jitter_ms,
+                   cap_kbps=float(p.cap_kbps), steps=steps)
+    down = LinkModel(delay_ms=delay, jitter_ms=p.jitter_ms)
+    return up, down
+
+
+def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
+    """Runs of output frames that repeat the one before (the picture stopped), as (first, length),
+    where the picture was still for WebRTC's freeze threshold: max(3 x, +150 ms) of the frame
+    interval."""
+    need = max(3.0 / fps, 1.0 / fps + 0.150)
+    out, i = [], 1
+    while i < len(shown):
+        if shown[i] == shown[i - 1]:
+            j = i
+            while j < len(shown) and shown[j] == shown[i - 1]:
+                j += 1
+            if (j - i + 1) / fps >= need:     # the still picture lasts the held frames plus the one shown
+                out.append((i, j - i))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset, seed: int = 0,
+                    presets_file=None, ffmpeg: str | None = None, fidelity: bool = False) -> dict:
+    """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
+    from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe
+    from ..presets import Preset, get_preset
+    from ..simulate import _fit, fidelity_stats, plan_simulation, stats_path
+
+    src, out = Path(input), Path(output)
+    p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
+    if p.codec == "none":
+        raise VideoError(f"preset {p.name!r} makes no call (codec none): the webrtc engine has nothing to do")
+    if out.suffix.lower() not in (".mp4", ".mkv"):
+        raise VideoError(f"{out}: the webrtc engine writes the receiver's view (lossless H.264): use .mp4 or .mkv")
+    codec = WEBRTC_CODEC[p.codec]
+    chromium, _ = find_browser()
+    exe = ffmpeg_exe(ffmpeg)
+    info = probe(src)
+    sp = plan_simulation(info, replace(p, loss=0.0), seed, where=str(src))   # the relay does the losing
+    fps, n = sp.fps, sp.n
+    in_w, in_h = info.width - info.width % 2, info.height - info.height % 2
+    out_w, out_h = _fit(info.width, info.height, p.height)
+    frame_bytes = in_w * in_h * 3 // 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    from ..camera import Camera
+
+    cam = Camera(p, seed, fps) if p.has_camera else None
+    import cv2
+
+    with tempfile.TemporaryDirectory(prefix=".vcb-webrtc-", dir=out.parent) as td:
+        frames = Path(td) / "frames.i420"
+        want = iter(enumerate(sp.capture))
+        j, k = next(want, (None, None))
+        with open(frames, "wb") as f:
+            for i, rgb in iter_frames(src):
+                while k is not None and i == k:
+                    img = cam(rgb) if cam is not None else rgb
+                    f.write(cv2.cvtColor(np.ascontiguousarray(img[:in_h, :in_w]), cv2.COLOR_RGB2YUV_I420).tobytes())
+                    j, k = next(want, (None, None))
+                if k is None:
+                    break
+        up, down = link_models(p, seed)
+        relay = Relay(up, down, seed)
+        server = CallServer(frames, frame_bytes, relay, Path(td) / "received.i420")
+        started = time.monotonic()
+        try:
+            result = _call(server, {
+                "w": in_w, "h": in_h, "fps": fps, "n": n, "codec": codec, "maxKbps": p.bitrate_kbps or 0,
+                "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": "balanced",
+                "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(CONNECT_S * 1000)}, n / fps)
+            received = sorted(server.received, key=lambda r: r.seq)
+            index = rtp_to_frames(result["writes"], result["encoded"], received)
+            shown, startup, delay = _receiver_view(index, received, result["writes"], n, fps)
+            if not shown:
+                raise EncoderError(f"{src}: the call delivered no decodable frame (preset {p.name!r})")
+            with atomic_path(out) as tmp:
+                with VideoWriter(tmp, fps, (out_w, out_h), ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast",
+                                                            "-pix_fmt", "yuv420p", "-threads", "2"],
+                                 exe, pix_fmt="yuv420p") as w:
+                    cache: dict[int, bytes] = {}
+                    for slot in shown:
+                        if slot not in cache:
+                            cache.clear()
+                            cache[slot] = _fit_i420(server.read(received[slot]), out_w, out_h)
+                        w.write_raw(cache[slot])
+        finally:
+            server.close()
+            relay.close()
+        call_s = time.monotonic() - started
+
+    stats = _stats(p, info, sp, result, received, index, shown, relay.counts(), seed, call_s, chromium,
+                   (out_w, out_h), codec)
+    stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
+    if fidelity:
+        stats.update(fidelity_stats(src, out, sp.capture, n))
+    write_json(stats_path(out), stats)
+    return stats
+
+
+def _receiver_view(index: list[int], received: list[Received], writes: list, n: int, fps: float):
+    """What the receiver's screen shows in each output slot: slot ``i`` comes ``delay`` after source
+    frame ``i`` was captured and shows the last frame decoded by then (a late frame holds the one
+    before: a freeze, repeated bit for bit; a frame overtaken before its slot is never shown). The
+    delay is the 75th percentile of the frames' capture-to-decode latency (a jitter buffer's
+    headroom). Slots before the first decoded frame show that frame (``startup`` slots).
+
+    Returns (received position per slot, startup slots, delay ms), or ([], 0, 0) without frames."""
+    written: dict[int, float] = {}
+    for k, t in writes:
+        written[int(k)] = float(t)          # the last write of a frame (the pre-roll repeats frame 0)
+    lat = [r.t_ms - written[k] for r, k in zip(received, index) if 0 <= k < n and k in written]
+    if not lat:
+        return [], 0, 0.0
+    delay = float(np.percentile(lat, 75))
+    order = sorted(range(len(received)), key=lambda p: received[p].t_ms)
+    shown, cur, q, startup = [], None, 0, 0
+    for i in range(n):
+        due = written.get(i, written[max(written)] + (i - max(written)) * 1000.0 / fps) + delay
+        while q < len(order) and received[order[q]].t_ms <= due:
+            if 0 <= index[order[q]] < n:
+                cur = order[q]
+            q += 1
+        if cur is None:
+            startup += 1
+        shown.append(cur)
+    first = next((c for c in shown if c is not None), None)
+    if first is None:
+        first = next(p for p in order if 0 <= index[p] < n)
+    return [first if c is None else c for c in shown], startup, delay
+
+
+def _fit_i420(yuv: np.ndarray, w: int, h: int) -> bytes:
+    """Tight I420 ``(h0 * 3 // 2, w0)`` scaled to ``w x h`` (bicubic, per plane), as bytes."""
+    import cv2
+
+    h0, w0 = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    if (w0, h0) == (w, h):
+        return yuv.tobytes()
+    y = yuv[:h0]
+    uv = yuv[h0:].reshape(2, h0 // 2, w0 // 2)
+    planes = [cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)]
+    planes += [cv2.resize(np.ascontiguousarray(c), (w // 2, h // 2), interpolation=cv2.INTER_CUBIC) for c in uv]
+    return b"".join(p.tobytes() for p in planes)
+
+
+def _call(server: CallServer, cfg: dict, seconds: float) -> dict:
+    """Run the page's call; return its result, or raise with what went wrong in one line."""
+    with browser() as d:
+        d.get(server.url)
+        d.execute_script("window.vcbStart(arguments[0])", cfg)
+        deadline = time.monotonic() + CONNECT_S + seconds * 3 + 20
+        while time.monotonic() < deadline:
+            r = d.execute_script("return window.vcbResult")
+            if r:
+                break
+            time.sleep(0.25)
+        else:
+            stage = d.execute_script("return window.vcbStage")
+            raise EncoderError(f"the WebRTC call did not finish (stuck at: {stage})")
+        if r.get("error"):
+            raise EncoderError(f"the WebRTC call failed: {server.error or r['error']}")
+        if r.get("failed"):
+            raise EncoderError(f"the receiver's frames did not reach vcbench: {r['failed']}")
+        r["chromium_codecs"] = r.get("offered")
+        return r
+
+
+def _pick(stats: list[dict], keys: tuple[str, ...]) -> dict:
+    s = max(stats, key=lambda x: x.get("bytesSent", x.get("bytesReceived", 0)), default={})
+    return {k: s.get(k) for k in keys if k in s}
+
+
+def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call_s, chromium, size, codec) -> dict:
+    fps, n = sp.fps, sp.n
+    st = result["stats"]
+    inbound = _pick(st["inbound"], ("decoderImplementation", "framesReceived", "framesDecoded", "framesDropped",
+                                    "keyFramesDecoded", "nackCount", "pliCount", "firCount", "freezeCount",
+                                    "totalFreezesDuration", "pauseCount", "packetsReceived", "packetsLost",
+                                    "retransmittedPacketsReceived", "jitter", "frameWidth", "frameHeight",
+                                    "bytesReceived"))
+    outbound = _pick(st["outbound"], ("encoderImplementation", "framesEncoded", "keyFramesEncoded", "framesSent",
+                                      "retransmittedPacketsSent", "nackCount", "pliCount", "firCount",
+                                      "qualityLimitationReason", "qualityLimitationDurations",
+                                      "qualityLimitationResolutionChanges", "targetBitrate", "bytesSent",
+                                      "frameWidth", "frameHeight", "scalabilityMode"))
+    rtt = [s.get("roundTripTime") for s in st["remoteInbound"] if s.get("roundTripTime") is not None]
+    freezes = freezes_of(shown, fps)
+    startup = next((i for i, s in enumerate(shown) if s != shown[0]), len(shown)) - 1
+    freezes = [f for f in freezes if f[0] > max(startup, 0)]     # holding the first frame is start-up
+    sizes = [(r.width, r.height) for r in received]
+    switches = sum(1 for a, b in zip(sizes, sizes[1:]) if a != b)
+    distinct = len(set(shown))
+    keyframes = sum(e[2] for e in result["encoded"])
+    duration = n / fps
+    return {
+        "preset": p.name, "engine": "webrtc", "codec": codec.lower(), "webrtc_codec": codec,
+        "kbps": round(outbound.get("bytesSent", 0) * 8 / 1000 / duration, 1) if duration else 0.0,
+        "target_kbps": p.bitrate_kbps or None, "resolution": "{}x{}".format(*size),
+        "received_resolutions": sorted({f"{w}x{h}" for w, h in sizes}), "input_resolution": f"{info.width}x{info.height}",
+        "fps": fps, "effective_fps": round(distinct / duration, 3) if duration else 0.0,
+        "frames": n, "frames_sent": n, "frames_received": len(received),
+        "freezes": len(freezes), "freeze_s": round(sum(length for _, length in freezes) / fps, 3),
+        "freeze_frames": [[a, length] for a, length in freezes],
+        "keyframes": keyframes, "resolution_switches": switches,
+        "source_frames": [int(sp.capture[index[s]]) if 0 <= index[s] < n else -1 for s in shown],
+        "unmapped_received": sum(1 for k in index if k < 0),
+        "webrtc": {"inbound": inbound, "outbound": outbound, "rtt_s": round(float(np.median(rtt)), 4) if rtt else None,
+                   "ice": result.get("ice"), "chromium": chromium_version(chromium),
+                   "codecs_offered": result.get("chromium_codecs")},
+        "relay": relay_counts, "call_s": round(call_s, 2), "seed": seed,
+        "deterministic": False,
+    }
