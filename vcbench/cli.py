@@ -223,7 +223,39 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine
                           fidelity=fidelity)
     click.echo(f"wrote {output}")
     for k, v in stats.items():
-        click.echo(f"  {k:<18} {v}")
+        if isinstance(v, dict):        # the webrtc engine's getStats and relay counts, one line each
+            for sub, val in v.items():
+                click.echo(f"  {k + '.' + sub:<18} {val}")
+        elif isinstance(v, list) and len(v) > 8:
+            click.echo(f"  {k:<18} {len(v)} values (in {output}.stats.json)")
+        else:
+            click.echo(f"  {k:<18} {v}")
+
+
+@cli.command()
+@click.option("--preset", required=True, help="Comma-separated presets to compare.")
+@click.option("--clips", type=click.Path(path_type=Path), required=True, help="A video, or a folder of videos.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for both engines' outputs and calibrate.json.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@presets_option
+@ffmpeg_option
+@library_errors
+def calibrate(preset, clips, out, seed, presets_file, ffmpeg):
+    """Each preset through both engines (ffmpeg model, real WebRTC call) on the same clips, side by side.
+
+    A WebRTC call runs in real time: budget the clips' total duration per preset, plus start-up.
+    """
+    from .batch import BatchResult
+    from .conference.calibrate import calibrate as run
+    from .runtime import Progress
+
+    names = [x.strip() for x in preset.split(",") if x.strip()]
+    with Progress("calibrate", echo=lambda m: click.echo(m, err=True)) as progress:
+        cal = run(names, clips, out, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg, progress=progress)
+    click.echo(cal.table())
+    click.echo(f"wrote {out / 'calibrate.json'}")
+    finish_batch(BatchResult("runs", len(cal.runs), 0, cal.failures))
 
 
 # --- generate ------------------------------------------------------------------------

@@ -96,6 +96,13 @@ def run_checks() -> list[Check]:
     sw = find_inswapper()
     out.append(Check("inswapper_128.onnx", sw is not None, str(sw) if sw else
                      "not found (looked in ~/.insightface/models and ./models); the 'mesh' swapper runs without it"))
+    try:
+        from .conference.webrtc.engine import webrtc_codecs
+
+        version, codecs = webrtc_codecs()
+        out.append(Check("webrtc engine", True, f"{version}; WebRTC video codecs: {', '.join(codecs)}"))
+    except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
+        out.append(Check("webrtc engine", False, str(e).splitlines()[0] if str(e) else type(e).__name__))
     cdir = checkpoints_dir()
     cks = sorted(p for p in cdir.glob("*") if p.suffix in (".pth", ".pt", ".ckpt")) if cdir.is_dir() else []
     out.append(Check("checkpoints", bool(cks), f"{cdir}: " + (", ".join(p.name for p in cks) if cks else

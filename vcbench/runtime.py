@@ -42,6 +42,11 @@ def ffmpeg_override() -> str | None:
     return os.environ.get("VCBENCH_FFMPEG") or None
 
 
+def browser_overrides() -> tuple[str | None, str | None]:
+    """The webrtc engine's Chromium and chromedriver, when not the ones on PATH."""
+    return os.environ.get("VCBENCH_CHROMIUM") or None, os.environ.get("VCBENCH_CHROMEDRIVER") or None
+
+
 def cache_root() -> Path:
     return _env_path("VCBENCH_CACHE", "~/.cache/vcbench")
 

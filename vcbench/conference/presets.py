@@ -116,7 +116,8 @@ RANGES = {"width": (0, 7680, True), "height": (0, 4320, True), "fps": (0, 240, T
           "burst_len": (1, 1000, True), "rtt_ms": (0, 10_000, True), "bwe_step_s": (0, 36_000, True),
           "bwe_width": (0, 7680, True), "bwe_height": (0, 4320, True), "bwe_kbps": (0, 100_000, True),
           "noise_sigma": (0, 100, True), "exposure_drift": (0, 1, True), "wb_drift": (0, 1, True),
-          "lowlight": (0, 1, False), "mjpeg_quality": (0, 100, True), "touchup": (0, 1, True)}
+          "lowlight": (0, 1, False), "mjpeg_quality": (0, 100, True), "touchup": (0, 1, True),
+          "jitter_ms": (0, 5_000, True), "cap_kbps": (0, 100_000, True)}
 
 
 def check_ranges(where: str, p: Preset) -> None:

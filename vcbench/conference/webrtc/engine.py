@@ -48,9 +48,12 @@ INSTALL = ("the webrtc engine needs Debian's chromium and chromium-driver (apt-g
 
 def find_browser() -> tuple[str, str]:
     """(chromium, chromedriver) paths; NotAvailableError says how to get them."""
-    chromium = next((p for p in (os.environ.get("VCBENCH_CHROMIUM"), shutil.which("chromium"),
-                                 shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None)
-    driver = os.environ.get("VCBENCH_CHROMEDRIVER") or shutil.which("chromedriver")
+    from ...runtime import browser_overrides
+
+    chromium, driver = browser_overrides()
+    chromium = chromium or next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                                             shutil.which("google-chrome")) if p), None)
+    driver = driver or shutil.which("chromedriver")
     if not chromium or not driver:
         raise NotAvailableError(f"no {'chromium' if not chromium else 'chromedriver'} found: {INSTALL}")
     import importlib.util
@@ -69,30 +72,84 @@ def chromium_version(chromium: str) -> str:
         return "unknown"
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: the kernel kills it when vcbench dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+
+
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
+                  "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
+                  "--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
+                  "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--no-first-run",
+                  "--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0")
+
+
 @contextlib.contextmanager
 def browser():
-    """Headless Chromium driven by chromedriver; always quit, so no browser outlives the call."""
+    """Headless Chromium (started here, so that it dies with vcbench even on SIGKILL) driven by
+    chromedriver (likewise). Both are stopped on the way out, SIGTERM included."""
+    import signal
+    import subprocess
+
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
 
     chromium, driver = find_browser()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
-              "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection",
-              "--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
-              "--disable-background-timer-throttling", "--disable-renderer-backgrounding"):
-        opts.add_argument(a)
+    profile = Path(tempfile.mkdtemp(prefix="vcb-chromium-"))
+    proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):
+            raise SystemExit(128 + signum)
+        old_term = signal.signal(signal.SIGTERM, on_term)
+    d = None
     try:
-        d = webdriver.Chrome(service=Service(driver), options=opts)
-    except WebDriverException as e:
-        raise NotAvailableError(f"{chromium} did not start under {driver}: {str(e.msg or e).splitlines()[0]}") from None
-    try:
+        port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise NotAvailableError(f"{chromium} did not start (exit status {proc.poll()}): {INSTALL}")
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        opts = webdriver.ChromeOptions()
+        opts.debugger_address = f"127.0.0.1:{port}"
+        try:
+            d = webdriver.Chrome(service=Service(driver, popen_kw={"preexec_fn": _die_with_parent}), options=opts)
+        except WebDriverException as e:
+            raise NotAvailableError(f"{driver} could not drive {chromium}: {str(e.msg or e).splitlines()[0]}") from None
         yield d
     finally:
-        with contextlib.suppress(Exception):
-            d.quit()
+        if d is not None:
+            with contextlib.suppress(Exception):
+                d.quit()
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for _ in range(20):        # its helpers may still be writing the profile for a moment
+            shutil.rmtree(profile, ignore_errors=True)
+            if not profile.exists():
+                break
+            time.sleep(0.1)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def webrtc_codecs() -> tuple[str, list[str]]:
+    """(Chromium's version, the video codecs its WebRTC offers), from a running browser."""
+    chromium, _ = find_browser()
+    with browser() as d:
+        d.get("about:blank")
+        names = d.execute_script("return [...new Set(RTCRtpSender.getCapabilities('video').codecs"
+                                 ".map(c => c.mimeType.split('/')[1]))]")
+    return chromium_version(chromium), [c for c in names if c not in ("rtx", "red", "ulpfec", "flexfec-03")]
 
 
 @dataclass
@@ -269,7 +326,8 @@ def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
 
 
 def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset, seed: int = 0,
-                    presets_file=None, ffmpeg: str | None = None, fidelity: bool = False) -> dict:
+                    presets_file=None, ffmpeg: str | None = None, fidelity: bool = False,
+                    connect_s: float = CONNECT_S) -> dict:
     """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
     from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe
     from ..presets import Preset, get_preset
@@ -317,7 +375,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
             result = _call(server, {
                 "w": in_w, "h": in_h, "fps": fps, "n": n, "codec": codec, "maxKbps": p.bitrate_kbps or 0,
                 "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": "balanced",
-                "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(CONNECT_S * 1000)}, n / fps)
+                "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(connect_s * 1000)}, n / fps)
             received = sorted(server.received, key=lambda r: r.seq)
             index = rtp_to_frames(result["writes"], result["encoded"], received)
             shown, startup, delay = _receiver_view(index, received, result["writes"], n, fps)
@@ -351,8 +409,10 @@ def _receiver_view(index: list[int], received: list[Received], writes: list, n: 
     """What the receiver's screen shows in each output slot: slot ``i`` comes ``delay`` after source
     frame ``i`` was captured and shows the last frame decoded by then (a late frame holds the one
     before: a freeze, repeated bit for bit; a frame overtaken before its slot is never shown). The
-    delay is the 75th percentile of the frames' capture-to-decode latency (a jitter buffer's
-    headroom). Slots before the first decoded frame show that frame (``startup`` slots).
+    delay plays the jitter buffer's target delay: the median capture-to-decode latency plus four
+    robust standard deviations (1.4826 MAD) plus one frame interval, so timer jitter costs nothing
+    and a frame waiting for a retransmission or a keyframe shows as the freeze it is. Slots before
+    the first decoded frame show that frame (``startup`` slots).
 
     Returns (received position per slot, startup slots, delay ms), or ([], 0, 0) without frames."""
     written: dict[int, float] = {}
@@ -361,15 +421,22 @@ def _receiver_view(index: list[int], received: list[Received], writes: list, n: 
     lat = [r.t_ms - written[k] for r, k in zip(received, index) if 0 <= k < n and k in written]
     if not lat:
         return [], 0, 0.0
-    delay = float(np.percentile(lat, 75))
+    med = float(np.median(lat))
+    delay = med + 4 * 1.4826 * float(np.median(np.abs(np.asarray(lat) - med))) + 1000.0 / fps
+    import heapq
+
     order = sorted(range(len(received)), key=lambda p: received[p].t_ms)
-    shown, cur, q, startup = [], None, 0, 0
+    shown, cur, q, startup, pending = [], None, 0, 0, []
     for i in range(n):
         due = written.get(i, written[max(written)] + (i - max(written)) * 1000.0 / fps) + delay
         while q < len(order) and received[order[q]].t_ms <= due:
             if 0 <= index[order[q]] < n:
-                cur = order[q]
+                heapq.heappush(pending, (index[order[q]], order[q]))
             q += 1
+        while pending and pending[0][0] <= i:       # decoded and due: rendered in capture order
+            k, pos = heapq.heappop(pending)
+            if cur is None or k >= index[cur]:
+                cur = pos
         if cur is None:
             startup += 1
         shown.append(cur)
@@ -398,7 +465,7 @@ def _call(server: CallServer, cfg: dict, seconds: float) -> dict:
     with browser() as d:
         d.get(server.url)
         d.execute_script("window.vcbStart(arguments[0])", cfg)
-        deadline = time.monotonic() + CONNECT_S + seconds * 3 + 20
+        deadline = time.monotonic() + cfg["connectMs"] / 1000 + seconds * 3 + 20
         while time.monotonic() < deadline:
             r = d.execute_script("return window.vcbResult")
             if r:
