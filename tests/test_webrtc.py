@@ -25,9 +25,9 @@ from vcbench.errors import EncoderError
 def _browser_missing() -> str | None:
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         return "Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them as root)"
-    try:
-        import selenium  # noqa: F401 - installed?
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed"
     return None
 
@@ -280,3 +280,74 @@ def test_calibrate_prints_both_engines_side_by_side_and_resumes(counter_clip, tm
     assert r.exit_code == 0 and all(p.stat().st_mtime_ns == t for p, t in made.items())
     r = cli_runner.invoke(cli, ["calibrate", "--preset", "lossy-108p", "--clips", str(counter_clip), "--out", str(out)])
     assert r.exit_code != 0 and "lossy-180p" in r.output
+
+
+def test_webrtc_stats_carry_face_tracks_frame_by_frame(tmp_path):
+    """A call's output frame j shows source frame ``source_frames[j]`` at the call's size: the
+    source's tracks follow it there (held frames repeat their box, skipped frames drop out)."""
+    from types import SimpleNamespace
+
+    from vcbench.conference.presets import get_preset
+    from vcbench.conference.simulate import carry_tracks
+    from vcbench.faces.tracking import Track, VideoTracks, load_tracks, save_tracks
+
+    boxes = np.array([[10 + 2 * f, 20, 60 + 2 * f, 90] for f in range(10)], np.float32)
+    kps = np.repeat(boxes[:, None, :2], 5, 1)
+    vt = VideoTracks("src.mp4", 10, "mediapipe-x", [Track(0, np.arange(10), boxes, kps, np.ones(10, np.float32))])
+    return_dir = tmp_path
+    save_tracks(vt, return_dir / "src.npz")
+    stats = {"engine": "webrtc", "resolution": "88x72", "source_frames": [0, 0, 1, 2, 2, 2, 5, 6, 7, 9]}
+    info = SimpleNamespace(width=176, height=144)
+    assert carry_tracks(return_dir / "src.npz", return_dir / "out.npz", info, get_preset("lossy-180p"), 0, stats,
+                        Path("out.mp4"))
+    t = load_tracks(return_dir / "out.npz").tracks[0]
+    assert list(t.frames) == list(range(10))
+    assert np.allclose(t.boxes[6], boxes[5] * 0.5) and np.allclose(t.boxes[4], boxes[2] * 0.5)
+
+
+@needs_browser
+def test_renditions_are_cached_per_engine(counter_clip, tmp_path, monkeypatch):
+    from vcbench.conference.presets import get_preset
+    from vcbench.conference.renditions import rendition, rendition_path
+
+    monkeypatch.setenv("VCBENCH_CACHE", str(tmp_path / "cache"))
+    p = get_preset("lossy-180p")
+    got = rendition(counter_clip, p, 7, engine="webrtc")
+    assert got == rendition_path(counter_clip, p, 7, "webrtc") != rendition_path(counter_clip, p, 7)
+    assert got.name == "lossy-180p-webrtc-s7.mp4" and got.is_file()
+    stats = json.loads(got.with_name(got.name + ".stats.json").read_text())
+    assert stats["engine"] == "webrtc" and stats["seed"] == 7
+    mtime = got.stat().st_mtime_ns
+    assert rendition(counter_clip, p, 7, engine="webrtc") == got and got.stat().st_mtime_ns == mtime
+
+
+@needs_browser
+def test_generate_puts_reals_and_fakes_through_real_calls(tmp_path, carphone, astronaut_rgb, cli_runner):
+    import cv2
+
+    from conftest import has_mediapipe
+    from vcbench.faces import track_video
+    from vcbench.faces.tracking import backend_key, cache_file
+
+    if not has_mediapipe:
+        pytest.skip("needs mediapipe 0.10.21")
+    src, tgt = tmp_path / "faces", tmp_path / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    cv2.imwrite(str(src / "astronaut.png"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    shutil.copyfile(carphone, tgt / "carphone.mp4")
+    out, cache = tmp_path / "ds", tmp_path / "cache"
+    r = cli_runner.invoke(cli, ["generate", "--source", str(src), "--target", str(tgt), "--out", str(out),
+                                "--preset", "clean,lossy-180p", "--engine", "webrtc", "--max-frames", "45",
+                                "--cache-dir", str(cache)])
+    assert r.exit_code == 0, r.output
+    made = sorted(p.relative_to(out).as_posix() for p in (out / "videos" / "lossy-180p").rglob("*.mp4"))
+    assert made == ["videos/lossy-180p/mesh/carphone__astronaut.mp4", "videos/lossy-180p/original/carphone.mp4"]
+    for rel in made:
+        stats = json.loads((out / (rel + ".stats.json")).read_text())
+        assert stats["engine"] == "webrtc" and stats["frames"] == len(stats["source_frames"])
+        assert cache_file(out / rel, backend_key("mediapipe"), cache).is_file()     # carried, not detected
+        tracks = track_video(out / rel, cache_dir=cache, detect_every=None)
+        assert tracks.longest() is not None and tracks.n_frames == stats["frames"]
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["config"]["engine"] == "webrtc"

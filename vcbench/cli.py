@@ -304,6 +304,9 @@ def _g(name):
 @click.option("--preset", "preset", default=_g("preset"), show_default=True, help="Comma-separated call conditions.")
 @click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Extra presets TOML.")
+@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default=_g("engine"), show_default=True,
+              help="Who applies the presets to reals and fakes: ffmpeg (the modelled call) or webrtc (a real "
+                   "call in headless Chromium: real time, not bit-identical).")
 @click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
 @click.option("--seed", type=int, default=_g("seed"), show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
@@ -508,6 +511,9 @@ def _b(name):
               help="Extra presets TOML.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder: predictions.csv, results.json (re-running resumes).")
+@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default=_b("engine"), show_default=True,
+              help="Who applies the presets: ffmpeg (the modelled call) or webrtc (a real call in headless Chromium; "
+                   "renditions are cached per engine).")
 @click.option("--split", default=_b("split"), show_default=True, help="Evaluated split (thresholds come from val).")
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default=_b("mode"), show_default=True)
 @click.option("--clips", type=int, default=None, help="Windows per track in sparse mode (default 4).")

@@ -16,6 +16,7 @@ class BenchmarkConfig:
     out: Path                              # run folder: predictions.csv, results.json
     preset: tuple[str, ...] = ("clean",)   # call conditions, applied to reals and fakes alike
     presets: Path | None = None            # extra presets TOML
+    engine: str = "ffmpeg"                 # ffmpeg (modelled call) | webrtc (real libwebrtc call) for the presets
     split: str = "test"                    # evaluated split; thresholds come from "val"
     mode: str = "sparse"                   # dense | sparse (clip windows per track)
     clips: int | None = None               # windows per track in sparse mode (default 4)
@@ -41,12 +42,17 @@ class BenchmarkConfig:
             raise ConfigError(f"split must be train, val or test, got {self.split!r}")
         if self.mode not in ("dense", "sparse"):
             raise ConfigError(f"mode must be dense or sparse, got {self.mode!r}")
+        from ..conference.simulate import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.bootstrap < 0:
             raise ConfigError("bootstrap must be >= 0")
         parse_shard(self.shard)
 
     def identity(self) -> dict:
         """What must match for a re-run to reuse predictions in the same --out."""
-        return {"preset": list(self.preset), "split": self.split, "mode": self.mode, "clips": self.clips,
+        extra = {"engine": self.engine} if self.engine != "ffmpeg" else {}   # older runs name no engine
+        return {"preset": list(self.preset), **extra, "split": self.split, "mode": self.mode, "clips": self.clips,
                 "precision": self.precision, "seed": self.seed, "max_frames": self.max_frames,
                 "face_backend": self.face_backend}

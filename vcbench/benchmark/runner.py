@@ -137,7 +137,8 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
                     try:
                         if path is None:
                             path = rendition(ds.abspath(rec), presets[pname],
-                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg)
+                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
+                                             engine=cfg.engine)
                         paths.append((rec, Path(path), None))
                     except (VcbenchError, OSError) as e:
                         paths.append((rec, None, str(e)))

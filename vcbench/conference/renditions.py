@@ -19,26 +19,30 @@ def pair_seed(seed: int, key: str, preset: str) -> int:
     return int(hashlib.sha1(f"{seed}|{key}|{preset}".encode()).hexdigest()[:8], 16)
 
 
-def rendition_path(src: Path, preset, seed: int) -> Path:
+def rendition_path(src: Path, preset, seed: int, engine: str = "ffmpeg") -> Path:
+    """Keyed by the source's content, the preset, the seed and the engine (a real WebRTC call's
+    rendition is never mistaken for the modelled one)."""
     from ..faces.tracking import content_id
     from ..runtime import cache_root
+    from .simulate import output_extension
 
     cid = content_id(Path(src))
-    return cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}-s{seed}{preset.extension}"
+    tag = "" if engine == "ffmpeg" else f"-{engine}"
+    return cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}{tag}-s{seed}{output_extension(preset, engine)}"
 
 
 def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_key: str | None = None,
-              tracks_dir: Path | None = None) -> Path:
-    """``src`` under ``preset`` with ``seed``, made once and cached by content.
+              tracks_dir: Path | None = None, engine: str = "ffmpeg") -> Path:
+    """``src`` under ``preset`` with ``seed``, made once by ``engine`` and cached by content.
 
     With ``tracks_key`` (a face backend's cache key), the source's cached tracks, when present,
     are mapped into the rendition's cache entry in ``tracks_dir`` (where the timing maps exactly).
     """
-    from .simulate import simulate_file
+    from .simulate import simulate_with
 
-    out = rendition_path(src, preset, seed)
+    out = rendition_path(src, preset, seed, engine)
     if not out.is_file():
-        stats = simulate_file(src, out, preset, seed=seed, ffmpeg=ffmpeg)
+        stats = simulate_with(engine, src, out, preset, seed=seed, ffmpeg=ffmpeg)
     else:
         stats = None
     if tracks_key is not None:

@@ -105,6 +105,27 @@ def stats_path(out: Path) -> Path:
     return out.with_name(out.name + ".stats.json")
 
 
+ENGINES = ("ffmpeg", "webrtc")
+
+
+def output_extension(p: Preset, engine: str = "ffmpeg") -> str:
+    """The file type an engine writes for a preset: the webrtc engine always writes the receiver's
+    view (lossless H.264 in .mp4); the ffmpeg engine the stream, or the view for lossy presets."""
+    return ".mp4" if engine == "webrtc" and p.codec != "none" else p.extension
+
+
+def simulate_with(engine: str, input, output, preset, **kw) -> dict:
+    """:func:`simulate_file` (``ffmpeg``, the modelled call) or a real call (``webrtc``)."""
+    if engine not in ENGINES:
+        raise VideoError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    p = preset if isinstance(preset, Preset) else get_preset(preset, kw.pop("presets_file", None))
+    if engine == "webrtc" and p.codec != "none":
+        from .webrtc.engine import simulate_webrtc
+
+        return simulate_webrtc(input, output, p, **kw)
+    return simulate_file(input, output, p, **kw)
+
+
 def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: str | Preset, seed: int = 0,
                   presets_file=None, ffmpeg: str | None = None, fidelity: bool = False) -> dict:
     """Simulate one call; write ``output`` and its stats atomically; return the stats.
@@ -311,19 +332,26 @@ def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples
 
 def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
     """Face tracks of a master carried through a simulation: output frame ``j`` shows input
-    frame ``sp.input_frame(j)``, scaled to the segment's size. ``input_frame`` never
-    decreases, so each track stays one contiguous run of output frames."""
+    frame ``sp.input_frame(j)``, scaled to the segment's size."""
+    return map_tracks_to(vt, [sp.input_frame(j) for j in range(sp.n)], [sp.size_at(j) for j in range(sp.n)],
+                         size, path)
+
+
+def map_tracks_to(vt, inputs: list[int], sizes: list[tuple[int, int]], size: tuple[int, int], path: str):
+    """``vt`` (tracks of a video of ``size``) on an output whose frame ``j`` shows input frame
+    ``inputs[j]`` at ``sizes[j]``. ``inputs`` never decreases (a renderer only holds or moves
+    on), so each track stays one contiguous run of output frames."""
     from ..faces.tracking import Track, VideoTracks
 
     out_tracks = []
-    inputs = np.array([sp.input_frame(j) for j in range(sp.n)])
+    inputs = np.asarray(inputs)
     for t in vt.tracks:
         first, last = int(t.frames[0]), int(t.frames[-1])
         js = np.nonzero((inputs >= first) & (inputs <= last))[0]
         if len(js) == 0:
             continue
-        rows = inputs[js] - first
-        scale = np.array([sp.size_at(int(j)) for j in js], np.float32)
+        rows = inputs[js] - first                  # a track's frames are consecutive
+        scale = np.array([sizes[int(j)] for j in js], np.float32)
         sx, sy = scale[:, 0] / size[0], scale[:, 1] / size[1]
         boxes = t.boxes[rows] * np.stack([sx, sy, sx, sy], 1)
         kps = t.kps[rows] * np.stack([sx, sy], 1)[:, None, :]
@@ -331,7 +359,7 @@ def map_tracks(vt, sp: SimPlan, size: tuple[int, int], path: str):
                                                 * np.stack([sx, sy], 1)[:, None, :]).astype(np.float16)
         out_tracks.append(Track(len(out_tracks), js.astype(np.int32), boxes.astype(np.float32),
                                 kps.astype(np.float32), t.scores[rows], lms))
-    return VideoTracks(path, sp.n, vt.detector, out_tracks, detect_every=vt.detect_every, complete=vt.complete)
+    return VideoTracks(path, len(inputs), vt.detector, out_tracks, detect_every=vt.detect_every, complete=vt.complete)
 
 
 def carry_tracks(src_tracks: Path, dst_tracks: Path, info, p: Preset, seed: int, stats: dict, out: Path) -> bool:
@@ -341,6 +369,12 @@ def carry_tracks(src_tracks: Path, dst_tracks: Path, info, p: Preset, seed: int,
     as repeats). Returns whether it wrote them; otherwise the output is tracked on its own."""
     from ..faces.tracking import load_tracks, save_tracks
 
+    if stats.get("engine") == "webrtc":      # the call says which source frame each output frame shows
+        w, h = (int(x) for x in stats["resolution"].split("x"))
+        inputs = stats["source_frames"]
+        save_tracks(map_tracks_to(load_tracks(src_tracks), inputs, [(w, h)] * len(inputs),
+                                  (info.width, info.height), str(out)), dst_tracks)
+        return True
     sp = plan_simulation(info, p, seed)
     if stats.get("frames") != sp.n and not p.shows_receiver_view:
         return False

@@ -34,6 +34,7 @@ class GenerateConfig:
     poisson: bool = False                 # inswapper: Poisson blend (mesh: blend="poisson" by default)
     preset: tuple[str, ...] = ("clean",)   # call conditions, in order
     presets: Path | None = None           # extra presets TOML
+    engine: str = "ffmpeg"                # ffmpeg (modelled call) | webrtc (real libwebrtc call) for the presets
     pairs: int | None = None              # draw N (source, target) pairs instead of all
     seed: int = 0
     self_swap: bool = False
@@ -97,6 +98,10 @@ class GenerateConfig:
         from .mapping import parse_map
 
         parse_map(self.map)
+        from ..conference.simulate import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.master not in MASTERS:
             raise ConfigError(f"master must be one of {', '.join(MASTERS)}, got {self.master!r}")
 

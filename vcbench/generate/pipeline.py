@@ -206,8 +206,10 @@ class Generator:
         """Every video this target should end up with (records have no frame info yet)."""
         out = []
         split = self._split_of[t.identity]
+        from ..conference.simulate import output_extension
+
         for p in self.presets:
-            ext = ".mp4" if p.codec == "none" else p.extension
+            ext = ".mp4" if p.codec == "none" else output_extension(p, self.cfg.engine)
             rel = rel_path(p.name, ext, "original", t.name)
             real_id = video_id(p.name, "original", t.name)   # the pair_id of the real and its fakes
             out.append((VideoRecord(real_id, rel, 0, split, "original", "", t.identity, p.name, real_id),
@@ -433,7 +435,7 @@ class Generator:
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
         from ..video import probe
-        from ..conference.simulate import carry_tracks, simulate_file
+        from ..conference.simulate import carry_tracks, output_extension, simulate_with
 
         presets = [p for p in self.presets if p.name != "clean"]   # the masters are the clean videos
         jobs = [(real, "original", None)] + [(fakes[s.name], self.swapper.name, s.name) for s in sources]
@@ -441,7 +443,7 @@ class Generator:
             master_info = None
             for p in presets:
                 vid = video_id(p.name, method, t.name, sname)
-                out = self.cfg.out / rel_path(p.name, p.extension, method, t.name, sname)
+                out = self.cfg.out / rel_path(p.name, output_extension(p, self.cfg.engine), method, t.name, sname)
                 if out.exists():
                     self.skipped += 1
                     continue
@@ -449,7 +451,7 @@ class Generator:
                     continue   # its master failed; already reported
                 seed = preset_seed(self.cfg.seed, p.name, t.name)   # the same for the real and its fakes
                 try:
-                    stats = simulate_file(master, out, p, seed=seed, ffmpeg=self.exe, fidelity=False)
+                    stats = simulate_with(self.cfg.engine, master, out, p, seed=seed, ffmpeg=self.exe, fidelity=False)
                     self.made += 1
                     if self.cache_path(master).is_file():
                         master_info = master_info or probe(master)

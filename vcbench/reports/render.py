@@ -360,7 +360,8 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
                 path = ds.abspath(own)
             else:
                 path = rendition_path(ds.abspath(rec), presets[pname],
-                                      pair_seed(cfg.get("seed", 0), rec.pair_id or rec.video_id, pname))
+                                      pair_seed(cfg.get("seed", 0), rec.pair_id or rec.video_id, pname),
+                                      cfg.get("engine", "ffmpeg"))
             try:
                 item[side] = thumbnail(path, cfg.get("face_backend", "mediapipe"),
                                        Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None)
