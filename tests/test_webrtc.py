@@ -190,6 +190,7 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
 
 @needs_browser
 def test_webrtc_bad_input_is_one_line(counter_clip, tmp_path, cli_runner, monkeypatch):
+    from vcbench.conference.webrtc import engine
     from vcbench.conference.webrtc.engine import simulate_webrtc
 
     r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "lossy-180p", "-o", str(tmp_path / "o.webm"),
@@ -202,6 +203,14 @@ def test_webrtc_bad_input_is_one_line(counter_clip, tmp_path, cli_runner, monkey
     with pytest.raises(EncoderError, match=r"never connected \(ICE"):
         simulate_webrtc(counter_clip, tmp_path / "dead.mp4", "dead", presets_file=presets, connect_s=3)
     assert not (tmp_path / "dead.mp4").exists() and not list(tmp_path.glob(".vcb-webrtc-*"))
+    monkeypatch.setitem(engine.WEBRTC_CODEC, "vp8", "H265")
+    with pytest.raises(EncoderError, match=r"codec H265 is not offered by this Chromium \(it offers VP8, .*AV1"):
+        simulate_webrtc(counter_clip, tmp_path / "h265.mp4", "lossy-180p")
+    monkeypatch.undo()
+    bad = write_toml(tmp_path / "b.toml", '[presets.bad]\nextends = "lossy-180p"\ndegradation = "fastest"\n')
+    r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "bad", "--presets", str(bad),
+                                "-o", str(tmp_path / "o.mp4"), "--engine", "webrtc"])
+    assert r.exit_code != 0 and "degradation must be one of balanced" in r.output
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     monkeypatch.delenv("VCBENCH_CHROMIUM", raising=False)
     r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "lossy-180p", "-o", str(tmp_path / "o.mp4"),

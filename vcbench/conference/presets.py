@@ -16,6 +16,7 @@ from ..runtime import presets_file
 CODECS = ("none", "x264-crf", "x264", "openh264", "vp8", "vp9", "av1")
 ENCODER_OF = {"x264-crf": "libx264", "x264": "libx264", "openh264": "libopenh264", "vp8": "libvpx",
               "vp9": "libvpx-vp9", "av1": "libaom-av1"}
+DEGRADATIONS = ("balanced", "maintain-framerate", "maintain-resolution")
 CONTAINER_OF = {"vp8": ".webm", "vp9": ".webm", "av1": ".mp4"}   # default .mp4
 
 
@@ -34,6 +35,7 @@ class Preset:
     rtt_ms: float = 100.0
     jitter_ms: float = 0.0       # webrtc engine: uniform +- delay jitter per packet
     cap_kbps: int = 0            # webrtc engine: uplink bandwidth cap (token bucket, drop-tail queue)
+    degradation: str = "balanced"   # webrtc engine: RTCRtpSender degradationPreference under load
     bwe_step_s: float = 0.0
     bwe_width: int = 0
     bwe_height: int = 0
@@ -151,6 +153,8 @@ def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -
             if start.get("codec", "none") not in CODECS:
                 raise ConfigError(f"{where}: unknown codec {start['codec']!r}; choose from {', '.join(CODECS)}")
             p = Preset(**{k: (tuple(v) if k in ("sources", "estimates") else v) for k, v in start.items()})
+            if p.degradation not in DEGRADATIONS:
+                raise ConfigError(f"{where}: degradation must be one of {', '.join(DEGRADATIONS)}, got {p.degradation!r}")
             if p.codec not in ("none", "x264-crf") and not (p.width and p.height and p.fps and p.bitrate_kbps):
                 raise ConfigError(f"{where}: codec {p.codec!r} needs width, height, fps and bitrate_kbps")
             if p.bwe_step_s and not (p.bwe_width and p.bwe_height and p.bwe_kbps):

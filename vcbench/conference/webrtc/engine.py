@@ -296,13 +296,14 @@ def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list
 
 def link_models(p, seed: int) -> tuple[LinkModel, LinkModel]:
     """The preset's network as the relay's two directions. ``loss`` and ``burst_len`` are read per
-    packet on the media direction (the ffmpeg engine reads them per frame); the delay is half the
-    RTT each way; a bandwidth step caps the uplink at ``bwe_kbps`` from ``bwe_step_s``."""
+    packet (the ffmpeg engine reads them per frame), on both directions with their own draws (a
+    lost NACK or receiver report is part of a bad path too); the delay is half the RTT each way;
+    ``cap_kbps`` and a bandwidth step (``bwe_kbps`` from ``bwe_step_s``) cap the media direction."""
     delay = p.rtt_ms / 2.0 if (p.loss or p.jitter_ms or p.cap_kbps or p.bwe_step_s) else 0.0
     steps = ((p.bwe_step_s, float(p.bwe_kbps)),) if p.bwe_step_s and p.bwe_kbps else ()
     up = LinkModel(loss=p.loss, burst_len=p.burst_len, delay_ms=delay, jitter_ms=p.jitter_ms,
                    cap_kbps=float(p.cap_kbps), steps=steps)
-    down = LinkModel(delay_ms=delay, jitter_ms=p.jitter_ms)
+    down = LinkModel(loss=p.loss, burst_len=p.burst_len, delay_ms=delay, jitter_ms=p.jitter_ms)
     return up, down
 
 
@@ -374,7 +375,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
         try:
             result = _call(server, {
                 "w": in_w, "h": in_h, "fps": fps, "n": n, "codec": codec, "maxKbps": p.bitrate_kbps or 0,
-                "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": "balanced",
+                "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": p.degradation,
                 "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(connect_s * 1000)}, n / fps)
             received = sorted(server.received, key=lambda r: r.seq)
             index = rtp_to_frames(result["writes"], result["encoded"], received)
