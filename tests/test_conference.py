@@ -18,7 +18,8 @@ from conftest import has_mediapipe
 CODEC = {"x264": "h264", "x264-crf": "h264", "openh264": "h264", "vp8": "vp8", "vp9": "vp9", "av1": "av1"}
 LADDER = ["clean", "ffpp-c23", "ffpp-c40", "webrtc-vp8-720p", "webrtc-vp8-360p", "zoom-720p", "zoom-360p",
           "zoom-cpu-720p15", "teams-540p", "teams-360p", "meet-vp9-720p", "meet-av1-360p", "lossy-180p",
-          "bwe-step", "burst-loss", "webcam-lowlight", "vbg-blur", "touchup"]
+          "bwe-step", "burst-loss", "webcam-lowlight", "vbg-blur", "touchup", "webrtc-vp8-1080p", "zoom-1080p",
+          "teams-1080p", "meet-av1-720p", "gallery-270p", "gallery-180p"]
 
 
 @pytest.fixture(scope="session")
@@ -255,3 +256,32 @@ def test_every_planned_keyframe_lands_on_its_frame(tmp_path, face_clip_10s, name
     stats = simulate_file(face_clip_10s, tmp_path / "o.mp4", name, seed=seed)
     assert len(stats["forced_keyframe_frames"]) >= 2
     assert stats["keyframe_frames"] == stats["forced_keyframe_frames"]
+
+
+def test_camera_runs_before_the_apps_filters(monkeypatch):
+    """Sensor and capture first (exposure/white balance, low light, noise, MJPEG), then the call
+    app's background blur and touch-up: the app smooths the sensor's noise (on a flat grey frame
+    the touch-up takes most of sigma 6 away; the old order left it all)."""
+    from dataclasses import replace
+
+    from vcbench.conference import camera as cam
+    from vcbench.conference.presets import get_preset
+
+    p = replace(get_preset("touchup"), noise_sigma=6.0, touchup=1.0, mjpeg_quality=0, exposure_drift=0.0,
+                wb_drift=0.0, lowlight=0.0, background_blur=False)
+    out = cam.Camera(p, 0, 30)(np.full((96, 128, 3), 128, np.uint8))
+    assert out.astype(float).std() < 3.0, out.std()
+
+    calls = []
+    for name in ("exposure_wb", "low_light", "sensor_noise", "mjpeg", "touch_up"):
+        monkeypatch.setattr(cam, name, lambda img, *a, _n=name: calls.append(_n) or img)
+
+    class Blur:
+        def __call__(self, img):
+            calls.append("background_blur")
+            return img
+
+    monkeypatch.setattr(cam, "BackgroundBlur", Blur)
+    full = replace(p, exposure_drift=0.1, wb_drift=0.1, lowlight=0.3, mjpeg_quality=80, background_blur=True)
+    cam.Camera(full, 0, 30)(np.zeros((8, 8, 3), np.uint8))
+    assert calls == ["exposure_wb", "low_light", "sensor_noise", "mjpeg", "background_blur", "touch_up"]

@@ -42,7 +42,7 @@ class BenchmarkConfig:
             raise ConfigError(f"split must be train, val or test, got {self.split!r}")
         if self.mode not in ("dense", "sparse"):
             raise ConfigError(f"mode must be dense or sparse, got {self.mode!r}")
-        from ..conference.simulate import ENGINES
+        from ..conference.engines import ENGINES
 
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")

@@ -73,11 +73,10 @@ class Camera:
         self.blur = BackgroundBlur() if preset.background_blur else None
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
+        """The camera first (auto exposure / white balance, low light, sensor noise, its MJPEG),
+        then the call app on what the camera delivered (background blur, touch-up), as on a real
+        laptop: the app's filters smooth the sensor's noise and blocking, not the other way round."""
         p = self.p
-        if p.background_blur:
-            img = self.blur(img)
-        if p.touchup:
-            img = touch_up(img, p.touchup)
         if p.exposure_drift or p.wb_drift:
             # bounded random walks with a time constant of a few seconds
             k = 1.0 / (2.0 * self.fps)
@@ -90,4 +89,8 @@ class Camera:
             img = sensor_noise(img, p.noise_sigma, self.rng)
         if p.mjpeg_quality:
             img = mjpeg(img, p.mjpeg_quality)
+        if p.background_blur:
+            img = self.blur(img)
+        if p.touchup:
+            img = touch_up(img, p.touchup)
         return img

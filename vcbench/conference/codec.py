@@ -29,7 +29,9 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23) -> dict[st
         return {"c:v": "libvpx", "deadline": "realtime", "cpu-used": -6, "b:v": r, "minrate": r, "maxrate": r,
                 "bufsize": r, "undershoot-pct": 100, "overshoot-pct": 15, "qmin": 2, "qmax": 56,
                 "lag-in-frames": 0, "error-resilient": 1, "drop-threshold": 30, "auto-alt-ref": 0, "g": gop,
-                "pix_fmt": "yuv420p", "threads": 1}
+                # libwebrtc turns VP8's temporal denoiser on for cameras (adaptive mode, 4, on desktop;
+                # Y-only, 1, on mobile ARM): libvpx_vp8_encoder.cc, InitAndSetControlSettings
+                "noise-sensitivity": 4, "pix_fmt": "yuv420p", "threads": 1}
     if codec == "vp9":
         return {"c:v": "libvpx-vp9", "deadline": "realtime", "cpu-used": 7, "row-mt": 0, "aq-mode": 3, "b:v": r,
                 "minrate": r, "maxrate": r, "bufsize": r, "qmin": 2, "qmax": 52, "lag-in-frames": 0,

@@ -24,7 +24,7 @@ def rendition_path(src: Path, preset, seed: int, engine: str = "ffmpeg") -> Path
     rendition is never mistaken for the modelled one)."""
     from ..faces.tracking import content_id
     from ..runtime import cache_root
-    from .simulate import output_extension
+    from .engines import output_extension
 
     cid = content_id(Path(src))
     tag = "" if engine == "ffmpeg" else f"-{engine}"
@@ -38,7 +38,7 @@ def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_ke
     With ``tracks_key`` (a face backend's cache key), the source's cached tracks, when present,
     are mapped into the rendition's cache entry in ``tracks_dir`` (where the timing maps exactly).
     """
-    from .simulate import simulate_with
+    from .engines import simulate_with
 
     out = rendition_path(src, preset, seed, engine)
     if not out.is_file():

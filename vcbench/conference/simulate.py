@@ -105,27 +105,6 @@ def stats_path(out: Path) -> Path:
     return out.with_name(out.name + ".stats.json")
 
 
-ENGINES = ("ffmpeg", "webrtc")
-
-
-def output_extension(p: Preset, engine: str = "ffmpeg") -> str:
-    """The file type an engine writes for a preset: the webrtc engine always writes the receiver's
-    view (lossless H.264 in .mp4); the ffmpeg engine the stream, or the view for lossy presets."""
-    return ".mp4" if engine == "webrtc" and p.codec != "none" else p.extension
-
-
-def simulate_with(engine: str, input, output, preset, **kw) -> dict:
-    """:func:`simulate_file` (``ffmpeg``, the modelled call) or a real call (``webrtc``)."""
-    if engine not in ENGINES:
-        raise VideoError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    p = preset if isinstance(preset, Preset) else get_preset(preset, kw.pop("presets_file", None))
-    if engine == "webrtc" and p.codec != "none":
-        from .webrtc.engine import simulate_webrtc
-
-        return simulate_webrtc(input, output, p, **kw)
-    return simulate_file(input, output, p, **kw)
-
-
 def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: str | Preset, seed: int = 0,
                   presets_file=None, ffmpeg: str | None = None, fidelity: bool = False) -> dict:
     """Simulate one call; write ``output`` and its stats atomically; return the stats.

@@ -98,7 +98,7 @@ class GenerateConfig:
         from .mapping import parse_map
 
         parse_map(self.map)
-        from ..conference.simulate import ENGINES
+        from ..conference.engines import ENGINES
 
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")

@@ -206,7 +206,7 @@ class Generator:
         """Every video this target should end up with (records have no frame info yet)."""
         out = []
         split = self._split_of[t.identity]
-        from ..conference.simulate import output_extension
+        from ..conference.engines import output_extension
 
         for p in self.presets:
             ext = ".mp4" if p.codec == "none" else output_extension(p, self.cfg.engine)
@@ -435,7 +435,8 @@ class Generator:
 
     def simulate_target(self, t: Item, sources: list[Item], real: Path, fakes: dict[str, Path]) -> None:
         from ..video import probe
-        from ..conference.simulate import carry_tracks, output_extension, simulate_with
+        from ..conference.engines import output_extension, simulate_with
+        from ..conference.simulate import carry_tracks
 
         presets = [p for p in self.presets if p.name != "clean"]   # the masters are the clean videos
         jobs = [(real, "original", None)] + [(fakes[s.name], self.swapper.name, s.name) for s in sources]
