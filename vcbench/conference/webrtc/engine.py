@@ -409,21 +409,23 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
 def _receiver_view(index: list[int], received: list[Received], writes: list, n: int, fps: float):
     """What the receiver's screen shows in each output slot: slot ``i`` comes ``delay`` after source
     frame ``i`` was captured and shows the last frame decoded by then (a late frame holds the one
-    before: a freeze, repeated bit for bit; a frame overtaken before its slot is never shown). The
-    delay plays the jitter buffer's target delay: the median capture-to-decode latency plus four
-    robust standard deviations (1.4826 MAD) plus one frame interval, so timer jitter costs nothing
-    and a frame waiting for a retransmission or a keyframe shows as the freeze it is. Slots before
-    the first decoded frame show that frame (``startup`` slots).
+    before: a freeze, repeated bit for bit; a frame overtaken before its slot is never shown).
+    Frames reach the track when libwebrtc's own jitter buffer releases them for rendering, so
+    their arrival times already carry its delays; the delay here only aligns the slots with the
+    fastest frames: the 5th percentile of capture-to-track latency plus half a frame interval (the
+    page's timer jitter). A frame held back by a retransmission or a keyframe request then shows
+    as the freeze WebRTC itself counts. Slots before the first decoded frame show that frame
+    (``startup`` slots).
 
     Returns (received position per slot, startup slots, delay ms), or ([], 0, 0) without frames."""
     written: dict[int, float] = {}
     for k, t in writes:
         written[int(k)] = float(t)          # the last write of a frame (the pre-roll repeats frame 0)
-    lat = [r.t_ms - written[k] for r, k in zip(received, index) if 0 <= k < n and k in written]
+    # frames 0 and n - 1 are written several times (pre- and post-roll): their latency is ambiguous
+    lat = [r.t_ms - written[k] for r, k in zip(received, index) if 0 < k < n - 1 and k in written]
     if not lat:
         return [], 0, 0.0
-    med = float(np.median(lat))
-    delay = med + 4 * 1.4826 * float(np.median(np.abs(np.asarray(lat) - med))) + 1000.0 / fps
+    delay = float(np.percentile(lat, 5)) + 500.0 / fps
     import heapq
 
     order = sorted(range(len(received)), key=lambda p: received[p].t_ms)
