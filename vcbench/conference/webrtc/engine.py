@@ -400,22 +400,45 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     stats = _stats(p, info, sp, result, received, index, shown, relay.counts(), seed, call_s, chromium,
                    (out_w, out_h), codec)
     stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
-    if fidelity:
-        stats.update(fidelity_stats(src, out, sp.capture, n))
+    if fidelity:   # the picture's quality, against the frame each slot shows (its lag is reported apart)
+        stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n))
     write_json(stats_path(out), stats)
     return stats
 
 
+def _render(index: list[int], received: list[Received], written: dict[int, float], n: int, fps: float,
+            delay: float) -> list:
+    """Per slot, the received position on screen (None before the first frame) for one ``delay``."""
+    import heapq
+
+    order = sorted(range(len(received)), key=lambda p: received[p].t_ms)
+    last = max(written)
+    shown, cur, q, pending = [], None, 0, []
+    for i in range(n):
+        due = written.get(i, written[last] + (i - last) * 1000.0 / fps) + delay
+        while q < len(order) and received[order[q]].t_ms <= due:
+            if 0 <= index[order[q]] < n:
+                heapq.heappush(pending, (index[order[q]], order[q]))
+            q += 1
+        while pending and pending[0][0] <= i:       # decoded and due: rendered in capture order
+            k, pos = heapq.heappop(pending)
+            if cur is None or k >= index[cur]:
+                cur = pos
+        shown.append(cur)
+    return shown
+
+
 def _receiver_view(index: list[int], received: list[Received], writes: list, n: int, fps: float):
     """What the receiver's screen shows in each output slot: slot ``i`` comes ``delay`` after source
-    frame ``i`` was captured and shows the last frame decoded by then (a late frame holds the one
-    before: a freeze, repeated bit for bit; a frame overtaken before its slot is never shown).
-    Frames reach the track when libwebrtc's own jitter buffer releases them for rendering, so
-    their arrival times already carry its delays; the delay here only aligns the slots with the
-    fastest frames: the 5th percentile of capture-to-track latency plus half a frame interval (the
-    page's timer jitter). A frame held back by a retransmission or a keyframe request then shows
-    as the freeze WebRTC itself counts. Slots before the first decoded frame show that frame
-    (``startup`` slots).
+    frame ``i`` was captured and shows the last frame that reached the track by then (a late frame
+    holds the one before: a freeze, repeated bit for bit; a frame overtaken before its slot is never
+    shown). Frames reach the track when libwebrtc's jitter buffer releases them for rendering, so
+    their arrival times are its render times: after a freeze it plays the backlog a little fast
+    and its delay grows with the retransmissions it expects. ``delay`` removes only the call's
+    smallest latency (5th percentile, plus half a frame for the page's timer jitter); what the
+    call adds beyond that stays: freezes as held frames, and the lag behind the sender
+    (``source_frames`` records which frame each slot shows). Slots before the first frame show it
+    (``startup``).
 
     Returns (received position per slot, startup slots, delay ms), or ([], 0, 0) without frames."""
     written: dict[int, float] = {}
@@ -426,26 +449,11 @@ def _receiver_view(index: list[int], received: list[Received], writes: list, n: 
     if not lat:
         return [], 0, 0.0
     delay = float(np.percentile(lat, 5)) + 500.0 / fps
-    import heapq
-
-    order = sorted(range(len(received)), key=lambda p: received[p].t_ms)
-    shown, cur, q, startup, pending = [], None, 0, 0, []
-    for i in range(n):
-        due = written.get(i, written[max(written)] + (i - max(written)) * 1000.0 / fps) + delay
-        while q < len(order) and received[order[q]].t_ms <= due:
-            if 0 <= index[order[q]] < n:
-                heapq.heappush(pending, (index[order[q]], order[q]))
-            q += 1
-        while pending and pending[0][0] <= i:       # decoded and due: rendered in capture order
-            k, pos = heapq.heappop(pending)
-            if cur is None or k >= index[cur]:
-                cur = pos
-        if cur is None:
-            startup += 1
-        shown.append(cur)
+    shown = _render(index, received, written, n, fps, delay)
+    startup = sum(1 for c in shown if c is None)
     first = next((c for c in shown if c is not None), None)
     if first is None:
-        first = next(p for p in order if 0 <= index[p] < n)
+        first = min(range(len(received)), key=lambda p: received[p].t_ms if 0 <= index[p] < n else float("inf"))
     return [first if c is None else c for c in shown], startup, delay
 
 
@@ -483,6 +491,15 @@ def _call(server: CallServer, cfg: dict, seconds: float) -> dict:
             raise EncoderError(f"the receiver's frames did not reach vcbench: {r['failed']}")
         r["chromium_codecs"] = r.get("offered")
         return r
+
+
+def _lag(shown: list[int], index: list[int], fps: float) -> dict:
+    """How far behind the sender the screen is, slot by slot (beyond the call's smallest latency)."""
+    behind = np.array([i - index[s] for i, s in enumerate(shown) if index[s] >= 0], np.float64) * 1000.0 / fps
+    if not len(behind):
+        return {}
+    return {"mean": round(float(behind.mean()), 1), "p95": round(float(np.percentile(behind, 95)), 1),
+            "max": round(float(behind.max()), 1)}
 
 
 def _pick(stats: list[dict], keys: tuple[str, ...]) -> dict:
@@ -524,6 +541,7 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
         "keyframes": keyframes, "resolution_switches": switches,
         "source_frames": [int(sp.capture[index[s]]) if 0 <= index[s] < n else -1 for s in shown],
         "unmapped_received": sum(1 for k in index if k < 0),
+        "lag_ms": _lag(shown, index, fps),
         "webrtc": {"inbound": inbound, "outbound": outbound, "rtt_s": round(float(np.median(rtt)), 4) if rtt else None,
                    "ice": result.get("ice"), "chromium": chromium_version(chromium),
                    "codecs_offered": result.get("chromium_codecs")},
