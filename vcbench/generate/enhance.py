@@ -55,17 +55,9 @@ for _spec in (EnhancerSpec("gfpgan", "gfpgan-1024.onnx", 512, "gfpgan"),
 
 def find_enhancer(spec: EnhancerSpec, explicit: str | os.PathLike | None = None) -> Path | None:
     """An explicit path, else ``<insightface root>/**/<file>``, else ``./models/**/<file>``."""
-    if explicit:
-        p = Path(explicit).expanduser()
-        return p if p.is_file() else None
-    from ..runtime import insightface_root
+    from .swap.inswapper import find_model
 
-    for d in (insightface_root(), Path("models")):
-        if d.is_dir():
-            hits = sorted(d.rglob(spec.file))
-            if hits:
-                return hits[0]
-    return None
+    return find_model(spec.file, explicit)
 
 
 def _side(dim) -> int | None:
@@ -85,6 +77,7 @@ class FaceEnhancer:
         self.path = path
         self.session = self._load(path)
         self.live = bool(live) and self.spec.family == "gfpgan"
+        self._mask = self._paste_mask()
         self.reset()
 
     def _load(self, path: Path):
@@ -111,6 +104,27 @@ class FaceEnhancer:
             raise FaceError(f"{path}: not a {self.spec.name} enhancer ({got}; expected {want})")
         self.input_name = ins[0].name
         return s
+
+    def _paste_mask(self) -> np.ndarray:
+        """The square paste-back mask, made once: GFPGAN's uint8 one with multiplied
+        max(1, int(0.05 S)) ramps; GPEN's float one with S // 16 ramps, edges by minimum."""
+        S = self.spec.size
+        if self.spec.family == "gfpgan":
+            b = max(1, int(S * 0.05))
+            mask = np.ones((S, S), np.float32)
+            up, down = np.linspace(0.0, 1.0, b, dtype=np.float32), np.linspace(1.0, 0.0, b, dtype=np.float32)
+            mask[:b] *= up[:, None]
+            mask[-b:] *= down[:, None]
+            mask[:, :b] *= up[None]
+            mask[:, -b:] *= down[None]
+            return (mask * 255.0).astype(np.uint8)
+        b = max(1, S // 16)
+        mask = np.ones((S, S), np.float32)
+        mask[:b] = np.linspace(0, 1, b)[:, None]
+        mask[-b:] = np.linspace(1, 0, b)[:, None]
+        mask[:, :b] = np.minimum(mask[:, :b], np.linspace(0, 1, b)[None])
+        mask[:, -b:] = np.minimum(mask[:, -b:], np.linspace(1, 0, b)[None])
+        return mask
 
     def reset(self) -> None:
         """Forget the live cache (call between videos)."""
@@ -180,15 +194,8 @@ class FaceEnhancer:
         """In place on ``frame``: ramps of max(1, int(0.05 S)) multiplied on each edge, uint8 blend."""
         import cv2
 
-        S = self.spec.size
-        b = max(1, int(S * 0.05))
-        mask = np.ones((S, S), np.float32)
-        up, down = np.linspace(0.0, 1.0, b, dtype=np.float32), np.linspace(1.0, 0.0, b, dtype=np.float32)
-        mask[:b] *= up[:, None]
-        mask[-b:] *= down[:, None]
-        mask[:, :b] *= up[None]
-        mask[:, -b:] *= down[None]
-        mask = (mask * 255.0).astype(np.uint8)
+        b = max(1, int(self.spec.size * 0.05))
+        mask = self._mask
         box = self._box(frame, m, pad=b + 2)
         if box is None:
             return frame
@@ -210,12 +217,7 @@ class FaceEnhancer:
             return frame
         crop = cv2.warpAffine(frame, m, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         enhanced = self._run(crop)
-        b = max(1, S // 16)
-        mask = np.ones((S, S), np.float32)
-        mask[:b] = np.linspace(0, 1, b)[:, None]
-        mask[-b:] = np.linspace(1, 0, b)[:, None]
-        mask[:, :b] = np.minimum(mask[:, :b], np.linspace(0, 1, b)[None])
-        mask[:, -b:] = np.minimum(mask[:, -b:], np.linspace(1, 0, b)[None])
+        mask = self._mask
         box = self._box(frame, m, pad=1)
         if box is None:
             return frame

@@ -305,32 +305,28 @@ class Generator:
             out[face_id] = sw
         return out
 
-    def to_swap(self, faces: list, by_face: dict) -> list:
-        """The (face, swapper) pairs of one frame: the selected faces, or under ``--map`` the faces
-        whose identity has a source."""
+    def selected_faces(self, faces: list) -> list:
+        """The faces the swapper acts on in one frame (with the landmarks it needs): its selection,
+        or under ``--map`` the faces of a mapped identity."""
         from .swap.base import select_faces
 
+        if self._identities is None:
+            chosen = select_faces(faces, self.select)
+        else:
+            mapped = set(self._mapped_faces)
+            chosen = [f for f in faces if self._identities.of(f) in mapped]
+        return [f for f in chosen if self.swapper.can_swap(f)]
+
+    def to_swap(self, faces: list, by_face: dict) -> list:
+        """The (face, swapper) pairs of one frame: one source for every selected face, or under
+        ``--map`` the source of each face's identity."""
         if None in by_face:
-            sw = by_face[None]
-            return [(f, sw) for f in select_faces(faces, self.select) if sw.can_swap(f)]
-        ids = self._identities
-        out = []
-        for f in faces:
-            sw = by_face.get(ids.of(f)) if ids is not None else None
-            if sw is not None and sw.can_swap(f):
-                out.append((f, sw))
-        return out
+            return [(f, by_face[None]) for f in self.selected_faces(faces)]
+        return [(f, by_face[self._identities.of(f)]) for f in self.selected_faces(faces)]
 
     def swappable(self, per_frame: list) -> np.ndarray:
         """Per frame, whether the swapper acts on it (its selection, with the landmarks it needs)."""
-        from .swap.base import select_faces
-
-        if self._identities is not None:      # --map: faces with a mapped identity
-            mapped = {int(x) for x in self._mapped_faces}
-            return np.array([any(self._identities.of(f) in mapped and self.swapper.can_swap(f) for f in faces)
-                             for faces in per_frame], bool)
-        return np.array([any(self.swapper.can_swap(f) for f in select_faces(faces, self.select))
-                         for faces in per_frame], bool)
+        return np.array([bool(self.selected_faces(faces)) for faces in per_frame], bool)
 
     def swappable_fraction(self, per_frame: list, fps: float) -> float:
         """What swap_target counts (under ``--timing``), recomputed when resuming after its master

@@ -294,7 +294,7 @@ def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list
     return out
 
 
-def link_models(p, seed: int) -> tuple[LinkModel, LinkModel]:
+def link_models(p) -> tuple[LinkModel, LinkModel]:
     """The preset's network as the relay's two directions. ``loss`` and ``burst_len`` are read per
     packet (the ffmpeg engine reads them per frame), on both directions with their own draws (a
     lost NACK or receiver report is part of a bad path too); the delay is half the RTT each way;
@@ -368,7 +368,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
                     j, k = next(want, (None, None))
                 if k is None:
                     break
-        up, down = link_models(p, seed)
+        up, down = link_models(p)
         relay = Relay(up, down, seed)
         server = CallServer(frames, frame_bytes, relay, Path(td) / "received.i420")
         started = time.monotonic()
@@ -489,7 +489,6 @@ def _call(server: CallServer, cfg: dict, seconds: float) -> dict:
             raise EncoderError(f"the WebRTC call failed: {server.error or r['error']}")
         if r.get("failed"):
             raise EncoderError(f"the receiver's frames did not reach vcbench: {r['failed']}")
-        r["chromium_codecs"] = r.get("offered")
         return r
 
 
@@ -544,7 +543,7 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
         "lag_ms": _lag(shown, index, fps),
         "webrtc": {"inbound": inbound, "outbound": outbound, "rtt_s": round(float(np.median(rtt)), 4) if rtt else None,
                    "ice": result.get("ice"), "chromium": chromium_version(chromium),
-                   "codecs_offered": result.get("chromium_codecs")},
+                   "codecs_offered": result.get("offered")},
         "relay": relay_counts, "call_s": round(call_s, 2), "seed": seed,
         "deterministic": False,
     }

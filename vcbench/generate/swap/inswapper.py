@@ -31,8 +31,9 @@ from .mouth import keep_mouth
 INSWAPPER_NAME = "inswapper_128.onnx"
 
 
-def find_inswapper(explicit: str | os.PathLike | None = None) -> Path | None:
-    """An explicit path, else ~/.insightface/models/**/inswapper_128*.onnx, else ./models/."""
+def find_model(pattern: str, explicit: str | os.PathLike | None = None) -> Path | None:
+    """A user-supplied model file: ``explicit`` when it is a file, else the first match of
+    ``pattern`` under ~/.insightface/models/**, else under ./models/** (never downloaded)."""
     if explicit:
         p = Path(explicit).expanduser()
         return p if p.is_file() else None
@@ -40,10 +41,15 @@ def find_inswapper(explicit: str | os.PathLike | None = None) -> Path | None:
 
     for d in (insightface_root(), Path("models")):
         if d.is_dir():
-            hits = sorted(d.rglob("inswapper_128*.onnx"))
+            hits = sorted(d.rglob(pattern))
             if hits:
                 return hits[0]
     return None
+
+
+def find_inswapper(explicit: str | os.PathLike | None = None) -> Path | None:
+    """An explicit path, else ~/.insightface/models/**/inswapper_128*.onnx, else ./models/."""
+    return find_model("inswapper_128*.onnx", explicit)
 
 
 def providers() -> list[str]:
