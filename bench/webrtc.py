@@ -1,7 +1,7 @@
 """A real call on the kind of clip users bring: 10 s of a 1280x720 talking head through
 ``vcbench simulate --engine webrtc`` under a lossy preset, as the command runs it.
 
-    python -m bench.webrtc [--preset burst-loss] [--seconds 10]
+    python -m bench.webrtc [--preset loss-stress] [--seconds 10]
 
 Prints the wall time against the clip's duration (a call runs in real time: the ratio is the
 start-up and hand-back overhead), the receiver view's frame count against the input's, and what
@@ -21,7 +21,7 @@ from pathlib import Path
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="burst-loss")
+    ap.add_argument("--preset", default="loss-stress")
     ap.add_argument("--seconds", type=int, default=10)
     a = ap.parse_args()
     from vcbench.samples import talking_head

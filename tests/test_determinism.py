@@ -19,7 +19,7 @@ from conftest import has_mediapipe
 
 LADDER = ["ffpp-c23", "ffpp-c40", "webrtc-vp8-720p", "webrtc-vp8-360p", "zoom-720p", "zoom-360p",
           "zoom-cpu-720p15", "teams-540p", "teams-360p", "meet-vp9-720p", "meet-av1-360p", "lossy-180p",
-          "bwe-step", "burst-loss", "webcam-lowlight", "vbg-blur", "touchup"]
+          "bwe-step", "burst-loss", "loss-stress", "webcam-lowlight", "vbg-blur", "touchup"]
 
 
 @pytest.fixture(scope="module")

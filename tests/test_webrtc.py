@@ -17,7 +17,8 @@ import pytest
 
 from conftest import write_toml
 from vcbench.cli import cli
-from vcbench.conference.webrtc.engine import Received, _receiver_view, freezes_of, rtp_to_frames
+from vcbench.conference.network import freezes_of
+from vcbench.conference.webrtc.engine import Received, _receiver_view, rtp_to_frames
 from vcbench.conference.webrtc.relay import Link, LinkModel, Relay
 from vcbench.errors import EncoderError
 
@@ -317,13 +318,13 @@ def test_webrtc_stats_carry_face_tracks_frame_by_frame(tmp_path):
 @needs_browser
 def test_renditions_are_cached_per_engine(counter_clip, tmp_path, monkeypatch):
     from vcbench.conference.presets import get_preset
-    from vcbench.conference.renditions import rendition, rendition_path
+    from vcbench.conference.renditions import preset_digest, rendition, rendition_path
 
     monkeypatch.setenv("VCBENCH_CACHE", str(tmp_path / "cache"))
     p = get_preset("lossy-180p")
     got = rendition(counter_clip, p, 7, engine="webrtc")
     assert got == rendition_path(counter_clip, p, 7, "webrtc") != rendition_path(counter_clip, p, 7)
-    assert got.name == "lossy-180p-webrtc-s7.mp4" and got.is_file()
+    assert got.name == f"lossy-180p-{preset_digest(p)}-webrtc-s7.mp4" and got.is_file()
     stats = json.loads(got.with_name(got.name + ".stats.json").read_text())
     assert stats["engine"] == "webrtc" and stats["seed"] == 7
     mtime = got.stat().st_mtime_ns

@@ -238,10 +238,14 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for both engines' outputs and calibrate.json.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Loss patterns per clip: seeds SEED .. SEED+N-1 (the table shows means over all).")
+@click.option("--ffmpeg-seeds", type=click.IntRange(1, 10_000), default=None,
+              help="Run the ffmpeg engine (cheap) on this many seeds instead: its column becomes the model's mean.")
 @presets_option
 @ffmpeg_option
 @library_errors
-def calibrate(preset, clips, out, seed, presets_file, ffmpeg):
+def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpeg):
     """Each preset through both engines (ffmpeg model, real WebRTC call) on the same clips, side by side.
 
     A WebRTC call runs in real time: budget the clips' total duration per preset, plus start-up.
@@ -252,7 +256,8 @@ def calibrate(preset, clips, out, seed, presets_file, ffmpeg):
 
     names = [x.strip() for x in preset.split(",") if x.strip()]
     with Progress("calibrate", echo=lambda m: click.echo(m, err=True)) as progress:
-        cal = run(names, clips, out, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg, progress=progress)
+        cal = run(names, clips, out, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg, progress=progress,
+                  seeds=seeds, ffmpeg_seeds=ffmpeg_seeds)
     click.echo(cal.table())
     click.echo(f"wrote {out / 'calibrate.json'}")
     finish_batch(BatchResult("runs", len(cal.runs), 0, cal.failures))

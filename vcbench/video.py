@@ -376,21 +376,52 @@ def _last_line(stderr: bytes, default) -> str:
     return text.splitlines()[-1] if text else str(default)
 
 
+def frame_sizes(path: str | os.PathLike, fps: float, n: int) -> list[int]:
+    """Encoded bytes of each of ``n`` frames at ``fps`` (frame ``k`` at ``k / fps`` from the first
+    packet), read by demuxing; a frame with no packet (the encoder dropped it) is 0."""
+    import av
+
+    path = Path(path)
+    container = _open(path)
+    sizes = [0] * n
+    try:
+        stream = container.streams.video[0]
+        tb = float(stream.time_base)
+        first = None
+        for pkt in container.demux(stream):
+            if not pkt.size or pkt.pts is None:
+                continue
+            first = pkt.pts if first is None else first
+            k = int(round((pkt.pts - first) * tb * fps))
+            if 0 <= k < n:
+                sizes[k] += pkt.size
+    except (av.error.FFmpegError, OSError) as e:
+        raise VideoError(f"{path}: truncated or corrupt stream ({_short(e)})") from None
+    finally:
+        container.close()
+    return sizes
+
+
 def iter_raw(path: str | os.PathLike, size: tuple[int, int], pix_fmt: str = "yuv420p",
-             exe: str | None = None, downscale: bool | None = None) -> Iterator[bytes]:
+             exe: str | None = None, downscale: bool | None = None, rate: float | None = None,
+             flags: str | None = None) -> Iterator[bytes]:
     """Every frame of ``path`` in presentation order (display-rotated, as :func:`iter_frames`),
     decoded and scaled by ffmpeg itself to ``size`` in ``pix_fmt``, as raw bytes. The fast
-    path when frames only need selecting, not touching: no RGB round trip through Python."""
+    path when frames only need selecting, not touching: no RGB round trip through Python.
+    ``rate`` resamples to a constant frame rate (a missing frame repeats the one before);
+    ``flags`` overrides the scaler (default: area down, bilinear up)."""
     w, h = size
     if pix_fmt != "yuv420p" or w % 2 or h % 2:
         raise ValueError("iter_raw supports yuv420p at even sizes")
-    if downscale is None:
-        info = probe(path)
-        downscale = w * h < info.width * info.height
-    flags = "area" if downscale else "bilinear"     # as cv2's INTER_AREA / INTER_LINEAR choice
+    if flags is None:
+        if downscale is None:
+            info = probe(path)
+            downscale = w * h < info.width * info.height
+        flags = "area" if downscale else "bilinear"     # as cv2's INTER_AREA / INTER_LINEAR choice
+    timing = ["-vf", f"fps={rate:.6f},scale={w}:{h}:flags={flags}"] if rate else \
+        ["-fps_mode", "passthrough", "-vf", f"scale={w}:{h}:flags={flags}"]
     cmd = [ffmpeg_exe(exe), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-           "-fps_mode", "passthrough", "-vf", f"scale={w}:{h}:flags={flags}", "-pix_fmt", pix_fmt,
-           "-f", "rawvideo", "pipe:1"]
+           *timing, "-pix_fmt", pix_fmt, "-f", "rawvideo", "pipe:1"]
     frame_bytes = w * h * 3 // 2
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes * 2)
     try:

@@ -40,6 +40,7 @@ class Calibration:
                     return f"{v:>9.2f}" if isinstance(v, (int, float)) else f"{'-':>9}"
 
                 lines.append(f"{r['preset'] if i == 0 else '':<18} {k:<14} {cell(f)} {cell(w)} {cell(gap)}")
+            lines.append(f"{'':<18} {'runs':<14} {r['ffmpeg']['clips']:>9} {r['webrtc']['clips']:>9}")
         return "\n".join(lines)
 
 
@@ -57,7 +58,13 @@ def _clips(path: Path) -> list[Path]:
 
 
 def calibrate(presets: list[str], clips: Path, out: Path, seed: int = 0, presets_file: Path | None = None,
-              ffmpeg: str | None = None, progress=None) -> Calibration:
+              ffmpeg: str | None = None, progress=None, seeds: int = 1, ffmpeg_seeds: int | None = None) -> Calibration:
+    """Every preset x clip x seed (``seed`` .. ``seed + seeds - 1``: each seed is another draw of
+    the loss pattern, which one 10 s clip samples thinly) through both engines; the ffmpeg engine,
+    which costs a fraction of a real-time call, on ``ffmpeg_seeds`` seeds (at least ``seeds``), so
+    its column is the model's mean rather than another small sample."""
+    seeds = max(1, seeds)
+    model_seeds = max(seeds, ffmpeg_seeds or seeds)
     from ..provenance import provenance
     from .presets import get_preset
     from .simulate import simulate_file, stats_path
@@ -70,28 +77,29 @@ def calibrate(presets: list[str], clips: Path, out: Path, seed: int = 0, presets
     find_browser()
     files = _clips(Path(clips))
     runs, failures = [], []
-    for p in chosen:
-        for clip in files:
-            for engine in ENGINES:
-                ext = ".mp4" if engine == "webrtc" else p.extension
-                dst = out / engine / p.name / f"{clip.stem}{ext}"
-                item = f"{p.name}/{clip.name} ({engine})"
-                try:
-                    if dst.exists() and stats_path(dst).is_file():
-                        stats = json.loads(stats_path(dst).read_text(encoding="utf-8"))
-                    else:
-                        run = simulate_webrtc if engine == "webrtc" else simulate_file
-                        stats = run(clip, dst, p, seed=seed, ffmpeg=ffmpeg, fidelity=True)
-                except (VcbenchError, OSError) as e:
-                    failures.append((item, str(e)))
-                    if progress:
-                        progress.log(f"{item}: {e}")
-                    continue
-                runs.append({"preset": p.name, "clip": clip.name, "engine": engine,
-                             **{k: stats.get(k) for k in COLUMNS}, "output": str(dst.relative_to(out))})
+    todo = [(p, clip, s) for p in chosen for clip in files for s in range(seed, seed + model_seeds)]
+    for p, clip, s in todo:
+        for engine in ENGINES if s < seed + seeds else ("ffmpeg",):
+            ext = ".mp4" if engine == "webrtc" else p.extension
+            name = clip.stem if model_seeds <= 1 else f"{clip.stem}-s{s}"
+            dst = out / engine / p.name / f"{name}{ext}"
+            item = f"{p.name}/{clip.name} seed {s} ({engine})"
+            try:
+                if dst.exists() and stats_path(dst).is_file():
+                    stats = json.loads(stats_path(dst).read_text(encoding="utf-8"))
+                else:
+                    run = simulate_webrtc if engine == "webrtc" else simulate_file
+                    stats = run(clip, dst, p, seed=s, ffmpeg=ffmpeg, fidelity=True)
+            except (VcbenchError, OSError) as e:
+                failures.append((item, str(e)))
                 if progress:
-                    progress.log(f"{item}: {stats.get('kbps')} kbps, {stats.get('freezes')} freezes, "
-                                 f"PSNR {stats.get('psnr_y')}")
+                    progress.log(f"{item}: {e}")
+                continue
+            runs.append({"preset": p.name, "clip": clip.name, "seed": s, "engine": engine,
+                         **{k: stats.get(k) for k in COLUMNS}, "output": str(dst.relative_to(out))})
+            if progress:
+                progress.log(f"{item}: {stats.get('kbps')} kbps, {stats.get('freezes')} freezes, "
+                             f"PSNR {stats.get('psnr_y')}")
     rows = []
     for p in chosen:
         row = {"preset": p.name}
@@ -99,13 +107,13 @@ def calibrate(presets: list[str], clips: Path, out: Path, seed: int = 0, presets
             mine = [r for r in runs if r["preset"] == p.name and r["engine"] == engine]
             row[engine] = {k: (round(float(np.mean(v)), 3) if (v := [r[k] for r in mine if r[k] is not None]) else None)
                            for k in COLUMNS}
-            row[engine]["clips"] = len(mine)
+            row[engine]["clips"] = len(mine)         # runs: clips x seeds
         row["gap"] = {k: (round(row["webrtc"][k] - row["ffmpeg"][k], 3)
                           if row["webrtc"][k] is not None and row["ffmpeg"][k] is not None else None) for k in COLUMNS}
         rows.append(row)
     cal = Calibration(rows, runs, failures)
     write_json(out / "calibrate.json", {"presets": [p.name for p in chosen], "clips": [c.name for c in files],
-                                        "seed": seed, "rows": rows, "runs": runs,
+                                        "seed": seed, "seeds": seeds, "ffmpeg_seeds": model_seeds, "rows": rows, "runs": runs,
                                         "failures": [{"item": a, "reason": b} for a, b in failures],
                                         "provenance": provenance(ffmpeg)})
     return cal

@@ -42,24 +42,115 @@ def touch_up(img: np.ndarray, strength: float) -> np.ndarray:
     return cv2.addWeighted(smooth, strength, img, 1 - strength, 0)
 
 
-class BackgroundBlur:
-    """Segment at 256x144 (as Meet does), upsample the mask bilinearly, blend a blurred frame:
-    the low-resolution mask produces the halos and clipped hair of real calls."""
+def portrait_crop(img: np.ndarray) -> np.ndarray:
+    """A phone held upright: the centre 9:16 of the picture (a landscape clip loses its sides)."""
+    h, w = img.shape[:2]
+    cw = min(w, int(round(h * 9 / 16)) // 2 * 2)
+    x = (w - cw) // 2
+    return np.ascontiguousarray(img[:, x:x + cw])
+
+
+def portrait_size(w: int, h: int) -> tuple[int, int]:
+    return min(w, int(round(h * 9 / 16)) // 2 * 2), h
+
+
+def screen_share(img: np.ndarray, size: tuple[int, int], window: float) -> np.ndarray:
+    """The clip playing in a player window on a shared screen of ``size``: a dark desktop with a
+    taskbar, the window ``window`` of the screen's width wide with a title bar, centred. What a
+    screen-share sends when someone plays a video (a fake among them) into a call."""
+    import cv2
+
+    sw, sh = size
+    canvas = np.empty((sh, sw, 3), np.uint8)
+    canvas[:] = (38, 44, 56)
+    bar = max(24, sh // 27)
+    canvas[sh - bar:] = (22, 24, 30)                                  # taskbar
+    ih, iw = img.shape[:2]
+    vw = max(16, int(round(sw * window)) // 2 * 2)
+    vh = max(16, int(round(vw * ih / iw)) // 2 * 2)
+    title = max(16, sh // 36)
+    if vh + title > sh - bar:                                         # a tall clip: fit the height
+        vh = (sh - bar - title) // 2 * 2
+        vw = max(16, int(round(vh * iw / ih)) // 2 * 2)
+    x = (sw - vw) // 2
+    y = max(0, (sh - bar - vh - title) // 2)
+    canvas[y:y + title, x:x + vw] = (228, 228, 232)                   # title bar
+    canvas[y + title // 3:y + 2 * title // 3, x + 8:x + min(vw - 8, 8 + vw // 4)] = (120, 120, 128)
+    interp = cv2.INTER_AREA if vw < iw else cv2.INTER_LINEAR
+    canvas[y + title:y + title + vh, x:x + vw] = cv2.resize(img, (vw, vh), interpolation=interp)
+    return canvas
+
+
+def reframe(img: np.ndarray, p) -> np.ndarray:
+    """Only the camera stage's geometry (the upright crop, the window on a screen): the picture
+    a reframing preset's output is compared against."""
+    if p.portrait:
+        img = portrait_crop(img)
+    if p.content == "screen":
+        img = screen_share(img, (p.width, p.height), p.share_window)
+    return img
+
+
+def virtual_background(w: int, h: int) -> np.ndarray:
+    """A fixed synthetic 'office' backdrop (wall gradient, a shelf, a window): deterministic, no
+    image files."""
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
+    wall = np.array([196, 188, 172], np.float32) * (0.85 + 0.15 * (1 - y)) * (0.92 + 0.08 * x)
+    img = np.broadcast_to(wall, (h, w, 3)).copy()
+    img[int(0.12 * h):int(0.55 * h), int(0.62 * w):int(0.9 * w)] = (170, 200, 226)       # window
+    img[int(0.12 * h):int(0.55 * h), int(0.755 * w):int(0.765 * w)] = (240, 240, 236)    # its frame
+    img[int(0.62 * h):int(0.65 * h), int(0.05 * w):int(0.4 * w)] = (110, 80, 56)          # shelf
+    img[int(0.5 * h):int(0.62 * h), int(0.08 * w):int(0.14 * w)] = (60, 90, 140)          # books
+    img[int(0.53 * h):int(0.62 * h), int(0.15 * w):int(0.2 * w)] = (150, 60, 50)
+    img[int(0.8 * h):, :] = (120, 104, 90)                                                  # desk
+    return img.astype(np.uint8)
+
+
+class _Segmenter:
+    """Person mask from mediapipe's selfie segmentation at 256x144 (as Meet runs it), upsampled
+    bilinearly to the frame: the low resolution is what makes real calls' halos and clipped hair."""
 
     def __init__(self):
         import mediapipe as mp
 
         self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
 
-    def __call__(self, img: np.ndarray) -> np.ndarray:
+    def mask(self, img: np.ndarray) -> np.ndarray:
         import cv2
 
         h, w = img.shape[:2]
         small = cv2.resize(img, (256, 144), interpolation=cv2.INTER_AREA)
-        mask = self._seg.process(small).segmentation_mask
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)[:, :, None]
+        return cv2.resize(self._seg.process(small).segmentation_mask, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class BackgroundBlur(_Segmenter):
+    """Blend a blurred frame outside the soft person mask."""
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        import cv2
+
+        h, w = img.shape[:2]
+        mask = self.mask(img)[:, :, None]
         blurred = cv2.GaussianBlur(img, (0, 0), sigmaX=max(w, h) / 80)
         return (img * mask + blurred * (1 - mask)).astype(np.uint8)
+
+
+class BackgroundReplace(_Segmenter):
+    """Virtual background: the mask thresholded at 0.5, a hard matte with no feathering, so hair
+    and the jaw line are cut along the low-resolution mask's steps."""
+
+    def __init__(self):
+        super().__init__()
+        self._bg: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        bg = self._bg.get((w, h))
+        if bg is None:
+            bg = self._bg[(w, h)] = virtual_background(w, h)
+        person = self.mask(img) >= 0.5
+        return np.where(person[:, :, None], img, bg)
 
 
 class Camera:
@@ -71,12 +162,17 @@ class Camera:
         self.fps = fps or 30
         self.gain, self.wb = 1.0, np.ones(3, np.float32)
         self.blur = BackgroundBlur() if preset.background_blur else None
+        self.replace = BackgroundReplace() if preset.background_replace else None
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        """The camera first (auto exposure / white balance, low light, sensor noise, its MJPEG),
-        then the call app on what the camera delivered (background blur, touch-up), as on a real
-        laptop: the app's filters smooth the sensor's noise and blocking, not the other way round."""
+        """The camera first (a phone's upright crop, auto exposure / white balance, low light,
+        sensor noise, its MJPEG), then the call app on what the camera delivered (background blur
+        or replacement, touch-up), as on a real laptop: the app's filters smooth the sensor's noise
+        and blocking, not the other way round. A screen share captures the screen instead: the
+        clip in a player window (after the camera effects a recorded clip already carries)."""
         p = self.p
+        if p.portrait:
+            img = portrait_crop(img)
         if p.exposure_drift or p.wb_drift:
             # bounded random walks with a time constant of a few seconds
             k = 1.0 / (2.0 * self.fps)
@@ -91,6 +187,10 @@ class Camera:
             img = mjpeg(img, p.mjpeg_quality)
         if p.background_blur:
             img = self.blur(img)
+        if p.background_replace:
+            img = self.replace(img)
         if p.touchup:
             img = touch_up(img, p.touchup)
+        if p.content == "screen":
+            img = screen_share(img, (p.width, p.height), p.share_window)
         return img

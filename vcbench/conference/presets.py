@@ -48,6 +48,15 @@ class Preset:
     background_blur: bool = False
     touchup: float = 0.0
     upscale: bool = False        # the receiver shows the picture at the camera's size (see simulate)
+    background_replace: bool = False   # camera: virtual background, hard matte from a 256x144 mask
+    portrait: bool = False       # camera: a phone held upright sends a 9:16 picture (centre crop)
+    content: str = "camera"      # "screen": the clip plays in a window of a shared screen (content mode)
+    share_window: float = 0.5    # screen share: the player window's width / the screen's
+    temporal_layers: int = 1     # vp8/vp9: temporal scalability (libwebrtc's 3-layer pattern 0-2-1-2)
+    tile_height: int = 0         # receiver: the picture shown in a tile this high (0: as received)
+    record_codec: str = ""       # receiver: the tile screen-recorded and re-encoded ("" | x264-crf | x264)
+    record_crf: int = 23
+    record_kbps: int = 0
     sources: tuple[str, ...] = ()
     estimates: tuple[str, ...] = ()
 
@@ -56,10 +65,15 @@ class Preset:
         return ENCODER_OF.get(self.codec)
 
     @property
+    def has_network(self) -> bool:
+        """Packets can be lost, delayed or queued: the transport model runs (see network)."""
+        return self.loss > 0 or self.cap_kbps > 0 or self.jitter_ms > 0
+
+    @property
     def shows_receiver_view(self) -> bool:
-        """The output is what the receiver displays (freezes held exactly, upscaled), stored
-        losslessly, rather than the transmitted bitstream."""
-        return self.upscale or self.loss > 0
+        """The output is what the receiver displays (freezes held exactly, upscaled, in a tile),
+        stored losslessly or as the recorder encodes it, rather than the transmitted bitstream."""
+        return self.upscale or self.has_network or bool(self.tile_height) or bool(self.record_codec)
 
     @property
     def extension(self) -> str:
@@ -68,7 +82,14 @@ class Preset:
     @property
     def has_camera(self) -> bool:
         return bool(self.noise_sigma or self.exposure_drift or self.wb_drift or self.lowlight or self.mjpeg_quality
-                    or self.background_blur or self.touchup)
+                    or self.background_blur or self.background_replace or self.touchup or self.portrait
+                    or self.content == "screen")
+
+    @property
+    def reframes(self) -> bool:
+        """The camera stage moves the picture (a crop, a window on a screen): face positions do
+        not follow by scaling alone."""
+        return self.portrait or self.content == "screen"
 
     HEADER = f"{'name':<17} {'codec':<11} {'size@fps':<14} {'rate':<10} extras"
 
@@ -79,13 +100,19 @@ class Preset:
         rate = f"CRF {self.crf}" if self.codec == "x264-crf" else f"{self.bitrate_kbps} kbps"
         extras = []
         if self.loss:
-            extras.append(f"{self.loss:.0%} bursty loss")
+            extras.append(f"{self.loss:.0%} packet loss, {self.rtt_ms:g} ms RTT")
         if self.bwe_step_s:
             extras.append(f"-> {self.bwe_width}x{self.bwe_height} {self.bwe_kbps} kbps at {self.bwe_step_s:g}s")
         if self.has_camera:
             extras.append("camera effects")
         if self.upscale:
             extras.append("shown upscaled")
+        if self.content == "screen":
+            extras.append("screen share")
+        if self.tile_height:
+            extras.append(f"{self.tile_height}p tile")
+        if self.record_codec:
+            extras.append("recorded")
         return f"{self.name:<17} {self.codec:<11} {res:<14} {rate:<10} {', '.join(extras)}"
 
     def describe(self) -> str:
@@ -119,7 +146,11 @@ RANGES = {"width": (0, 7680, True), "height": (0, 4320, True), "fps": (0, 240, T
           "bwe_width": (0, 7680, True), "bwe_height": (0, 4320, True), "bwe_kbps": (0, 100_000, True),
           "noise_sigma": (0, 100, True), "exposure_drift": (0, 1, True), "wb_drift": (0, 1, True),
           "lowlight": (0, 1, False), "mjpeg_quality": (0, 100, True), "touchup": (0, 1, True),
-          "jitter_ms": (0, 5_000, True), "cap_kbps": (0, 100_000, True)}
+          "jitter_ms": (0, 5_000, True), "cap_kbps": (0, 100_000, True), "share_window": (0.1, 1, True),
+          "temporal_layers": (1, 3, True), "tile_height": (0, 4320, True), "record_crf": (0, 51, True),
+          "record_kbps": (0, 100_000, True)}
+CONTENTS = ("camera", "screen")
+RECORDERS = ("", "x264-crf", "x264")
 
 
 def check_ranges(where: str, p: Preset) -> None:
@@ -162,6 +193,17 @@ def parse_presets(doc: dict, path: str, base: dict[str, Preset] | None = None) -
             if p.bwe_step_s and p.codec not in ("vp8", "vp9", "av1"):
                 raise ConfigError(f"{where}: a bandwidth step changes resolution mid-stream, which vcbench "
                                   f"renders for vp8/vp9/av1 only, not {p.codec!r}")
+            if p.content not in CONTENTS:
+                raise ConfigError(f"{where}: content must be one of {', '.join(CONTENTS)}, got {p.content!r}")
+            if p.record_codec not in RECORDERS:
+                raise ConfigError(f"{where}: record_codec must be one of x264-crf, x264 (or empty), "
+                                  f"got {p.record_codec!r}")
+            if p.record_codec == "x264" and not p.record_kbps:
+                raise ConfigError(f"{where}: record_codec 'x264' needs record_kbps")
+            if p.temporal_layers > 1 and p.codec not in ("vp8", "vp9"):
+                raise ConfigError(f"{where}: temporal_layers needs vp8 or vp9, not {p.codec!r}")
+            if (p.content == "screen" or p.portrait or p.tile_height or p.record_codec) and p.codec in ("none", "x264-crf"):
+                raise ConfigError(f"{where}: screen share, portrait, tile and recorder settings need a call codec")
             if p.upscale and p.codec in ("none", "x264-crf"):
                 raise ConfigError(f"{where}: 'upscale' needs a call codec that scales the picture down")
             check_ranges(where, p)

@@ -19,16 +19,34 @@ def pair_seed(seed: int, key: str, preset: str) -> int:
     return int(hashlib.sha1(f"{seed}|{key}|{preset}".encode()).hexdigest()[:8], 16)
 
 
+#: bumped whenever the simulator renders the same preset differently, so no cached rendition of
+#: an older model is served (2: the packet-level network model, keyframe caps)
+SIMULATOR_VERSION = 2
+
+
+def preset_digest(preset) -> str:
+    """8 hex digits over every setting of ``preset`` that changes its output, and the simulator's
+    version: a preset edited in a user's file, or redefined in a release, gets new renditions."""
+    import dataclasses
+    import json
+
+    settings = {k: v for k, v in dataclasses.asdict(preset).items()
+                if k not in ("name", "description", "sources", "estimates")}
+    text = json.dumps([SIMULATOR_VERSION, settings], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
 def rendition_path(src: Path, preset, seed: int, engine: str = "ffmpeg") -> Path:
-    """Keyed by the source's content, the preset, the seed and the engine (a real WebRTC call's
-    rendition is never mistaken for the modelled one)."""
+    """Keyed by the source's content, the preset and its settings, the seed and the engine (a real
+    WebRTC call's rendition is never mistaken for the modelled one)."""
     from ..faces.tracking import content_id
     from ..runtime import cache_root
     from .engines import output_extension
 
     cid = content_id(Path(src))
     tag = "" if engine == "ffmpeg" else f"-{engine}"
-    return cache_root() / "renditions" / cid[:2] / cid / f"{preset.name}{tag}-s{seed}{output_extension(preset, engine)}"
+    name = f"{preset.name}-{preset_digest(preset)}{tag}-s{seed}{output_extension(preset, engine)}"
+    return cache_root() / "renditions" / cid[:2] / cid / name
 
 
 def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_key: str | None = None,

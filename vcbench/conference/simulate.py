@@ -1,9 +1,15 @@
-"""Pass a video through a simulated call: camera -> frame rate -> network plan -> encoder.
+"""Pass a video through a simulated call: camera -> frame rate -> encoder -> network -> display.
 
 The output is what the receiver gets: the encoded bitstream itself, or, for presets with loss or
 a receiver-side upscale, what the receiver DISPLAYS (the decoded stream, every frame of a freeze
-an exact copy of the last good frame until the recovery keyframe, stored losslessly so storing it
-adds nothing). ``<output>.stats.json`` says what the call did (and describes the sent stream).
+an exact copy of the frame shown before it, stored losslessly so storing it adds nothing).
+
+With loss, the sender encodes every live frame (a call's encoder never stops for the network);
+:func:`.network.plan_call` runs the packets of that stream, sized by their encoded bytes, through
+the preset's path with NACK retransmission and keyframe requests, and says which frame each
+display slot shows and which frames a keyframe request made keyframes (the stream is then encoded
+again with those keyframes). ``<output>.stats.json`` says what the call did (and describes the
+sent stream).
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from ..errors import EncoderError, VideoError
 from ..fileio import atomic_path, write_json
 from ..video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
 from .codec import encoder_args
-from .network import FramePlan, min_frames, plan_frames
+from .link import link_models
+from .network import FramePlan, plan_call
 from .presets import CONTAINER_OF, Preset, get_preset
 
 CONTAINERS = {"vp8": {".webm", ".mkv"}, "vp9": {".webm", ".mkv", ".mp4"}, "av1": {".mp4", ".mkv", ".webm"},
@@ -52,8 +59,9 @@ def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
 
 @dataclass
 class SimPlan:
-    """What a preset does to a video's frames: output frame ``j`` shows input frame
-    ``input_frame(j)``, encoded in the segment (first, end, width, height, kbps) holding ``j``."""
+    """What a preset does to a video's frames: sent frame ``j`` is input frame ``capture[j]``,
+    encoded in the segment (first, end, width, height, kbps) holding ``j``; output slot ``j``
+    shows input frame ``input_frame(j)`` (``plan``: the network's, once the call has run)."""
 
     fps: float
     capture: list[int]           # per sent frame, the input frame the camera captured
@@ -79,26 +87,33 @@ class SimPlan:
 
 
 def plan_simulation(info, p: Preset, seed: int, where: str = "") -> SimPlan:
-    """Frame-rate reduction, the loss plan and the bandwidth-step segments for one input."""
+    """Frame-rate reduction and the bandwidth-step segments for one input."""
     fps_in = info.fps
     fps = min(p.fps or fps_in, fps_in)
     n = int(math.floor(info.frames * fps / fps_in + 1e-9))
     capture = [min(info.frames - 1, int(math.floor(j * fps_in / fps + 1e-9))) for j in range(n)]
-    if p.loss:
-        need = min_frames(fps, p.rtt_ms)
-        if n < need:
-            raise VideoError(f"{where}: {n} frames at {fps:g} fps is shorter than the loss model's window "
-                             f"({need} frames) of preset {p.name!r}")
-        plan = plan_frames(n, fps, p.loss, p.burst_len, p.rtt_ms, seed)
-    else:
-        plan = FramePlan(list(range(n)), [0])
-    w, h = _fit(info.width, info.height, p.height)
+    plan = FramePlan(list(range(n)), [0])      # the network's plan needs the encoded sizes: run_network
+    cw, ch = captured_size(info.width, info.height, p)
+    w, h = _fit(cw, ch, p.height)
     segments = [(0, n, w, h, p.bitrate_kbps)]
     step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
     if 0 < step < n:
-        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *_fit(info.width, info.height, p.bwe_height),
-                                                       p.bwe_kbps)]
-    return SimPlan(fps, capture, plan, segments, _fit(info.width, info.height, 0) if p.upscale else None)
+        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *_fit(cw, ch, p.bwe_height), p.bwe_kbps)]
+    shown = _fit(cw, ch, 0) if p.upscale else None
+    if p.tile_height:                 # a tile scales whatever arrives to its height, up or down
+        tw, th = shown or (w, h)
+        shown = (_even(int(round(p.tile_height * tw / th))), _even(p.tile_height))
+    return SimPlan(fps, capture, plan, segments, shown)
+
+
+def captured_size(w: int, h: int, p: Preset) -> tuple[int, int]:
+    """The picture's size once the camera stage has framed it: a phone's upright crop, or the
+    whole shared screen."""
+    from .camera import portrait_size
+
+    if p.content == "screen":
+        return p.width, p.height
+    return portrait_size(w, h) if p.portrait else (w, h)
 
 
 def stats_path(out: Path) -> Path:
@@ -131,68 +146,63 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
 
     sp = plan_simulation(info, p, seed, where=str(src))
-    fps, n, capture, plan, segments = sp.fps, sp.n, sp.capture, sp.plan, sp.segments
+    fps, n, capture, segments = sp.fps, sp.n, sp.capture, sp.segments
 
     from .camera import Camera
 
-    cam = Camera(p, seed, fps) if p.has_camera else None
-    # Without a camera stage frames are only selected and held, never touched: ffmpeg decodes
-    # and scales straight to yuv420p and Python passes the bytes on (no RGB round trip).
-    raw = cam is None and len(segments) == 1
-    if raw:
-        frames_it = enumerate(iter_raw(src, segments[0][2:4], exe=exe, downscale=segments[0][2] < info.width))
-    else:
-        frames_it = iter_frames(src)
-    cur_idx, cur = -1, None
-    held: dict[int, np.ndarray] = {}
+    # Without a camera stage frames are only selected, never touched: ffmpeg decodes and scales
+    # straight to yuv420p and Python passes the bytes on (no RGB round trip).
+    raw = not p.has_camera and len(segments) == 1
 
-    def captured(j: int) -> np.ndarray:
-        nonlocal cur_idx, cur
-        want = capture[j]
-        while cur_idx < want:
-            cur_idx, cur = next(frames_it)
-        return cam(cur) if cam is not None else cur
+    class Captured:
+        """One pass over the captured frames, in order (the camera's drift and noise are seeded,
+        so a second pass, for the keyframes a receiver asked for, sees the same frames)."""
 
-    def frame_for(j: int) -> np.ndarray:
-        s = plan.source[j]
-        if s != j:                      # frozen: the receiver still shows frame s
-            return held[s]
-        img = captured(j)
-        held.clear()
-        held[s] = img
-        return img
+        def __init__(self):
+            self.cam = Camera(p, seed, fps) if p.has_camera else None
+            self.gen = (iter_raw(src, segments[0][2:4], exe=exe, downscale=segments[0][2] < info.width)
+                        if raw else iter_frames(src))
+            self.it = enumerate(self.gen) if raw else self.gen       # (index, frame) either way
+            self.idx, self.cur = -1, None
 
-    def encode(target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None) -> None:
-        kf = [f - a for f in plan.keyframes if a <= f < b]
-        if a not in plan.keyframes:
+        def __call__(self, j: int):
+            while self.idx < capture[j]:
+                self.idx, self.cur = next(self.it)
+            return self.cur if self.cam is None else self.cam(self.cur)
+
+        def close(self):
+            getattr(self.gen, "close", lambda: None)()
+
+    def encode(frames: Captured, target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None,
+               keyframes: list[int]) -> None:
+        kf = [f - a for f in keyframes if a <= f < b]
+        if a not in keyframes:
             kf = [0] + kf
         try:
-            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt), exe,
+            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt, p.temporal_layers, p.content == "screen"), exe,
                              pix_fmt="yuv420p" if raw else "rgb24") as w:
                 for j in range(a, b):
                     if raw:
-                        w.write_raw(frame_for(j))
+                        w.write_raw(frames(j))
                     else:
-                        w.write(_resize(frame_for(j), sw, sh))
+                        w.write(_resize(frames(j), sw, sh))
         except EncoderError as e:
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # no camera, one segment, no freeze: every captured frame is sent as it is, so ONE ffmpeg
-    # process decodes, selects, scales and encodes (no frames through Python at all)
-    direct = raw and not plan.freezes and captures_exactly(capture, info.fps / fps, info.frames)
-    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
-        # the transmitted stream: the output itself, unless the output is the receiver's view
-        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
-        if direct:
-            encode_direct(exe, src, sent, p, info, sp)
-        elif len(segments) == 1:
-            encode(sent, *segments[0], fmt=None)
-        else:
-            with atomic_path(sent) as tmp_out:
+    def send(target: Path, keyframes: list[int]) -> None:
+        """Encode the sent stream: every captured frame, keyframes where asked."""
+        if raw and keyframes == [0] and captures_exactly(capture, info.fps / fps, info.frames):
+            encode_direct(exe, src, target, p, info, sp)      # one ffmpeg process, no frames through Python
+            return
+        frames = Captured()
+        try:
+            if len(segments) == 1:
+                encode(frames, target, *segments[0], fmt=None, keyframes=keyframes)
+                return
+            with atomic_path(target) as tmp_out:
                 seg_files = [Path(td) / f"seg{k}.ivf" for k in range(len(segments))]
                 for f, seg in zip(seg_files, segments):
-                    encode(f, *seg, fmt="ivf")
+                    encode(frames, f, *seg, fmt="ivf", keyframes=keyframes)
                 lst = Path(td) / "list.txt"
                 lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
                 r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
@@ -201,19 +211,32 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
                 if r.returncode:
                     raise EncoderError(f"{out}: joining the bandwidth-step segments failed: "
                                        f"{r.stderr.strip()[-200:]}")
+        finally:
+            frames.close()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
+        # the transmitted stream: the output itself, unless the output is the receiver's view
+        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
+        send(sent, [0])
+        if p.has_network:
+            sp.plan = run_network(sent, p, sp, seed)
+            if sp.plan.keyframes != [0]:             # the keyframes the receiver asked for
+                send(sent, sp.plan.keyframes)
         oi = probe(sent)
         if p.shows_receiver_view:
-            display(exe, sent, out, sp.display or segments[0][2:4], fps, plan.freezes)
+            display(exe, sent, out, sp.display or segments[0][2:4], fps, sp.plan.source, p)
 
-    frozen_n = sum(plan.frozen)
+    plan = sp.plan
+    held = sum(length for _, length in plan.freezes)
     stats = {
         "preset": p.name, "codec": oi.codec, "profile": oi.profile, "kbps": round(oi.bit_rate / 1000, 1),
         "target_kbps": p.bitrate_kbps or None, "resolution": f"{oi.width}x{oi.height}",
         "sent_resolutions": ["{}x{}".format(w, h) for _, _, w, h, _ in segments],
         "input_resolution": f"{info.width}x{info.height}", "fps": oi.fps,
-        "effective_fps": round((oi.frames - frozen_n) / oi.duration, 3) if oi.duration else 0.0,
+        "effective_fps": round(min(plan.distinct, oi.frames) / oi.duration, 3) if oi.duration else 0.0,
         "frames": oi.frames, "frames_sent": n, "encoder_dropped": max(0, n - oi.frames),
-        "freezes": len(plan.freezes), "freeze_s": round(frozen_n / fps, 3),
+        "freezes": len(plan.freezes), "freeze_s": round(held / fps, 3),
         "freeze_times_s": [round(a / fps, 3) for a, _ in plan.freezes],
         "freeze_frames": [[a, length] for a, length in plan.freezes],   # (first output frame, frames held)
         "keyframes": oi.keyframes, "keyframe_times_s": list(oi.keyframe_times),
@@ -222,12 +245,27 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         "forced_keyframe_frames": list(plan.keyframes),
         "resolution_switches": len(segments) - 1, "b_frames": oi.has_b_frames, "seed": seed,
     }
-    if p.upscale:
-        stats["display_resolution"] = "{}x{}".format(*sp.display)
+    if p.has_network:
+        stats["transport"] = plan.transport
+        stats["source_frames"] = [sp.input_frame(j) for j in range(n)]
+    if p.shows_receiver_view:
+        stats["display_resolution"] = "{}x{}".format(*(sp.display or segments[0][2:4]))
     if fidelity:
-        stats.update(fidelity_stats(src, out, capture, oi.frames))
+        stats.update(fidelity_stats(src, out, [sp.input_frame(j) for j in range(n)], oi.frames if not
+                                    p.shows_receiver_view else n, preset=p))
     write_json(stats_path(out), stats)
     return stats
+
+
+def run_network(sent: Path, p: Preset, sp: SimPlan, seed: int) -> FramePlan:
+    """The call's transport over the sent stream (:func:`.network.plan_call`), its packets sized
+    by each frame's encoded bytes."""
+    from ..video import frame_sizes
+
+    up, down = link_models(p)
+    kbps = sum((b - a) * k for a, b, _, _, k in sp.segments) / max(1, sp.n)
+    return plan_call(frame_sizes(sent, sp.fps, sp.n), sp.fps, kbps, up, down, seed,
+                     seq_only=p.codec in ("x264", "openh264"))
 
 
 def capture_expression(ratio: float) -> str:
@@ -252,7 +290,7 @@ def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) 
     chain.append(f"setpts=N/({sp.fps:.6f}*TB)")
     flags = "area" if w * h < info.width * info.height else "bilinear"
     chain.append(f"scale={w}:{h}:flags={flags}")
-    args = encoder_args(p.codec, kbps, sp.fps, [0], p.crf)
+    args = encoder_args(p.codec, kbps, sp.fps, [0], p.crf, layers=p.temporal_layers, screen=p.content == "screen")
     with atomic_path(out) as tmp:
         r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0",
                             "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}", "-frames:v", str(sp.n), *args, str(tmp)],
@@ -261,42 +299,48 @@ def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) 
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {r.stderr.strip()[-300:]}")
 
 
-def display_filter(size: tuple[int, int], fps: float, freezes: list[tuple[int, int]]) -> str:
-    """The receiver's renderer as an ffmpeg filtergraph: a frame the encoder dropped is shown
-    again (constant rate), each freeze shows the last good frame (``freezeframes`` copies it
-    exactly), and the picture is scaled to the display size when that differs."""
-    chain, label = [f"[0:v]fps={fps:.6f}[f0]"], "f0"
-    for k, (first, length) in enumerate(freezes):
-        a, b, nxt = f"a{k}", f"b{k}", f"f{k + 1}"
-        chain.append(f"[{label}]split=2[{a}][{b}];[{a}][{b}]freezeframes=first={first}:last={first + length - 1}"
-                     f":replace={max(first - 1, 0)}[{nxt}]")
-        label = nxt
-    chain.append(f"[{label}]scale={size[0]}:{size[1]}:flags=bicubic[out]")
-    return ";".join(chain)
+def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float, source: list[int],
+            p: Preset | None = None) -> None:
+    """What the receiver shows: slot ``j`` is sent frame ``source[j]`` decoded at a constant rate
+    (a frame the encoder dropped shows the one before), scaled to the display ``size`` (bicubic),
+    held frames repeated bit for bit; stored as lossless H.264 so that storing it adds nothing to
+    what the call did, or, when the preset records the call, as its recorder encodes it."""
+    if p is not None and p.record_codec:
+        args = encoder_args(p.record_codec, p.record_kbps, fps, [0], p.record_crf)
+    else:
+        args = ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2",
+                "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    frames = iter_raw(sent, size, exe=exe, rate=fps, flags="bicubic")
+    try:
+        with VideoWriter(out, fps, size, args, exe, pix_fmt="yuv420p") as w:
+            k, cur = -1, None
+            for s in source:
+                while k < s:
+                    nxt = next(frames, None)
+                    if nxt is None:          # the stream ended early: the last frame stays up
+                        break
+                    k, cur = k + 1, nxt
+                if cur is None:
+                    raise EncoderError(f"{out}: the sent stream {sent.name} decoded to no frames")
+                w.write_raw(cur)
+    finally:
+        frames.close()
 
 
-def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float,
-            freezes: list[tuple[int, int]] = ()) -> None:
-    """What the receiver shows (see :func:`display_filter`), stored as lossless H.264 so that
-    storing it adds nothing to what the call did."""
-    with atomic_path(out) as tmp:
-        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sent),
-                            "-filter_complex", display_filter(size, fps, list(freezes)), "-map", "[out]",
-                            "-fps_mode", "passthrough", "-c:v", "libx264", "-qp", "0",
-                            "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2", "-fflags", "+bitexact",
-                            str(tmp)], capture_output=True, text=True)
-        if r.returncode:
-            raise EncoderError(f"{out}: rendering the receiver's view failed: {r.stderr.strip()[-200:]}")
-
-
-def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24) -> dict:
-    """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames."""
+def fidelity_stats(src: Path, out: Path, capture: list[int], n_out: int, samples: int = 24,
+                   preset: Preset | None = None) -> dict:
+    """PSNR of luma and SSIM (luma) of the output against the input, on evenly spaced frames
+    (against the input as ``preset`` frames it, for a phone's crop or a screen share)."""
     from ..video import sample_indices
     from .fidelity import luma, psnr, ssim
 
     idx = sample_indices(min(n_out, len(capture)), samples)
     got = dict(iter_frames(out, indices=idx))
     ref = dict(iter_frames(src, indices=sorted({capture[i] for i in idx})))
+    if preset is not None and preset.reframes:
+        from .camera import reframe
+
+        ref = {k: reframe(v, preset) for k, v in ref.items()}
     psnrs, ssims = [], []
     for i in idx:
         if i not in got:
@@ -348,8 +392,10 @@ def carry_tracks(src_tracks: Path, dst_tracks: Path, info, p: Preset, seed: int,
     as repeats). Returns whether it wrote them; otherwise the output is tracked on its own."""
     from ..faces.tracking import load_tracks, save_tracks
 
-    if stats.get("engine") == "webrtc":      # the call says which source frame each output frame shows
-        w, h = (int(x) for x in stats["resolution"].split("x"))
+    if p.reframes:                    # a crop or a window moves faces: track the output itself
+        return False
+    if "source_frames" in stats:      # the call says which source frame each output frame shows
+        w, h = (int(x) for x in (stats.get("display_resolution") or stats["resolution"]).split("x"))
         inputs = stats["source_frames"]
         save_tracks(map_tracks_to(load_tracks(src_tracks), inputs, [(w, h)] * len(inputs),
                                   (info.width, info.height), str(out)), dst_tracks)

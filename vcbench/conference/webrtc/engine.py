@@ -37,7 +37,9 @@ import numpy as np
 
 from ...errors import EncoderError, NotAvailableError, VideoError
 from ...fileio import atomic_path, write_json
-from .relay import LinkModel, Relay
+from ..link import link_models
+from ..network import call_freezes
+from .relay import Relay
 
 #: vcbench codec -> the WebRTC codec a call negotiates for it
 WEBRTC_CODEC = {"vp8": "VP8", "vp9": "VP9", "av1": "AV1", "x264": "H264", "x264-crf": "H264", "openh264": "H264"}
@@ -294,45 +296,13 @@ def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list
     return out
 
 
-def link_models(p) -> tuple[LinkModel, LinkModel]:
-    """The preset's network as the relay's two directions. ``loss`` and ``burst_len`` are read per
-    packet (the ffmpeg engine reads them per frame), on both directions with their own draws (a
-    lost NACK or receiver report is part of a bad path too); the delay is half the RTT each way;
-    ``cap_kbps`` and a bandwidth step (``bwe_kbps`` from ``bwe_step_s``) cap the media direction."""
-    delay = p.rtt_ms / 2.0 if (p.loss or p.jitter_ms or p.cap_kbps or p.bwe_step_s) else 0.0
-    steps = ((p.bwe_step_s, float(p.bwe_kbps)),) if p.bwe_step_s and p.bwe_kbps else ()
-    up = LinkModel(loss=p.loss, burst_len=p.burst_len, delay_ms=delay, jitter_ms=p.jitter_ms,
-                   cap_kbps=float(p.cap_kbps), steps=steps)
-    down = LinkModel(loss=p.loss, burst_len=p.burst_len, delay_ms=delay, jitter_ms=p.jitter_ms)
-    return up, down
-
-
-def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
-    """Runs of output frames that repeat the one before (the picture stopped), as (first, length),
-    where the picture was still for WebRTC's freeze threshold: max(3 x, +150 ms) of the frame
-    interval."""
-    need = max(3.0 / fps, 1.0 / fps + 0.150)
-    out, i = [], 1
-    while i < len(shown):
-        if shown[i] == shown[i - 1]:
-            j = i
-            while j < len(shown) and shown[j] == shown[i - 1]:
-                j += 1
-            if (j - i + 1) / fps >= need:     # the still picture lasts the held frames plus the one shown
-                out.append((i, j - i))
-            i = j
-        else:
-            i += 1
-    return out
-
-
 def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset, seed: int = 0,
                     presets_file=None, ffmpeg: str | None = None, fidelity: bool = False,
                     connect_s: float = CONNECT_S) -> dict:
     """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
     from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe
     from ..presets import Preset, get_preset
-    from ..simulate import _fit, fidelity_stats, plan_simulation, stats_path
+    from ..simulate import _fit, captured_size, display, fidelity_stats, plan_simulation, stats_path
 
     src, out = Path(input), Path(output)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
@@ -346,8 +316,9 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     info = probe(src)
     sp = plan_simulation(info, replace(p, loss=0.0), seed, where=str(src))   # the relay does the losing
     fps, n = sp.fps, sp.n
-    in_w, in_h = info.width - info.width % 2, info.height - info.height % 2
-    out_w, out_h = _fit(info.width, info.height, p.height)
+    cw, ch = captured_size(info.width, info.height, p)      # what the camera stage delivers
+    in_w, in_h = cw - cw % 2, ch - ch % 2
+    out_w, out_h = _fit(cw, ch, p.height)
     frame_bytes = in_w * in_h * 3 // 2
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -382,7 +353,9 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
             shown, startup, delay = _receiver_view(index, received, result["writes"], n, fps)
             if not shown:
                 raise EncoderError(f"{src}: the call delivered no decodable frame (preset {p.name!r})")
-            with atomic_path(out) as tmp:
+            tile = (sp.display or (out_w, out_h)) if (p.tile_height or p.record_codec) else None
+            view = Path(td) / "view.mp4" if tile else out
+            with atomic_path(view) as tmp:
                 with VideoWriter(tmp, fps, (out_w, out_h), ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast",
                                                             "-pix_fmt", "yuv420p", "-threads", "2"],
                                  exe, pix_fmt="yuv420p") as w:
@@ -392,6 +365,8 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
                             cache.clear()
                             cache[slot] = _fit_i420(server.read(received[slot]), out_w, out_h)
                         w.write_raw(cache[slot])
+            if tile:                  # the receiver's tile, and its recorder, on what the call showed
+                display(exe, view, out, tile, fps, list(range(n)), p)
         finally:
             server.close()
             relay.close()
@@ -401,7 +376,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
                    (out_w, out_h), codec)
     stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
     if fidelity:   # the picture's quality, against the frame each slot shows (its lag is reported apart)
-        stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n))
+        stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n, preset=p))
     write_json(stats_path(out), stats)
     return stats
 
@@ -520,9 +495,7 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
                                       "qualityLimitationResolutionChanges", "targetBitrate", "bytesSent",
                                       "frameWidth", "frameHeight", "scalabilityMode"))
     rtt = [s.get("roundTripTime") for s in st["remoteInbound"] if s.get("roundTripTime") is not None]
-    freezes = freezes_of(shown, fps)
-    startup = next((i for i, s in enumerate(shown) if s != shown[0]), len(shown)) - 1
-    freezes = [f for f in freezes if f[0] > max(startup, 0)]     # holding the first frame is start-up
+    freezes = call_freezes(shown, fps)
     sizes = [(r.width, r.height) for r in received]
     switches = sum(1 for a, b in zip(sizes, sizes[1:]) if a != b)
     distinct = len(set(shown))
