@@ -6,7 +6,7 @@ The model runs a call's transport in simulated time, with the numbers libwebrtc 
   :data:`PAYLOAD` bytes by its encoded size; the pacer sends them at 2.5x the target rate
   (``kDefaultPaceMultiplier``). Packets stay in the history for max(1 s, 3 RTT), longer while
   fewer than 600 are stored, 3 times that at most (``rtp_packet_history.cc``); a NACKed packet is
-  resent unless it was sent less than one RTT ago.
+  resent unless it was already resent less than one RTT ago (``VerifyRtt``).
   A keyframe request (PLI) makes the next frame a keyframe, whose size the encoder caps at
   max(300 %, 0.5 x 600 ms x fps / 10) of a frame's budget: 900 % at 30 fps
   (``MaxIntraTarget`` in ``libvpx_vp8_encoder.cc``).
@@ -128,7 +128,7 @@ class _Call:
         self.sizes, self.fps, self.n = [int(s) for s in sizes], float(fps), len(sizes)
         self.rtt = (up.delay_ms + down.delay_ms) / 1000.0
         self.owd = up.delay_ms / 1000.0
-        self.rtt_guess = max(self.rtt, 0.010)
+        self.rtt_guess = max(self.rtt + 2 * FEEDBACK_DELAY_S, 0.010)     # as the peers measure it
         self.budget = kbps * 1000.0 / 8.0 / fps
         self.pace_bps = PACE_MULTIPLIER * kbps * 1000.0
         rng = np.random.default_rng(seed)
@@ -140,7 +140,7 @@ class _Call:
         self.pacer_free = -1e9
         self.force_key = False
         self.keyframes: list[int] = [0]
-        self.history: dict[int, list] = {}        # seq -> [frame, bytes, first sent, last sent]
+        self.history: dict[int, list] = {}        # seq -> [frame, bytes, first sent, last sent, resends]
         self.next_seq = 0
         self.last_pli_served = -1.0
         # receiver
@@ -204,7 +204,7 @@ class _Call:
         self.frame_seqs[i] = (first, m)
         for k in range(m):
             nbytes = min(PAYLOAD, size - k * PAYLOAD)
-            self.history[first + k] = [i, nbytes, max(now, self.pacer_free), -1.0]
+            self.history[first + k] = [i, nbytes, max(now, self.pacer_free), -1.0, 0]
             self.send(now, first + k, nbytes)
 
     def kept(self, seq: int, now: float) -> bool:
@@ -217,8 +217,9 @@ class _Call:
     def on_nack(self, now: float, seqs) -> None:
         for s in seqs:
             h = self.history.get(s)
-            if h is None or not self.kept(s, now) or now - h[3] < self.rtt_guess:
-                continue
+            if h is None or not self.kept(s, now) or (h[4] and now - h[3] < self.rtt_guess):
+                continue                 # a packet already resent less than an RTT ago is not resent again
+            h[4] += 1
             self.count["retransmissions"] += 1
             self.send(now, s, h[1])
 
