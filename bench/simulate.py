@@ -25,7 +25,7 @@ from vcbench.samples import talking_head
 def plain_ffmpeg(exe: str, src: Path, out: Path, p) -> list[str]:
     from vcbench.conference.codec import encoder_options
 
-    opts = encoder_options(p.codec, p.bitrate_kbps, p.fps, p.crf)
+    opts = encoder_options(p.codec, p.bitrate_kbps, p.fps, p.crf, p.temporal_layers, p.content == "screen")
     args = [exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-vf",
             f"fps={p.fps},scale={p.width}:{p.height}:flags=area"]
     for k, v in opts.items():

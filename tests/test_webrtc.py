@@ -19,7 +19,8 @@ from conftest import write_toml
 from vcbench.cli import cli
 from vcbench.conference.network import freezes_of
 from vcbench.conference.webrtc.engine import Received, _receiver_view, rtp_to_frames
-from vcbench.conference.webrtc.relay import Link, LinkModel, Relay
+from vcbench.conference.link import Link, LinkModel
+from vcbench.conference.webrtc.relay import Relay
 from vcbench.errors import EncoderError
 
 

@@ -38,6 +38,7 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23, layers: in
     threshold 100, no denoiser: ``libvpx_vp8_encoder.cc``)."""
     r = f"{kbps}k"
     cap = keyframe_cap(fps)
+    intra = int(round(cap * 100))        # the cap as libvpx's max-intra-rate, percent of a frame's budget
     gop = 3000  # libwebrtc's keyframe interval: effectively only on request
     if codec == "x264-crf":
         return {"c:v": "libx264", "preset": "medium", "crf": crf, "pix_fmt": "yuv420p", "threads": 2}  # no VBV
@@ -54,7 +55,7 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23, layers: in
         opts = {"c:v": "libvpx", "deadline": "realtime", "cpu-used": -6, "b:v": r, "minrate": r, "maxrate": r,
                 "bufsize": r, "undershoot-pct": 100, "overshoot-pct": 15, "qmin": 2, "qmax": 56,
                 "lag-in-frames": 0, "error-resilient": 1, "drop-threshold": 30, "auto-alt-ref": 0, "g": gop,
-                "max-intra-rate": int(round(cap * 100)),
+                "max-intra-rate": intra,
                 # libwebrtc turns VP8's temporal denoiser on for cameras (adaptive mode, 4, on desktop;
                 # Y-only, 1, on mobile ARM): libvpx_vp8_encoder.cc, InitAndSetControlSettings
                 "noise-sensitivity": 4, "pix_fmt": "yuv420p", "threads": 1}
@@ -66,7 +67,7 @@ def encoder_options(codec: str, kbps: int, fps: float, crf: int = 23, layers: in
     if codec == "vp9":
         opts = {"c:v": "libvpx-vp9", "deadline": "realtime", "cpu-used": 7, "row-mt": 0, "aq-mode": 3, "b:v": r,
                 "minrate": r, "maxrate": r, "bufsize": r, "qmin": 2, "qmax": 52, "lag-in-frames": 0,
-                "error-resilient": 1, "g": gop, "max-intra-rate": int(round(cap * 100)), "pix_fmt": "yuv420p",
+                "error-resilient": 1, "g": gop, "max-intra-rate": intra, "pix_fmt": "yuv420p",
                 "threads": 1}
         if layers > 1:
             opts["ts-parameters"] = temporal_layers(layers, kbps)

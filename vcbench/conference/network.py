@@ -150,7 +150,6 @@ class _Call:
         self.received: set[int] = set()
         self.highest = -1
         self.nack: dict[int, list] = {}           # seq -> [last requested, retries]
-        self.decoded: dict[int, float] = {}       # frame -> decode time
         self.last_decoded = -1
         self.assembled_any = False
         self.last_key_request = -1e9
@@ -261,7 +260,7 @@ class _Call:
         if retransmitted:
             self.rtx_frames.add(i)
         self.got[i] = self.got.get(i, 0) + 1
-        if self.got[i] == self.frame_seqs[i][1]:
+        if self.whole(i):
             self.on_frame(now, i)
 
     def on_timer(self, now: float, _=None) -> None:
@@ -278,7 +277,7 @@ class _Call:
             self.count["nacks"] += 1
             self.feedback(now, "nack", tuple(due))
         # nothing decodable for 3 s: ask for a keyframe, again every 200 ms, unless one is arriving
-        pending = self.received and (self.highest >= 0 and self.frame_of(self.highest) > self.last_decoded)
+        pending = self.highest >= 0 and self.frame_of(self.highest) > self.last_decoded
         if (pending and now - self.last_progress >= WAIT_FOR_FRAME_S
                 and now - self.last_key_request >= WAIT_FOR_KEYFRAME_S
                 and now - self.last_key_packet >= WAIT_FOR_KEYFRAME_S):
@@ -297,16 +296,11 @@ class _Call:
         else:                            # H.264 carries no picture ids: frames wait for every earlier packet
             if key and i > self.released:
                 self.released = i - 1    # a keyframe needs nothing before it
-            while self.released + 1 < self.n:
-                k = self.released + 1
-                if k in self.frame_seqs and self.got.get(k, 0) < self.frame_seqs[k][1]:
-                    break
-                if k not in self.frame_seqs and k / self.fps > now:
-                    break
-                self.released = k
-                if k in self.frame_seqs:
-                    self.to_jitter_buffer(now, k)
-        if key and i > self.last_decoded and (self.last_decoded < 0 or not self.chain_complete_to(i)):
+            while self.released + 1 < self.n and self.ready(self.released + 1, now):
+                self.released += 1
+                if self.released in self.frame_seqs:
+                    self.to_jitter_buffer(now, self.released)
+        if key and i > self.last_decoded and (self.last_decoded < 0 or not self.chain_complete_to(i, now)):
             self.decode(now, i)          # a keyframe restarts the chain; frames before it are dropped
         self.advance(now)
 
@@ -338,27 +332,28 @@ class _Call:
         noise = max(1.0, NOISE_STD_DEVS * math.sqrt(self.var_noise) - NOISE_OFFSET_MS)
         return (noise + OS_JITTER_MS) / 1000.0 + (self.rtt if self.nacked_frames >= NACK_LIMIT else 0.0)
 
-    def chain_complete_to(self, i: int) -> bool:
-        return all(self.got.get(k, 0) == self.frame_seqs[k][1] for k in range(self.last_decoded + 1, i)
-                   if k in self.frame_seqs)
+    def whole(self, k: int) -> bool:
+        """Every packet of frame ``k`` is in."""
+        return self.got.get(k, 0) == self.frame_seqs[k][1]
+
+    def ready(self, k: int, now: float) -> bool:
+        """Nothing to wait for at frame ``k``: it is whole, or the encoder dropped it (no packets)
+        and its capture time has passed."""
+        return self.whole(k) if k in self.frame_seqs else k / self.fps <= now
+
+    def chain_complete_to(self, i: int, now: float) -> bool:
+        return all(self.ready(k, now) for k in range(self.last_decoded + 1, i))
 
     def advance(self, now: float) -> None:
         if self.last_decoded < 0:
             return
         k = self.last_decoded + 1
-        while k < self.n:
-            if k not in self.frame_seqs:
-                if k * 1.0 / self.fps > now:     # not yet captured
-                    return
-                k += 1                       # the encoder dropped it: nothing to wait for
-                continue
-            if self.got.get(k, 0) < self.frame_seqs[k][1]:
-                return
-            self.decode(now, k)
+        while k < self.n and self.ready(k, now):
+            if k in self.frame_seqs:
+                self.decode(now, k)
             k += 1
 
     def decode(self, now: float, i: int) -> None:
-        self.decoded[i] = now
         self.last_decoded = i
         self.last_progress = now
         target = self.jitter_delay()

@@ -86,7 +86,7 @@ class SimPlan:
         raise IndexError(j)
 
 
-def plan_simulation(info, p: Preset, seed: int, where: str = "") -> SimPlan:
+def plan_simulation(info, p: Preset) -> SimPlan:
     """Frame-rate reduction and the bandwidth-step segments for one input."""
     fps_in = info.fps
     fps = min(p.fps or fps_in, fps_in)
@@ -114,6 +114,13 @@ def captured_size(w: int, h: int, p: Preset) -> tuple[int, int]:
     if p.content == "screen":
         return p.width, p.height
     return portrait_size(w, h) if p.portrait else (w, h)
+
+
+def sender_args(p: Preset, kbps: int, fps: float, keyframes: list[int], fmt: str | None = None) -> list[str]:
+    """The call encoder's ffmpeg options for preset ``p`` (its codec, rate factor, temporal layers
+    and screen-content mode)."""
+    return encoder_args(p.codec, kbps, fps, keyframes, p.crf, fmt, layers=p.temporal_layers,
+                        screen=p.content == "screen")
 
 
 def stats_path(out: Path) -> Path:
@@ -145,7 +152,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     exe = ffmpeg_exe(ffmpeg)
     require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
 
-    sp = plan_simulation(info, p, seed, where=str(src))
+    sp = plan_simulation(info, p)
     fps, n, capture, segments = sp.fps, sp.n, sp.capture, sp.segments
 
     from .camera import Camera
@@ -179,7 +186,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         if a not in keyframes:
             kf = [0] + kf
         try:
-            with VideoWriter(target, fps, (sw, sh), encoder_args(p.codec, kbps, fps, kf, p.crf, fmt, p.temporal_layers, p.content == "screen"), exe,
+            with VideoWriter(target, fps, (sw, sh), sender_args(p, kbps, fps, kf, fmt), exe,
                              pix_fmt="yuv420p" if raw else "rgb24") as w:
                 for j in range(a, b):
                     if raw:
@@ -229,6 +236,7 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
 
     plan = sp.plan
     held = sum(length for _, length in plan.freezes)
+    shown = [sp.input_frame(j) for j in range(n)]
     stats = {
         "preset": p.name, "codec": oi.codec, "profile": oi.profile, "kbps": round(oi.bit_rate / 1000, 1),
         "target_kbps": p.bitrate_kbps or None, "resolution": f"{oi.width}x{oi.height}",
@@ -247,12 +255,11 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     }
     if p.has_network:
         stats["transport"] = plan.transport
-        stats["source_frames"] = [sp.input_frame(j) for j in range(n)]
+        stats["source_frames"] = shown
     if p.shows_receiver_view:
         stats["display_resolution"] = "{}x{}".format(*(sp.display or segments[0][2:4]))
     if fidelity:
-        stats.update(fidelity_stats(src, out, [sp.input_frame(j) for j in range(n)], oi.frames if not
-                                    p.shows_receiver_view else n, preset=p))
+        stats.update(fidelity_stats(src, out, shown, n if p.shows_receiver_view else oi.frames, preset=p))
     write_json(stats_path(out), stats)
     return stats
 
@@ -290,7 +297,7 @@ def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) 
     chain.append(f"setpts=N/({sp.fps:.6f}*TB)")
     flags = "area" if w * h < info.width * info.height else "bilinear"
     chain.append(f"scale={w}:{h}:flags={flags}")
-    args = encoder_args(p.codec, kbps, sp.fps, [0], p.crf, layers=p.temporal_layers, screen=p.content == "screen")
+    args = sender_args(p, kbps, sp.fps, [0])
     with atomic_path(out) as tmp:
         r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0",
                             "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}", "-frames:v", str(sp.n), *args, str(tmp)],
@@ -400,7 +407,7 @@ def carry_tracks(src_tracks: Path, dst_tracks: Path, info, p: Preset, seed: int,
         save_tracks(map_tracks_to(load_tracks(src_tracks), inputs, [(w, h)] * len(inputs),
                                   (info.width, info.height), str(out)), dst_tracks)
         return True
-    sp = plan_simulation(info, p, seed)
+    sp = plan_simulation(info, p)
     if stats.get("frames") != sp.n and not p.shows_receiver_view:
         return False
     save_tracks(map_tracks(load_tracks(src_tracks), sp, (info.width, info.height), str(out)), dst_tracks)

@@ -563,7 +563,7 @@ class Generator:
         from ..conference.simulate import plan_simulation
 
         try:
-            return plan_simulation(replace(info, frames=n_master), p, 0).n
+            return plan_simulation(replace(info, frames=n_master), p).n
         except VcbenchError:            # too short for the loss model: it will fail and say so
             return 0
 

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -314,7 +314,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     chromium, _ = find_browser()
     exe = ffmpeg_exe(ffmpeg)
     info = probe(src)
-    sp = plan_simulation(info, replace(p, loss=0.0), seed, where=str(src))   # the relay does the losing
+    sp = plan_simulation(info, p)         # frame rate and sizes; the relay does the losing
     fps, n = sp.fps, sp.n
     cw, ch = captured_size(info.width, info.height, p)      # what the camera stage delivers
     in_w, in_h = cw - cw % 2, ch - ch % 2

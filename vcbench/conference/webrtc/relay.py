@@ -19,8 +19,6 @@ import time
 
 from ..link import Link, LinkModel
 
-__all__ = ["Link", "LinkModel", "Relay"]
-
 
 class Relay:
     """Two UDP sockets on 127.0.0.1 and a thread per direction plus one sender thread."""
