@@ -316,6 +316,83 @@ def test_killed_run_resumes_to_the_same_weights(calls, tmp_path):
     assert steps == [json.loads(x)["step"] for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
 
 
+# the configuration a real run uses (hardening issue, point 1): alternate freezing from a --checkpoint,
+# saves every 10, evaluations every 20, default augmentation (call-condition renditions) and workers
+REALISTIC = ["--freezing", "alternate", "--steps", "40", "--save-every", "10", "--eval-every", "20", "--seed", "1"]
+
+
+def _real_cli(calls, out, init, *extra, env=None):
+    args = [sys.executable, "-m", "vcbench", *ft_args(calls, out, "--checkpoint", str(init), *extra)]
+    e = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, env=e, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def init_weights(tmp_path_factory):
+    """A --checkpoint to start from: loading one draws nothing from the torch RNG (the old bug)."""
+    from vcbench.models import build_detector
+    from vcbench.models.checkpoint import checkpoint_dict
+
+    torch.manual_seed(123)
+    path = tmp_path_factory.mktemp("init") / "init.pth"
+    torch.save(checkpoint_dict(build_detector("altfreezing-tiny"), {}), path)
+    return path
+
+
+def test_realistic_run_is_deterministic_and_resumes_exactly(calls, init_weights, tmp_path):
+    # the first run builds its renditions into a fresh cache, the second reads them: same weights
+    fresh = {"VCBENCH_CACHE": str(tmp_path / "fresh-cache")}
+    one = _real_cli(calls, tmp_path / "one", init_weights, *REALISTIC, env=fresh)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert list((tmp_path / "fresh-cache").rglob("*.mp4")) or list((tmp_path / "fresh-cache").rglob("*.mkv"))
+    two = _real_cli(calls, tmp_path / "two", init_weights, *REALISTIC, env=fresh)
+    assert two.returncode == 0, two.stderr[-2000:]
+    want = _weights(tmp_path / "one" / "last.pth")
+    assert _max_diff(_weights(tmp_path / "two" / "last.pth"), want) == 0
+    assert _max_diff(_weights(tmp_path / "two" / "best.pth"), _weights(tmp_path / "one" / "best.pth")) == 0
+
+    # killed after its first last.pth (step 10: the middle of the first 16-micro-batch block), resumed
+    k = tmp_path / "killed"
+    r = _real_cli(calls, k, init_weights, *REALISTIC, env={**fresh, "VCBENCH_FAULT": "after-save:last.pth:10"})
+    assert r.returncode == -signal.SIGKILL
+    r = _real_cli(calls, k, init_weights, *REALISTIC, "--resume", env=fresh)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _max_diff(_weights(k / "last.pth"), want) == 0
+    assert _max_diff(_weights(k / "best.pth"), _weights(tmp_path / "one" / "best.pth")) == 0
+    assert (k / "metrics.jsonl").read_text() .count("val_auc") == 2
+
+
+def test_resume_after_an_evaluation_past_the_last_save(calls, init_weights, tmp_path):
+    """An evaluation ran (and wrote best.pth) after the last save; the kill comes after it."""
+    cfg = ["--steps", "20", "--save-every", "8", "--eval-every", "12", "--seed", "2"]
+    ref = _real_cli(calls, tmp_path / "ref", init_weights, *cfg)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    k = tmp_path / "k"
+    r = _real_cli(calls, k, init_weights, *cfg, env={"VCBENCH_FAULT": "after-eval:12"})
+    assert r.returncode == -signal.SIGKILL
+    assert torch.load(k / "last.pth", weights_only=True)["trainer"]["step"] == 8
+    r = _real_cli(calls, k, init_weights, *cfg, "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _max_diff(_weights(k / "last.pth"), _weights(tmp_path / "ref" / "last.pth")) == 0
+    assert _max_diff(_weights(k / "best.pth"), _weights(tmp_path / "ref" / "best.pth")) == 0
+    evals = [json.loads(x)["step"] for x in (k / "metrics.jsonl").read_text().splitlines() if "val_auc" in x]
+    assert evals == [12, 20]                     # the evaluation redone after the resume is logged once
+
+
+@pytest.mark.parametrize("strategy", ["none", "head", "gradual"])
+def test_killed_mid_block_resumes_exactly_under_each_freezing(strategy, calls, init_weights, tmp_path):
+    cfg = ["--freezing", strategy, "--gradual-every", "3", "--steps", "12", "--save-every", "5",
+           "--eval-every", "12", "--seed", "3"]
+    ref = _real_cli(calls, tmp_path / "ref", init_weights, *cfg)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    k = tmp_path / "k"
+    r = _real_cli(calls, k, init_weights, *cfg, env={"VCBENCH_FAULT": "step:7"})   # between saves, mid-block
+    assert r.returncode == -signal.SIGKILL
+    r = _real_cli(calls, k, init_weights, *cfg, "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _max_diff(_weights(k / "last.pth"), _weights(tmp_path / "ref" / "last.pth")) == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,13 +24,20 @@ def library_errors(fn):
             return fn(*a, **kw)
         except VcbenchError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:                    # disk full, unwritable folder, unreadable file
+            raise click.ClickException(os_error_line(e)) from None
         except KeyboardInterrupt:
             raise click.ClickException("interrupted; finished items are kept, re-run to complete the rest") from None
     return wrapper
 
 
-def not_available(stage: str, issue: str):
-    raise click.ClickException(f"'{stage}' is not available yet in this version of vcbench ({issue})")
+def os_error_line(e: OSError) -> str:
+    """``PATH: reason`` for an OSError (the path as it can be printed), the reason the OS gave."""
+    from .fileio import display_name
+
+    why = e.strerror or str(e) or type(e).__name__
+    paths = [display_name(p) for p in (e.filename, e.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {why}" if paths else why
 
 
 def finish_batch(batch) -> None:
@@ -312,15 +319,15 @@ def _g(name):
 @click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default=_g("engine"), show_default=True,
               help="Who applies the presets to reals and fakes: ffmpeg (the modelled call) or webrtc (a real "
                    "call in headless Chromium: real time, not bit-identical).")
-@click.option("--pairs", type=int, default=None, help="Draw N (source, target) pairs instead of all.")
+@click.option("--pairs", type=click.IntRange(min=1), default=None, help="Draw N (source, target) pairs instead of all.")
 @click.option("--seed", type=int, default=_g("seed"), show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Put every identity in this split instead of drawing splits.")
 @click.option("--val-fraction", type=float, default=_g("val_fraction"), show_default=True)
 @click.option("--test-fraction", type=float, default=_g("test_fraction"), show_default=True)
-@click.option("--max-frames", type=int, default=None, help="Use at most this many frames per target.")
-@click.option("--every", "every", type=int, default=_g("every"), show_default=True,
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Use at most this many frames per target.")
+@click.option("--every", "every", type=click.IntRange(min=1), default=_g("every"), show_default=True,
               help="Run the face detector every N frames, track between.")
 @click.option("--min-face-fraction", type=float, default=_g("min_face_fraction"), show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
@@ -371,7 +378,7 @@ def given_options(ctx, kw: dict) -> dict:
               help="Registered detector name (default: the one a vcbench checkpoint names, else altfreezing).")
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True,
               help="dense: every window (the release's demo); sparse: --clips evenly spaced windows per track.")
-@click.option("--clips", type=int, default=None, help="Clips per track in sparse mode (default 4).")
+@click.option("--clips", type=click.IntRange(min=1), default=None, help="Clips per track in sparse mode (default 4).")
 @click.option("--aggregate", type=click.Choice(["mean", "max-track"]), default="mean", show_default=True,
               help="Video score: mean of every clip of every track (as released), or the highest track.")
 @click.option("--tracking", type=click.Choice(["release", "all"]), default="release", show_default=True,
@@ -384,7 +391,7 @@ def given_options(ctx, kw: dict) -> dict:
 @click.option("--dump-clips", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write every scored clip as DIR/<video>/t<track>_s<start>.npz (what the network sees).")
 @device_option
-@click.option("--max-frames", type=int, default=400, show_default=True)
+@click.option("--max-frames", type=click.IntRange(min=1), default=400, show_default=True)
 @face_backend_option
 @cache_dir_option
 @click.option("--untrained", is_flag=True,
@@ -445,6 +452,12 @@ def _f(name):
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Initial weights (official AltFreezing, CS229 or vcbench format); default: seeded init.")
 @click.option("--freezing", default=_f("freezing"), show_default=True, help="alternate | none | head | gradual")
+@click.option("--alt-temporal-steps", type=int, default=_f("alt_temporal_steps"), show_default=True,
+              help="alternate: steps training the temporal kernels per cycle.")
+@click.option("--alt-spatial-steps", type=int, default=_f("alt_spatial_steps"), show_default=True,
+              help="alternate: steps training the spatial kernels per cycle.")
+@click.option("--gradual-every", type=int, default=_f("gradual_every"), show_default=True,
+              help="gradual: unfreeze one more stage (head down) every N steps.")
 @click.option("--steps", type=int, default=_f("steps"), show_default=True)
 @click.option("--batch-size", type=int, default=_f("batch_size"), show_default=True, help="Clips per step and process.")
 @click.option("--accumulate", type=int, default=_f("accumulate"), show_default=True, help="Micro-batches per step.")
@@ -494,11 +507,13 @@ def finetune(ctx, config_file, **kw):
     auc = "n/a" if res.best_auc is None else f"{res.best_auc:.4f}"
     click.echo(f"{res.steps} steps in {res.seconds:.0f} s; best val AUC {auc} at step {res.best_step}"
                + (" (stopped early)" if res.stopped_early else ""))
-    if res.skipped or res.decode_failures:
-        click.echo(f"{len(res.skipped)} video(s) left out before training, {len(res.decode_failures)} failed to "
-                   f"decode during training (named in {res.out / 'run.json'})", err=True)
     click.echo(f"wrote {res.out / 'best.pth'}, {res.out / 'last.pth'}, {res.out / 'metrics.jsonl'}, "
                f"{res.out / 'run.json'}")
+    if res.skipped or res.decode_failures:
+        # the run is whole, but not over all its data: non-zero, as every other batch command
+        click.echo(f"{len(res.skipped)} video(s) left out before training, {len(res.decode_failures)} failed to "
+                   f"decode during training (named in {res.out / 'run.json'})", err=True)
+        raise click.exceptions.Exit(1)
 
 
 def _b(name):
@@ -521,12 +536,15 @@ def _b(name):
                    "renditions are cached per engine).")
 @click.option("--split", default=_b("split"), show_default=True, help="Evaluated split (thresholds come from val).")
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default=_b("mode"), show_default=True)
-@click.option("--clips", type=int, default=None, help="Windows per track in sparse mode (default 4).")
+@click.option("--clips", type=click.IntRange(min=1), default=None, help="Windows per track in sparse mode (default 4).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_b("precision"), show_default=True,
               help="auto: bf16 autocast where the device runs it natively, else fp32 (resolved in results.json).")
 @click.option("--seed", type=int, default=_b("seed"), show_default=True, help="Renditions, bootstrap, chance.")
 @click.option("--bootstrap", type=int, default=_b("bootstrap"), show_default=True, help="Resamples for 95 % intervals.")
-@click.option("--max-frames", type=int, default=_b("max_frames"), show_default=True)
+@click.option("--max-frames", type=click.IntRange(min=1), default=_b("max_frames"), show_default=True)
+@click.option("--detector-timeout", type=click.FloatRange(min=0, min_open=True), default=_b("detector_timeout"),
+              show_default=True, help="Seconds per video a .py detector may take; one that hangs is stopped and "
+                                      "its videos fail.")
 @click.option("--face-backend", default=_b("face_backend"), show_default=True)
 @device_option
 @shard_option
@@ -563,7 +581,7 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
 
         if kw.get("out") is None:
             raise click.ClickException("--merge needs --out (where the merged run goes)")
-        n = merge_runs(list(merge), kw["out"])
+        n = merge_runs(list(merge), kw["out"], warn=lambda m: click.echo(f"warning: {m}", err=True))
         res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"])
         click.echo(f"merged {n} predictions from {len(merge)} run(s) into {kw['out']}")
         _print_cells(res)

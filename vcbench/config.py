@@ -39,6 +39,10 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        from .fileio import not_utf8
+
+        raise ConfigError(not_utf8(path, e)) from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -125,6 +129,8 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
         kind = table.get("kind")
         if kind is None:
             raise ConfigError(f"{where}: missing required key 'kind'")
+        if not isinstance(kind, str):
+            raise ConfigError(f"{where}: key 'kind' must be a string, got {type(kind).__name__} {kind!r}")
         if kind not in DATASET_KEYS:
             hint = suggest(str(kind), sorted(DATASET_KEYS))
             raise ConfigError(
@@ -141,6 +147,11 @@ def parse_datasets(doc: Mapping[str, Any], path: Path) -> dict[str, DatasetConfi
         for k in PATH_KEYS & set(options):
             if options[k]:
                 options[k] = str(resolve_path(options[k], base))
+        for k in ("val_fraction", "test_fraction"):
+            if k in options and not 0 <= options[k] < 1:
+                raise ConfigError(f"{where}: key {k!r} must be in [0, 1), got {options[k]!r}")
+        if options.get("val_fraction", 0) + options.get("test_fraction", 0) >= 1:
+            raise ConfigError(f"{where}: val_fraction + test_fraction must be below 1 (nothing left to train on)")
         if options.get("split", "") not in ("", "train", "val", "test"):
             raise ConfigError(f"{where}: key 'split' must be train, val or test, got {options['split']!r}")
         out[name] = DatasetConfig(

@@ -1,6 +1,7 @@
 """Atomic writes: every output appears whole under its final name or not at all."""
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -22,9 +23,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     new file (``mkstemp`` alone would make it private).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}-", suffix=".part" + (suffix or path.suffix),
-                               dir=path.parent)
+    make_folder(path.parent)
+    # the temporary's name fits wherever the final one does (255 bytes): the stem is cut to leave
+    # room for the dot, the pid, mkstemp's 8 characters and ".part" + suffix
+    end = ".part" + (suffix or path.suffix)
+    stem = _cut(path.stem, 255 - len(end.encode("utf-8", "surrogateescape")) - 32)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}-", suffix=end, dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
@@ -35,6 +39,31 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``mkdir -p``; a file standing where a folder must be is named as such (not "File exists")."""
+    import errno
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        p = folder
+        while not p.exists() and p != p.parent:
+            p = p.parent
+        while p != p.parent and not p.is_dir():
+            blocker, p = p, p.parent
+            if p.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(blocker)) from None
+        raise
+    return folder
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, on a character boundary."""
+    out = text.encode("utf-8", "surrogateescape")[:max(1, limit)]
+    return out.decode("utf-8", "ignore") or "x"
 
 
 def _umask() -> int:
@@ -78,9 +107,82 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _escape_surrogates(err: UnicodeError):
+    """Codec error handler: a file name's undecodable bytes (lone surrogates U+DC80..U+DCFF, how
+    Python keeps them) written as ``\\xNN``; anything else that cannot be encoded as ``\\uNNNN``."""
+    bad = err.object[err.start:err.end]
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+                   for c in bad), err.end
+
+
+codecs.register_error("vcbench-escape", _escape_surrogates)
+#: how every text file vcbench writes is encoded: UTF-8, with a non-UTF-8 file name's bytes escaped
+TEXT = {"encoding": "utf-8", "errors": "vcbench-escape"}
+
+
+def not_utf8(path: str | os.PathLike, err: UnicodeDecodeError, offset: int = 0) -> str:
+    """One line for a text file that is not UTF-8: the file, the byte and its offset in the file."""
+    bad = err.object[err.start:err.start + 1]
+    return f"{path}: not UTF-8 text (byte 0x{bad.hex()} at offset {offset + err.start})"
+
+
+def read_utf8(path: str | os.PathLike, error=None) -> str:
+    """A text file's contents; a file that is not UTF-8 raises ``error`` (a VcbenchError type) with
+    :func:`not_utf8`'s line instead of a traceback."""
+    from .errors import VcbenchError
+
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise (error or VcbenchError)(not_utf8(path, e)) from None
+
+
+def display_name(name: str | os.PathLike) -> str:
+    """A file name as it can always be printed and written to UTF-8 files: bytes that are not
+    UTF-8 (kept by Python as lone surrogates) shown as backslash escapes (``\\xff``)."""
+    return os.fspath(name).encode("utf-8", "vcbench-escape").decode("utf-8")
+
+
+def safe_name(name: str, limit: int = 120) -> str:
+    """A string as one file name that cannot leave its folder: path separators, ``..`` and other
+    characters outside ``[A-Za-z0-9._-]`` become ``_``; a changed name gets a short hash of the
+    original so two names never collide."""
+    import hashlib
+
+    out = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".") or "_"
+    if out != name or len(out) > limit:
+        digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        out = f"{out[:limit]}-{digest}"
+    return out
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling folder; it replaces ``path`` whole only if the block succeeds
+    (a folder of files that belong together is never left half-filled)."""
+    import shutil
+
+    path = Path(path)
+    make_folder(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{_cut(path.name, 180)}.{os.getpid()}-", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.with_name(tmp.name + ".old")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, **TEXT)
     return Path(path)
 
 
@@ -89,7 +191,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], columns: list[str]) -> Path:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", **TEXT) as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         for r in rows:

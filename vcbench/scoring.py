@@ -12,6 +12,8 @@ of every window (``dense``, the release's demo).
 """
 from __future__ import annotations
 
+import math
+
 import json
 import queue
 import threading
@@ -265,8 +267,14 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
                 state["clips"][tid].append((float(prob), frames))
             state["left"] -= len(b)
             if state["left"] == 0:
-                results[vi] = _finish(videos[vi], state, pp, st)
-                batch.done += 1
+                res = _finish(videos[vi], state, pp, st)
+                bad = sum(not math.isfinite(c) for t in res.tracks for c in t.clip_scores)
+                if bad:          # NaN/inf weights or input: a failed video, never a score
+                    batch.fail(videos[vi], f"the model gave a non-finite score (NaN or inf) for {bad} of "
+                                           f"{res.n_clips} clip(s); its weights may hold NaN")
+                else:
+                    results[vi] = res
+                    batch.done += 1
                 del acc[vi]
     finally:
         stop.set()

@@ -30,9 +30,16 @@ class BenchmarkConfig:
     cache_dir: Path | None = None
     datasets: Path | None = None           # datasets.toml
     ffmpeg: str | None = None
+    detector_timeout: float = 600.0        # seconds per video a .py detector may take before it is stopped
 
     def __post_init__(self):
         from ..runtime import parse_shard
+
+        if not self.detector_timeout > 0:
+            raise ConfigError(f"detector_timeout must be > 0 seconds, got {self.detector_timeout}")
+        for key in ("clips", "max_frames"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
         if not self.model:
             raise ConfigError("benchmark needs at least one --model")

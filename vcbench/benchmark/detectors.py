@@ -44,7 +44,10 @@ class Detector:
     _impl: object = None
 
     def predict(self, paths: list[Path], ids: list[str], ctx) -> list[Prediction]:
-        return self._impl(paths, ids, ctx)
+        """One Prediction per path; a score that is not a finite probability fails its video, whatever
+        kind of detector made it."""
+        return [p if p.score is None else _valid(p.score, self.name, p.clips)
+                for p in self._impl(paths, ids, ctx)]
 
     def to_json(self) -> dict:
         return {"name": self.name, "spec": self.spec, "kind": self.kind, "provenance": self.provenance,
@@ -94,8 +97,11 @@ def _load(name: str, value: str | None, spec: str, cfg) -> Detector:
         path = Path(value)
         if not path.is_file():
             raise ConfigError(f"--model {spec}: {path} not found")
+        from .isolate import IsolatedDetector
+
+        iso = IsolatedDetector(path, name, getattr(cfg, "detector_timeout", 600.0))
         return Detector(name, spec, "byo", {"file": str(path), "sha256": sha256_file(path)},
-                        _impl=_byo(_load_py(path), name))
+                        _impl=_isolated(iso, name))
     return _load_vcbench(name, value, spec, cfg)
 
 
@@ -166,14 +172,14 @@ def _load_py(path: Path):
     raise ConfigError(f"{path}: defines neither predict(video_path) -> float nor a class with predict_batch(paths)")
 
 
-def _valid(score, where: str) -> Prediction:
+def _valid(score, where: str, clips: int = 1) -> Prediction:
     try:
         v = float(score)
     except (TypeError, ValueError):
         return Prediction(None, 0, f"{where} returned {score!r}, not a number")
     if not math.isfinite(v) or not 0.0 <= v <= 1.0:
         return Prediction(None, 0, f"{where} returned {v!r}, not a probability in [0, 1]")
-    return Prediction(v, 1)
+    return Prediction(v, clips)
 
 
 def _byo(obj, name: str):
@@ -194,6 +200,24 @@ def _byo(obj, name: str):
             except Exception as e:  # noqa: BLE001
                 out.append(Prediction(None, 0, f"{name}.predict raised {type(e).__name__}: {e}"))
         return out
+    return run
+
+
+def _isolated(iso, name: str):
+    """A ``.py`` detector in its own process (``isolate.py``): its exit, crash or hang fails the
+    videos of that call with the reason; the run goes on."""
+    def run(paths, ids, ctx):
+        if iso.kind == "single" and len(paths) > 1:      # one call per video: its exit fails it alone
+            return [q for p in paths for q in run([p], None, ctx)]
+        kind, value = iso.call([str(p) for p in paths])
+        if kind == "failed":
+            return [Prediction(None, 0, f"{name}: {value}")] * len(paths)
+        if kind == "batch":
+            if len(value) != len(paths):
+                return [Prediction(None, 0, f"{name}.predict_batch returned {len(value)} scores for "
+                                            f"{len(paths)} videos")] * len(paths)
+            return [_valid(v, f"{name}.predict_batch") for v in value]
+        return [Prediction(None, 0, f"{name}.{why}") if why else _valid(v, f"{name}.predict") for v, why in value]
     return run
 
 

@@ -1,26 +1,31 @@
 """Merge the run folders of ``--shard i/n`` jobs into one (their predictions and features)."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
+from ..contracts import (FEATURE_COLUMNS, FEATURE_KEY, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows,
+                         torn_tail)
 from ..errors import ConfigError
 from ..fileio import write_csv
-from .runner import FEATURE_COLUMNS, PRED_COLUMNS, read_rows
 
 
-def merge_runs(runs: list[Path], out: Path) -> int:
+def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
     """Rows of every shard (one per key; a later run's row wins); refuses shards made with
-    different configurations. Returns the number of predictions."""
+    different configurations, and any shard whose rows would not all arrive: a torn or short
+    row, a missing column, an empty predictions.csv. The merged count equals the shards' keys.
+    ``warn`` hears of a merge that covers fewer shards than the runs were split into."""
     idents = []
     for r in runs:
         f = Path(r) / "benchmark.json"
         if not f.is_file():
             raise ConfigError(f"{r}: not a benchmark run folder (no benchmark.json)")
-        idents.append(json.loads(f.read_text(encoding="utf-8"))["identity"])
+        idents.append(read_json_object(f, "benchmark identity file", {"identity": dict})["identity"])
     if any(i != idents[0] for i in idents[1:]):
         raise ConfigError("the runs to merge were made with different configurations; merge like with like")
+    declared = _declared_shards(runs)
+    if declared and len(runs) < declared and warn is not None:
+        warn(f"merging {len(runs)} of {declared} shards: the results cover only part of the data")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("benchmark.json", "models.json"):
@@ -29,10 +34,37 @@ def merge_runs(runs: list[Path], out: Path) -> int:
     preds: dict[tuple, dict] = {}
     feats: dict[tuple, dict] = {}
     for r in runs:
-        for row in read_rows(Path(r) / "predictions.csv", PRED_COLUMNS):
-            preds[(row["model"], row["dataset"], row["preset"], row["video_id"])] = row
+        f = Path(r) / "predictions.csv"
+        if not f.is_file() or f.stat().st_size == 0:
+            raise ConfigError(f"{f}: missing or empty; that shard has not run (or was cut short): re-run it first")
+        if torn_tail(f):
+            raise ConfigError(f"{f}: its last row is cut short (the shard was killed mid-write); re-run the "
+                              "shard to finish it, then merge")
+        rows = read_rows(f, PRED_COLUMNS, strict=True)
+        if not rows:
+            raise ConfigError(f"{f}: holds no predictions; re-run that shard first")
+        mine = {tuple(row[k] for k in PRED_KEY): row for row in rows}
+        twice = [k for k in mine if k in preds]
+        if twice:
+            raise ConfigError(f"{f}: {len(twice)} prediction(s) also in an earlier shard (e.g. {'/'.join(twice[0])}); "
+                              "merge each shard once")
+        preds.update(mine)
         for row in read_rows(Path(r) / "features.csv", FEATURE_COLUMNS):
-            feats[(row["dataset"], row["preset"], row["video_id"])] = row
+            feats[tuple(row[k] for k in FEATURE_KEY)] = row
     write_csv(out / "predictions.csv", list(preds.values()), PRED_COLUMNS)
     write_csv(out / "features.csv", list(feats.values()), FEATURE_COLUMNS)
     return len(preds)
+
+
+def _declared_shards(runs: list[Path]) -> int:
+    """n of ``--shard i/n`` as the runs' configurations recorded it (0 when unknown)."""
+    import json
+
+    for r in runs:
+        try:
+            cfg = json.loads((Path(r) / "benchmark.json").read_text(encoding="utf-8")).get("config", {})
+            i, n = str(cfg.get("shard", "0/1")).split("/")
+            return int(n)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return 0

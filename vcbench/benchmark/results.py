@@ -11,9 +11,9 @@ import numpy as np
 
 from .. import metrics as M
 from ..fileio import write_json
-from .runner import FEATURE_COLUMNS, PRED_COLUMNS, read_rows
+from ..contracts import BENCH_SCHEMA, FEATURE_COLUMNS, PRED_COLUMNS, checked_predictions, read_json_object, read_rows
 
-SCHEMA = "vcbench-benchmark/1"
+SCHEMA = BENCH_SCHEMA
 SHORTCUT_AUC = 0.7
 FEATURES = ("file_size", "bitrate", "width", "height", "frames", "duration", "codec")
 
@@ -23,9 +23,14 @@ def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed:
     from ..provenance import provenance
 
     out = Path(out)
-    rows = [r for r in read_rows(out / "predictions.csv", PRED_COLUMNS)]
-    models = json.loads((out / "models.json").read_text(encoding="utf-8")) if (out / "models.json").is_file() else {}
-    bench = json.loads((out / "benchmark.json").read_text(encoding="utf-8")) if (out / "benchmark.json").is_file() else {}
+    rows = checked_predictions(read_rows(out / "predictions.csv", PRED_COLUMNS), out / "predictions.csv")
+    models = read_json_object(out / "models.json", "models file") if (out / "models.json").is_file() else {}
+    if any(not isinstance(v, dict) for v in models.values()):
+        from ..contracts import RunFileError
+
+        raise RunFileError(f"{out / 'models.json'}: each model's entry must be an object")
+    bench = (read_json_object(out / "benchmark.json", "benchmark identity file", {"identity": dict})
+             if (out / "benchmark.json").is_file() else {})
     latest: dict[tuple, dict] = {}
     for r in rows:                          # the last row of a key wins (a re-run retried a failure)
         latest[(r["model"], r["dataset"], r["preset"], r["video_id"])] = r

@@ -15,36 +15,26 @@ from pathlib import Path
 
 from ..batch import BatchResult
 from ..errors import ConfigError, DatasetError, VcbenchError
+from ..contracts import FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows, torn_tail
 from ..fileio import write_json
-
-PRED_COLUMNS = ["model", "dataset", "preset", "video_id", "label", "score", "clips", "split", "method", "pair_id",
-                "status"]
-FEATURE_COLUMNS = ["dataset", "preset", "video_id", "label", "split", "file_size", "bitrate", "width", "height",
-                   "frames", "duration", "codec"]
-
-
-def read_rows(path: Path, columns: list[str]) -> list[dict]:
-    """Rows of an appended CSV; a half-written last line (a killed run) is ignored."""
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return [r for r in rows if all(r.get(c) is not None for c in columns)]
 
 
 class Appender:
-    """Append rows to a CSV, header first; each batch is flushed to disk before the next starts."""
+    """Append rows to a CSV, header first; each batch is flushed to disk before the next starts.
+
+    A row a killed run left half-written (no newline after it) is cut off first, so it can never
+    be read as a whole row beside the retried one."""
 
     def __init__(self, path: Path, columns: list[str]):
         self.path, self.columns = path, columns
         new = not path.is_file() or path.stat().st_size == 0
         if not new:
-            with open(path, "rb") as f:              # finish a line a killed run left half-written
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    with open(path, "a", encoding="utf-8") as g:
-                        g.write("\n")
-        self.f = open(path, "a", newline="", encoding="utf-8")
+            torn = torn_tail(path)
+            if torn:
+                with open(path, "r+b") as f:
+                    f.truncate(path.stat().st_size - torn)
+            new = path.stat().st_size == 0
+        self.f = open(path, "a", newline="", encoding="utf-8", errors="vcbench-escape")
         self.w = csv.DictWriter(self.f, fieldnames=columns, extrasaction="ignore")
         if new:
             self.w.writeheader()
@@ -58,21 +48,67 @@ class Appender:
         self.f.close()
 
 
-def check_identity(cfg, out: Path) -> None:
-    """Refuse to mix predictions made with another configuration into the same run folder."""
+def compact(path: Path, columns: list[str], key: tuple[str, ...], keep) -> list[dict]:
+    """Rewrite an appended CSV (atomically) with one row per key, the last, and only the rows
+    ``keep(row)`` accepts: a re-run drops the failed rows it is about to retry, so a key appears
+    once whatever happens to the retry. Returns the rows kept."""
+    from ..fileio import write_csv
+
+    rows = read_rows(path, columns)
+    last: dict[tuple, dict] = {}
+    for r in rows:
+        last[tuple(r[k] for k in key)] = r
+    kept = [r for r in last.values() if keep(r)]
+    if path.is_file() and (len(kept) != len(rows) or torn_tail(path)):
+        write_csv(path, kept, columns)
+    return kept
+
+
+def model_files(detectors) -> dict[str, dict]:
+    """name -> the file each model's predictions come from (checkpoint, best.pth, detector .py) and
+    its sha256: a model whose file changed is another model, even under the same name."""
+    from ..fileio import sha256_file
+    from .detectors import parse_model
+
+    out = {}
+    for det in detectors:
+        _, value = parse_model(det.spec)
+        p = Path(value) if value else None
+        if p is not None and p.is_dir() and (p / "best.pth").is_file():
+            p = p / "best.pth"
+        out[det.name] = ({"file": str(p), "sha256": sha256_file(p)} if p is not None and p.is_file()
+                         else {"file": None, "sha256": None, "spec": det.spec})
+    return out
+
+
+def check_identity(cfg, out: Path, models: dict | None = None) -> None:
+    """Refuse to mix predictions made with another configuration, or by a model whose file changed,
+    into the same run folder (a model new to the folder is welcome)."""
+    from ..config import to_json
+
     f = out / "benchmark.json"
     want = cfg.identity()
+    models = models or {}
     if f.is_file():
-        have = json.loads(f.read_text(encoding="utf-8")).get("identity", {})
+        doc = read_json_object(f, "benchmark identity file", {"identity": dict})
+        have = doc["identity"]
         differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
         if differ:
             raise ConfigError(f"{out}: holds results of another configuration ({', '.join(differ)} differ: "
                               + "; ".join(f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in differ)
                               + "); use another --out")
+        known = doc.get("models") if isinstance(doc.get("models"), dict) else {}
+        changed = [n for n in models if n in known and known[n] != models[n]]
+        if changed:
+            n = changed[0]
+            raise ConfigError(f"{out}: model {n!r} changed since its predictions were made here "
+                              f"({known[n].get('file') or known[n].get('spec')} sha256 "
+                              f"{str(known[n].get('sha256'))[:12]} there, {str(models[n].get('sha256'))[:12]} now); "
+                              "give it another name or use another --out")
+        if any(n not in known for n in models):
+            write_json(f, {**doc, "models": {**known, **models}})
     else:
-        from ..config import to_json
-
-        write_json(f, {"identity": want, "config": to_json(cfg)})
+        write_json(f, {"identity": want, "config": to_json(cfg), "models": models})
 
 
 def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
@@ -117,10 +153,12 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     detectors = load_detectors(cfg.model, cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    check_identity(cfg, out)
+    check_identity(cfg, out, model_files(detectors))
     write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
-    done = {(r["model"], r["dataset"], r["preset"], r["video_id"])
-            for r in read_rows(out / "predictions.csv", PRED_COLUMNS) if r["status"] == "ok"}
+    # failed rows are retried now: dropped first, so a key has one row whatever the retry gives
+    done = {tuple(r[k] for k in PRED_KEY)
+            for r in compact(out / "predictions.csv", PRED_COLUMNS, PRED_KEY,
+                             lambda r: r["status"] == "ok")}
     have_features = {(r["dataset"], r["preset"], r["video_id"]) for r in read_rows(out / "features.csv",
                                                                                     FEATURE_COLUMNS)}
     plans = {ds.name: plan_items(cfg, ds, presets) for ds in datasets}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EncoderError, VideoError
-from ..fileio import atomic_path, write_json
+from ..errors import ConfigError, EncoderError, VcbenchError, VideoError
+from ..fileio import atomic_path, make_folder, write_json
 from ..video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
 from .codec import encoder_args
 from .link import link_models
@@ -135,20 +135,59 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     files, which costs more than the encode of a short clip: opt-in)."""
     src, out = Path(input), Path(output)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
-    info = probe(src)
-    if p.codec == "none":
-        with atomic_path(out) as tmp:
-            shutil.copyfile(src, tmp)
-        stats = {"preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
-                 "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
-                 "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
-                 "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
-        write_json(stats_path(out), stats)
-        return stats
-    allowed = {".mp4", ".mkv"} if p.shows_receiver_view else CONTAINERS[p.codec]
-    if out.suffix.lower() not in allowed:
-        raise VideoError(f"{out}: preset {p.name!r} makes {p.codec}, which a {out.suffix or 'suffix-less'} file "
+    check_output(src, out)
+    allowed, holds = output_containers(p)
+    if p.codec == "none" and out.suffix.lower() != src.suffix.lower():
+        raise VideoError(f"{out}: preset {p.name!r} copies the input as it is; give the output the input's "
+                         f"suffix ({src.suffix or 'none'})")
+    if p.codec != "none" and out.suffix.lower() not in allowed:
+        raise VideoError(f"{out}: preset {p.name!r} writes {holds}, which a {out.suffix or 'suffix-less'} file "
                          f"cannot hold; use {' or '.join(sorted(allowed))}")
+    info = probe(src)
+    make_folder(out.parent)
+    # the video and its stats appear together or not at all: both are made under temporary names in
+    # a private folder beside the output, then renamed (errors name the input, not the temporaries)
+    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
+        made = Path(td) / f"out{out.suffix}"
+        try:
+            stats = _simulate(src, made, p, info, seed, ffmpeg, fidelity, Path(td))
+        except VcbenchError as e:
+            msg = str(e).replace(str(made), str(out)).replace(td + os.sep, "")
+            raise type(e)(msg if msg.startswith(str(src)) else f"{src}: {msg}") from None
+        write_json(Path(td) / "stats.json", stats)
+        os.replace(made, out)
+        os.replace(Path(td) / "stats.json", stats_path(out))
+    return stats
+
+
+def check_output(src: Path, out: Path) -> None:
+    """Refuse an output that would overwrite its own input, or whose stats file could not be named."""
+    if out.exists() and src.exists() and os.path.samefile(src, out):
+        raise ConfigError(f"{out}: the output is the input; write the simulated call to another file")
+    if len(os.fsencode(stats_path(out).name)) > 255:
+        raise ConfigError(f"{out}: name too long for its stats file {stats_path(out).name[:40]}... "
+                          f"({len(os.fsencode(stats_path(out).name))} bytes, the limit is 255); use a shorter name")
+
+
+def output_containers(p: Preset) -> tuple[set[str], str]:
+    """The suffixes an output of preset ``p`` may have, and what the file holds."""
+    if p.codec == "none":
+        return set(), "the input as it is"
+    if p.shows_receiver_view:
+        if p.record_codec:
+            return CONTAINERS[p.record_codec], f"the receiver's view recorded as {p.record_codec}"
+        # the receiver's view is stored losslessly: H.264 (qp 0) in .mp4/.mkv, VP9 lossless in .webm
+        return {".mp4", ".mkv", ".webm"}, "the receiver's view, losslessly"
+    return CONTAINERS[p.codec], p.codec
+
+
+def _simulate(src: Path, out: Path, p: Preset, info, seed: int, ffmpeg: str | None, fidelity: bool, td: Path) -> dict:
+    if p.codec == "none":
+        shutil.copyfile(src, out)
+        return {"preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
+                "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
+                "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
+                "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
     exe = ffmpeg_exe(ffmpeg)
     require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
 
@@ -221,18 +260,16 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         finally:
             frames.close()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
-        # the transmitted stream: the output itself, unless the output is the receiver's view
-        sent = Path(td) / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
-        send(sent, [0])
-        if p.has_network:
-            sp.plan = run_network(sent, p, sp, seed)
-            if sp.plan.keyframes != [0]:             # the keyframes the receiver asked for
-                send(sent, sp.plan.keyframes)
-        oi = probe(sent)
-        if p.shows_receiver_view:
-            display(exe, sent, out, sp.display or segments[0][2:4], fps, sp.plan.source, p)
+    # the transmitted stream: the output itself, unless the output is the receiver's view
+    sent = td / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
+    send(sent, [0])
+    if p.has_network:
+        sp.plan = run_network(sent, p, sp, seed)
+        if sp.plan.keyframes != [0]:             # the keyframes the receiver asked for
+            send(sent, sp.plan.keyframes)
+    oi = probe(sent)
+    if p.shows_receiver_view:
+        display(exe, sent, out, sp.display or segments[0][2:4], fps, sp.plan.source, p)
 
     plan = sp.plan
     held = sum(length for _, length in plan.freezes)
@@ -260,7 +297,6 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         stats["display_resolution"] = "{}x{}".format(*(sp.display or segments[0][2:4]))
     if fidelity:
         stats.update(fidelity_stats(src, out, shown, n if p.shows_receiver_view else oi.frames, preset=p))
-    write_json(stats_path(out), stats)
     return stats
 
 
@@ -314,6 +350,9 @@ def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float, 
     what the call did, or, when the preset records the call, as its recorder encodes it."""
     if p is not None and p.record_codec:
         args = encoder_args(p.record_codec, p.record_kbps, fps, [0], p.record_crf)
+    elif out.suffix.lower() == ".webm":           # WebM holds no H.264: VP9's lossless mode
+        args = ["-c:v", "libvpx-vp9", "-lossless", "1", "-deadline", "good", "-cpu-used", "8", "-row-mt", "0",
+                "-threads", "1", "-pix_fmt", "yuv420p", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
     else:
         args = ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2",
                 "-fflags", "+bitexact", "-flags:v", "+bitexact"]

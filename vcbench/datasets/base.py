@@ -91,7 +91,7 @@ def unique_ids(records: Iterable[VideoRecord], where: str) -> None:
 
 def hash_unit(key: str, seed: int) -> float:
     """Deterministic value in [0, 1) from a string and a seed (stable across runs and machines)."""
-    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    h = hashlib.sha256(f"{seed}:{key}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(h[:8], "big") / 2 ** 64
 
 
@@ -127,14 +127,40 @@ def read_split_file(path: Path, normalise=lambda s: s) -> dict[str, str]:
     return out
 
 
-def list_videos(folder: Path) -> list[Path]:
+def list_videos(folder: Path, excluded: list | None = None) -> list[Path]:
+    """The files named like videos in ``folder``. A name that is not UTF-8 cannot be a video id in a
+    manifest (a UTF-8 text file): it is left out and added to ``excluded`` with its bytes escaped."""
+    from ..fileio import display_name
     from ..video import VIDEO_EXTENSIONS
 
     if not folder.is_dir():
         return []
     # anything NAMED like a video is listed, even a dangling link or a folder: it then fails by
     # name where it is read, instead of vanishing from the counts
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+    out = []
+    for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")):
+        if display_name(p.name) != p.name:
+            if excluded is not None:
+                excluded.append((display_name(p), "file name is not UTF-8; rename it to include it"))
+            continue
+        out.append(p)
+    return out
+
+
+def escapes_root(rel: str) -> bool:
+    """Whether a manifest path is absolute or climbs out of the dataset root (``../../etc/passwd``)."""
+    p = rel.replace("\\", "/")
+    if p.startswith("/") or (len(p) > 1 and p[1] == ":"):
+        return True
+    depth = 0
+    for part in p.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
 
 
 def write_manifest(records: Iterable[VideoRecord], path: str | os.PathLike) -> Path:
@@ -143,11 +169,18 @@ def write_manifest(records: Iterable[VideoRecord], path: str | os.PathLike) -> P
 
 def read_manifest(path: Path) -> list[VideoRecord]:
     """Parse a manifest.csv, validating columns, labels and splits (errors name file and line)."""
+    import io
+    import math
+
+    from ..fileio import read_utf8
+
     try:
-        f = open(path, newline="", encoding="utf-8")
+        text = read_utf8(path, DatasetError)
     except FileNotFoundError:
         raise DatasetError(f"{path}: manifest not found") from None
-    with f:
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []
         required = {"video_id", "path", "label", "split"}
@@ -166,6 +199,9 @@ def read_manifest(path: Path) -> list[VideoRecord]:
                 raise DatasetError(f"{where}: split must be train, val or test, got {row['split']!r}")
             if not row["video_id"] or not row["path"]:
                 raise DatasetError(f"{where}: empty video_id or path")
+            if escapes_root(row["path"]):
+                raise DatasetError(f"{where}: path {row['path']!r} leaves the dataset root (paths are relative to "
+                                   "the folder holding the manifest); refused, not opened")
             kw: dict[str, Any] = {}
             for fld in fields(VideoRecord):
                 v = row.get(fld.name)
@@ -177,7 +213,12 @@ def read_manifest(path: Path) -> list[VideoRecord]:
                     except ValueError:
                         raise DatasetError(f"{where}: column {fld.name!r} must be an integer, got {v!r}") from None
                 elif fld.name == "fps":
-                    v = float(v)
+                    try:
+                        v = float(v)
+                    except ValueError:
+                        v = math.nan
+                    if not math.isfinite(v) or v <= 0:
+                        raise DatasetError(f"{where}: column 'fps' must be a positive number, got {row['fps']!r}")
                 kw[fld.name] = v
             kw.setdefault("method", "original" if kw["label"] == 0 else "unknown")
             out.append(VideoRecord(**kw))

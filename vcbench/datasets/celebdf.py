@@ -68,7 +68,8 @@ def load(cfg: DatasetConfig) -> Dataset:
     seed = int(cfg.opt("seed"))
 
     folders = ["Celeb-real", FAKE_DIR] + (["YouTube-real"] if include_yt and (root / "YouTube-real").is_dir() else [])
-    files = {f: list_videos(root / f) for f in folders}
+    excluded: list[tuple[str, str]] = []
+    files = {f: list_videos(root / f, excluded) for f in folders}
     ids: set[str] = set()
     for p in files["Celeb-real"]:
         m = _REAL_RE.match(p.stem)
@@ -81,7 +82,6 @@ def load(cfg: DatasetConfig) -> Dataset:
     id_split = identity_splits(ids, float(cfg.opt("val_fraction")), seed)
 
     records: list[VideoRecord] = []
-    excluded: list[tuple[str, str]] = []
     for folder in folders:
         for p in files[folder]:
             rel = f"{folder}/{p.name}"

@@ -94,7 +94,7 @@ def load(cfg: DatasetConfig) -> Dataset:
         if d is None:
             raise DatasetError(f"{cfg.source}: {root / 'original_sequences' / orig / comp_name / 'videos'} not found")
         prefix = "original" if orig == "youtube" else "actors"
-        for p in list_videos(d):
+        for p in list_videos(d, excluded):
             stem = p.stem
             vid = f"{prefix}/{comp_name}/{stem}"
             if orig == "youtube":
@@ -114,7 +114,7 @@ def load(cfg: DatasetConfig) -> Dataset:
         if d is None:
             raise DatasetError(f"{cfg.source}: key 'methods': "
                                f"{root / 'manipulated_sequences' / m / comp_name / 'videos'} not found")
-        for p in list_videos(d):
+        for p in list_videos(d, excluded):
             stem = p.stem
             vid = f"{m}/{comp_name}/{stem}"
             if m == "DeepFakeDetection":

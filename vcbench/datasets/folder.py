@@ -23,7 +23,7 @@ def load(cfg: DatasetConfig) -> Dataset:
     records: list[VideoRecord] = []
     excluded: list[tuple[str, str]] = []
     for label, sub in ((0, "real"), (1, "fake")):
-        for p in list_videos(root / sub):
+        for p in list_videos(root / sub, excluded):
             vid = f"{sub}/{p.stem}"
             if assigned is not None:
                 split = assigned.get(p.stem)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, NotAvailableError
 from ..fileio import atomic_path, write_json
+from ..runtime import fault_point
 
 RUN_FORMAT = "vcbench-finetune/1"
 
@@ -103,8 +104,6 @@ class RunFiles:
     def save(self, path: Path, obj: dict, step: int) -> None:
         import torch
 
-        from ..runtime import fault_point
-
         if not self.main:
             return
         try:
@@ -186,6 +185,9 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     opt = build_optimizer(model, cfg)
 
     start, best_auc, best_step, best_loss, bad_evals, decode_failures, history = 0, None, None, None, 0, {}, []
+    # the head's dropout draws from the global torch RNG: seeded here for every fresh run (loading a
+    # --checkpoint draws nothing, so without this two runs of one command trained apart), restored on resume
+    torch.manual_seed(cfg.seed)
     if state is not None:
         model.load_state_dict(state["state_dict"])
         tr = state["trainer"]
@@ -289,6 +291,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
                 clips_log += len(y) * world.size
             loss_sum = train_step(net, model, schedule, opt, batches, step, cfg, device)
             step += 1
+            fault_point(f"step:{step}")
             if progress is not None and world.main:
                 progress.advance(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
@@ -329,6 +332,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
                 bad_evals = 0 if better_auc else bad_evals + 1
                 if cfg.patience and bad_evals >= cfg.patience:
                     stopped = True
+                fault_point(f"after-eval:{step}")
             if step % cfg.save_every == 0 or step == cfg.steps or stopped:
                 files.save(files.last, checkpoint_object(model, {**provenance, "step": step, "val_auc": last_auc,
                                                                  "best_val_auc": best_auc},

@@ -620,4 +620,5 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
     shard = parse_shard(cfg.shard)
     plan = make_plan(cfg)
     gen = Generator(cfg, progress)
+    gen.failures += plan.refused
     return gen.run(plan, shard)

@@ -50,15 +50,25 @@ class Plan:
     pairs: list[tuple[Item, Item]]           # (source, target)
     unpaired_targets: list[str] = field(default_factory=list)
     possible_pairs: int = 0                  # pairs the splits allow, before --pairs draws from them
+    refused: list[tuple[str, str]] = field(default_factory=list)   # (file, why) left out of the plan
 
 
-def scan(root: Path, extensions: tuple[str, ...], what: str) -> list[Item]:
+def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | None = None) -> list[Item]:
     """Files of ``root`` (or ``root`` itself). A file directly in ``root`` is its own identity
-    (its stem); files in ``root/<identity>/`` share that identity."""
+    (its stem); files in ``root/<identity>/`` share that identity. A name that is not UTF-8 cannot
+    become a video id in the manifest: it is added to ``refused`` (bytes escaped) and left out."""
+    from ..fileio import display_name
+
     def ok(p: Path) -> bool:
         # anything NAMED like a media file counts, even a dangling link or a folder: it then fails
         # by name where it is read, instead of vanishing from the plan
-        return p.suffix.lower() in extensions and not p.name.startswith(".")
+        if not (p.suffix.lower() in extensions and not p.name.startswith(".")):
+            return False
+        if display_name(p) != str(p):
+            if refused is not None:
+                refused.append((f"{what} {display_name(p)}", "file name is not UTF-8; rename it to include it"))
+            return False
+        return True
 
     if root.is_file():
         if not ok(root) or not root.is_file():
@@ -101,8 +111,9 @@ def assign_splits(groups: list[list[str]], cfg: GenerateConfig) -> dict[str, str
 def make_plan(cfg: GenerateConfig) -> Plan:
     from ..video import VIDEO_EXTENSIONS
 
-    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source")
-    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video")
+    refused: list[tuple[str, str]] = []
+    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source", refused)
+    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video", refused)
     target_ids = [t.identity for t in targets]
     split_of = assign_splits([target_ids, [s.identity for s in sources]], cfg)
     if cfg.map:
@@ -125,7 +136,7 @@ def make_plan(cfg: GenerateConfig) -> Plan:
         pairs = [allowed[k] for k in pick]
     used = {t.name for _, t in pairs}
     return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
-                [t.name for t in targets if t.name not in used], len(allowed))
+                [t.name for t in targets if t.name not in used], len(allowed), refused)
 
 
 def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:

@@ -424,11 +424,14 @@ def write_report(runs: list, finetunes: list, out: str | Path, title: str | None
     out = Path(out)
     rep = build(bench, fts, title or "vcbench report", thumbs)
     html = render_html(rep)
-    tdir = out.parent / f"{out.stem}_tables"
-    for t in rep.tables:
-        for ext, fn in (("csv", to_csv), ("md", to_markdown), ("tex", to_latex)):
-            with atomic_path(tdir / f"{t.key}.{ext}") as tmp:
-                tmp.write_text(fn(t), encoding="utf-8")
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    from ..fileio import TEXT, atomic_folder, safe_name
+
+    # the tables folder is made whole beside the page, then both are renamed in; table names come
+    # from dataset and model names, made safe so none can write outside the folder
+    with atomic_folder(out.parent / f"{out.stem}_tables") as tdir:
+        for t in rep.tables:
+            for ext, fn in (("csv", to_csv), ("md", to_markdown), ("tex", to_latex)):
+                (tdir / f"{safe_name(t.key)}.{ext}").write_text(fn(t), **TEXT)
+        with atomic_path(out) as tmp:
+            tmp.write_text(html, **TEXT)
     return out

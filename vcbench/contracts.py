@@ -1,0 +1,169 @@
+"""The files between stages, in one place: schema tags, column lists, and the readers that check
+what they read.
+
+Writers and readers both import this module, so a column list or a schema tag is never copied,
+and a reader meets a damaged file (a torn last row from a killed run, a truncated or foreign JSON,
+a NaN where a probability belongs) with one line naming the file and what is wrong in it, never a
+traceback and never a silently used value.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, VcbenchError
+
+BENCH_SCHEMA = "vcbench-benchmark/1"      # results.json
+FINETUNE_FORMAT = "vcbench-finetune/1"    # run.json
+
+#: predictions.csv: one row per (model, dataset, preset, video_id)
+PRED_COLUMNS = ["model", "dataset", "preset", "video_id", "label", "score", "clips", "split", "method", "pair_id",
+                "status"]
+PRED_KEY = ("model", "dataset", "preset", "video_id")
+#: features.csv: the trivial file features of every evaluated video (the shortcut check)
+FEATURE_COLUMNS = ["dataset", "preset", "video_id", "label", "split", "file_size", "bitrate", "width", "height",
+                   "frames", "duration", "codec"]
+FEATURE_KEY = ("dataset", "preset", "video_id")
+
+
+class RunFileError(ConfigError):
+    """A run file (results.json, benchmark.json, run.json, metrics.jsonl, a CSV) is damaged or foreign."""
+
+
+def read_text(path: Path) -> str:
+    from .fileio import not_utf8
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise RunFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RunFileError(not_utf8(path, e)) from None
+
+
+def read_json_object(path: Path, what: str, required: dict[str, type | tuple] | None = None) -> dict:
+    """A JSON file that must hold an object, with ``required`` keys of the given types."""
+    text = read_text(path)
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise RunFileError(f"{path}: not valid JSON ({e}); the {what} is damaged (truncated?)") from None
+    if not isinstance(doc, dict):
+        raise RunFileError(f"{path}: a {what} holds a JSON object, this holds {type(doc).__name__}")
+    for key, tp in (required or {}).items():
+        if key not in doc:
+            raise RunFileError(f"{path}: the {what} has no {key!r}")
+        if not isinstance(doc[key], tp):
+            raise RunFileError(f"{path}: {key!r} of the {what} is {type(doc[key]).__name__}, not "
+                               f"{_names(tp)}")
+    return doc
+
+
+def _names(tp) -> str:
+    return " or ".join(t.__name__ for t in (tp if isinstance(tp, tuple) else (tp,)))
+
+
+def read_rows(path: Path, columns: list[str], strict: bool = False) -> list[dict]:
+    """Rows of an appended CSV ([] when absent). A last line without its newline is a row a killed
+    run was writing: it is dropped, never read as a whole row. Rows of the wrong width are dropped
+    (``strict``: refused, naming the line); a file without the ``columns`` is refused."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    text = read_text(path)
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]           # the torn last row
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    have = reader.fieldnames or []
+    missing = [c for c in columns if c not in have]
+    if text and missing:
+        raise RunFileError(f"{path}: missing column(s) {', '.join(missing)}; not a vcbench file of this kind")
+    out = []
+    for line, r in enumerate(reader, start=2):
+        if None in r or any(r.get(c) is None for c in columns):
+            if strict:
+                raise RunFileError(f"{path}:{line}: a row of the wrong width")
+            continue
+        out.append(r)
+    return out
+
+
+def torn_tail(path: Path) -> int:
+    """Bytes after the last newline of ``path`` (a row a killed run was writing), 0 if none."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        back = min(size, 1 << 16)
+        while back:
+            f.seek(size - back)
+            chunk = f.read(back)
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                return back - i - 1
+            if back == size:
+                return size
+            back = min(size, back * 2)
+    return 0
+
+
+def checked_predictions(rows: list[dict], where) -> list[dict]:
+    """predictions.csv rows as the results read them: an ``ok`` row whose score is not a finite
+    probability (a NaN written by an older run, a hand edit) becomes a failed row with its reason."""
+    out = []
+    for r in rows:
+        if r.get("status") == "ok":
+            try:
+                v = float(r.get("score", ""))
+            except ValueError:
+                v = math.nan
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                r = {**r, "status": f"score {r.get('score')!r} in {where} is not a probability in [0, 1]"}
+            elif r.get("label") not in ("0", "1"):
+                r = {**r, "status": f"label {r.get('label')!r} in {where} is not 0 or 1"}
+        out.append(r)
+    return out
+
+
+def read_metrics_lines(path: Path) -> list[dict]:
+    """metrics.jsonl: one JSON object per line with an integer ``step``; a line half-written by a
+    killed run (the last) is dropped, any other bad line is refused by number."""
+    if not Path(path).is_file():
+        return []
+    lines = read_text(path).splitlines()
+    out = []
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if k == len(lines):
+                continue
+            raise RunFileError(f"{path}:{k}: not a JSON line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int) or isinstance(row.get("step"), bool):
+            raise RunFileError(f"{path}:{k}: expected an object with an integer 'step'")
+        for key, v in row.items():
+            if key in ("loss", "lr", "val_auc", "val_loss", "clips_per_s") and v is not None \
+                    and not isinstance(v, (int, float)):
+                raise RunFileError(f"{path}:{k}: {key!r} is {type(v).__name__}, not a number")
+        out.append(row)
+    return out
+
+
+def check_types(where: str, doc: dict, expect: dict[str, Any]) -> None:
+    """Optional keys of ``doc`` that, when present and not null, must have the given types."""
+    for key, tp in expect.items():
+        v = doc.get(key)
+        if v is not None and not isinstance(v, tp):
+            raise RunFileError(f"{where}: {key!r} is {type(v).__name__}, not {_names(tp)}")
+
+
+__all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS", "PRED_KEY", "FEATURE_KEY",
+           "RunFileError", "VcbenchError", "read_json_object", "read_rows", "checked_predictions",
+           "read_metrics_lines", "check_types", "torn_tail"]
