@@ -60,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from vcbench.runtime import quiet_native_logs
+
+    quiet_native_logs()    # mediapipe/TFLite/OpenCV lines off the figures (as the CLI does)
     main()

@@ -43,8 +43,10 @@ def os_error_line(e: OSError) -> str:
 def finish_batch(batch) -> None:
     """Every batch command ends the same way: each failure named on stderr, one summary line,
     exit status 1 when anything failed."""
-    for item, why in batch.failed:
-        click.echo(f"failed: {item}: {why}", err=True)
+    from .fileio import display_name
+
+    for item, why in batch.failed:          # a file name's undecodable bytes shown escaped, never a crash
+        click.echo(display_name(f"failed: {item}: {why}"), err=True)
     click.echo(batch.summary())
     if batch.failed:
         raise click.exceptions.Exit(1)
@@ -402,6 +404,7 @@ def given_options(ctx, kw: dict) -> dict:
 def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision, timeline, dump_clips, device,
           max_frames, face_backend, cache_dir, untrained, output):
     """Score videos with a detector: probability of fake per video (and per face track)."""
+    from .fileio import display_name
     from .scoring import score_videos, write_scores
 
     if model is None:
@@ -430,7 +433,7 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     click.echo(f"{model} ({checkpoint or 'untrained'}): probability of fake; {mode} ({per}), tracking {tracking}, "
                f"aggregate {aggregate}, {precision}")
     for r in results:
-        click.echo(r.line())
+        click.echo(display_name(r.line()))
     if output is not None:
         write_scores(results, output, model=model, checkpoint=checkpoint, settings=settings_json)
         click.echo(f"wrote {output}")

@@ -198,7 +198,8 @@ class Progress:
 #: lines that mediapipe, absl, glog and TFLite write straight to file descriptor 2
 NATIVE_LOG = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\] |"
                         r"WARNING: All log messages before absl::InitializeLog\(\) is called|"
-                        r"INFO: (?:Created|Initialized) TensorFlow Lite)")
+                        r"INFO: (?:Created|Initialized) TensorFlow Lite|"
+                        r"\[ ?(?:WARN|INFO|ERROR|DEBUG|VERBOSE):\d+(?:@\d+\.\d+)?\] )")   # OpenCV's own logger
 _filter_installed = False
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
-import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,23 +152,6 @@ def _load_vcbench(name: str, value: str, spec: str, cfg) -> Detector:
     det = Detector(name, spec, "vcbench", {"arch": arch, "checkpoint": str(ckpt) if ckpt else None, **prov},
                    seen_p, seen_m, _impl=run)
     return det
-
-
-def _load_py(path: Path):
-    """Import a detector file from its path only (never via sys.path), under a private name."""
-    mod_name = "vcbench_byo_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 - a broken user file is named, not a traceback
-        raise ConfigError(f"{path}: importing the detector failed: {type(e).__name__}: {e}") from None
-    if callable(getattr(module, "predict", None)):
-        return module
-    for obj in vars(module).values():
-        if isinstance(obj, type) and callable(getattr(obj, "predict_batch", None)):
-            return obj()
-    raise ConfigError(f"{path}: defines neither predict(video_path) -> float nor a class with predict_batch(paths)")
 
 
 def _valid(score, where: str, clips: int = 1) -> Prediction:

@@ -9,6 +9,8 @@ the next call; the rest of the run goes on.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import multiprocessing as mp
 from pathlib import Path
 
@@ -18,12 +20,8 @@ from ..errors import ConfigError
 def _child(path: str, conn) -> None:
     """The child: import the detector, say what it offers, then answer each list of paths with
     ``[(score or None, reason or None), ...]``."""
-    import traceback  # noqa: F401  (kept importable for user code that expects it)
-
-    from .detectors import _load_py
-
     try:
-        obj = _load_py(Path(path))
+        obj = load_py(Path(path))
     except ConfigError as e:
         conn.send(("error", str(e)))
         return
@@ -56,6 +54,23 @@ def _child(path: str, conn) -> None:
             return
         except Exception as e:  # noqa: BLE001
             conn.send(("raised", f"predict_batch raised {type(e).__name__}: {e}"))
+
+
+def load_py(path: Path):
+    """Import a detector file from its path only (never via sys.path), under a private name."""
+    mod_name = "vcbench_byo_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # noqa: BLE001 - a broken user file is named, not a traceback
+        raise ConfigError(f"{path}: importing the detector failed: {type(e).__name__}: {e}") from None
+    if callable(getattr(module, "predict", None)):
+        return module
+    for obj in vars(module).values():
+        if isinstance(obj, type) and callable(getattr(obj, "predict_batch", None)):
+            return obj()
+    raise ConfigError(f"{path}: defines neither predict(video_path) -> float nor a class with predict_batch(paths)")
 
 
 class IsolatedDetector:

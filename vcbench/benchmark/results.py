@@ -4,7 +4,6 @@ val split, per-method AUCs, paired DeLong comparisons against the first model, s
 and the shortcut check. The report reads only this file and the predictions."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 from ..batch import BatchResult
 from ..errors import ConfigError, DatasetError, VcbenchError
 from ..contracts import FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows, torn_tail
-from ..fileio import write_json
+from ..fileio import make_folder, write_json
 
 
 class Appender:
@@ -151,8 +150,7 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     presets = {name: (None if name == "clean" else lookup("preset", name, available)) for name in cfg.preset}
     datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
     detectors = load_detectors(cfg.model, cfg)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(cfg.out)
     check_identity(cfg, out, model_files(detectors))
     write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
     # failed rows are retried now: dropped first, so a key has one row whatever the retry gives

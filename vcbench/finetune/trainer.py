@@ -61,6 +61,28 @@ def config_differences(have: dict, want: dict, ignore) -> list[str]:
     return [f"{k} {have.get(k)!r} in last.pth, {want.get(k)!r} now" for k in keys]
 
 
+def check_trainer_state(path: Path, state) -> None:
+    """A last.pth must carry every piece of trainer state a resume restores, with its type."""
+    import torch
+
+    if not isinstance(state, dict) or not isinstance(state.get("trainer"), dict):
+        raise CheckpointError(f"{path}: not a finetune run's last.pth (no trainer state)")
+    tr = state["trainer"]
+    expect = {"step": int, "optimizer": dict, "config": dict, "rng": dict, "bad_evals": int,
+              "best_auc": (float, int, type(None)), "best_step": (int, type(None))}
+    for key, tp in expect.items():
+        if key not in tr:
+            raise CheckpointError(f"{path}: the trainer state has no {key!r}; it cannot be resumed")
+        if not isinstance(tr[key], tp) or isinstance(tr[key], bool):
+            raise CheckpointError(f"{path}: the trainer state's {key!r} is {type(tr[key]).__name__}")
+    if not isinstance(tr["rng"].get("torch"), torch.Tensor) or tr["rng"]["torch"].dtype != torch.uint8:
+        raise CheckpointError(f"{path}: the trainer state's RNG state is not a torch uint8 tensor")
+    if not isinstance(state.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: no model state_dict")
+    if tr["step"] < 0:
+        raise CheckpointError(f"{path}: the trainer state's step is negative")
+
+
 def initial_model(cfg):
     """The network to fine-tune: ``cfg.checkpoint`` (any AltFreezing format, architecture checked)
     or a fresh one seeded with ``cfg.seed``."""
@@ -151,8 +173,7 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
         from ..models.checkpoint import read_checkpoint
 
         state = read_checkpoint(files.last)
-        if not isinstance(state, dict) or "trainer" not in state:
-            raise CheckpointError(f"{files.last}: not a finetune run's last.pth (no trainer state)")
+        check_trainer_state(files.last, state)
         diff = config_differences(state["trainer"]["config"], cfg.to_json(), cfg.RESUMABLE)
         if diff:
             raise ConfigError(f"--resume: {files.last} was written with another configuration: " + "; ".join(diff))
@@ -189,15 +210,19 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     # --checkpoint draws nothing, so without this two runs of one command trained apart), restored on resume
     torch.manual_seed(cfg.seed)
     if state is not None:
-        model.load_state_dict(state["state_dict"])
         tr = state["trainer"]
-        opt.load_state_dict(tr["optimizer"])
+        try:
+            model.load_state_dict(state["state_dict"])
+            opt.load_state_dict(tr["optimizer"])
+            torch.set_rng_state(tr["rng"]["torch"])
+            if device.startswith("cuda") and tr["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(tr["rng"]["cuda"], device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{files.last}: its weights, optimiser or RNG state do not fit this run "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
         start, best_auc, best_step, bad_evals = tr["step"], tr["best_auc"], tr["best_step"], tr["bad_evals"]
         best_loss, history = tr.get("best_loss"), list(tr.get("history", []))
         decode_failures = dict(tr.get("decode_failures", {}))
-        torch.set_rng_state(tr["rng"]["torch"])
-        if device.startswith("cuda") and tr["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(tr["rng"]["cuda"], device)
         files.truncate_metrics(start)
         if world.main:
             log(f"resuming {out} at step {start} of {cfg.steps}")

@@ -2,15 +2,13 @@
 fine-tuning run (run.json, metrics.jsonl). Only files; never a model."""
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
 
-BENCH_SCHEMA = "vcbench-benchmark/1"
-FINETUNE_FORMAT = "vcbench-finetune/1"
+from ..contracts import (BENCH_SCHEMA, FINETUNE_FORMAT, PRED_COLUMNS, RunFileError, check_types,  # noqa: F401
+                         checked_predictions, read_json_object, read_metrics_lines, read_rows)
 
 
 @dataclass
@@ -32,19 +30,9 @@ class FinetuneRun:
         return self.path.name
 
 
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: unreadable ({e})") from None
-
-
 def read_csv_rows(path: Path) -> list[dict]:
-    """Rows of a CSV file as dicts ([] when the file is absent)."""
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    """Rows of a CSV file as dicts ([] when the file is absent; a torn last row dropped)."""
+    return read_rows(path, [])
 
 
 def load_bench(path: str | Path) -> BenchRun:
@@ -54,12 +42,17 @@ def load_bench(path: str | Path) -> BenchRun:
     f = p / "results.json"
     if not f.is_file():
         raise ConfigError(f"{p}: not a benchmark run (no results.json; run 'vcbench benchmark --out {p}' first)")
-    res = _json(f)
+    res = read_json_object(f, "benchmark results file")
     schema = res.get("schema")
     if schema != BENCH_SCHEMA:
         raise ConfigError(f"{f}: results schema {schema!r}, this vcbench reads {BENCH_SCHEMA!r}; re-run "
                           "'vcbench benchmark' on the same --out to recompute it from predictions.csv")
-    return BenchRun(p, res, read_csv_rows(p / "predictions.csv"), read_csv_rows(p / "features.csv"))
+    check_types(str(f), res, {"cells": list, "models": dict, "comparisons": list, "config": dict})
+    for k, c in enumerate(res.get("cells") or []):
+        if not isinstance(c, dict) or not isinstance(c.get("metrics", {}), dict):
+            raise RunFileError(f"{f}: cells[{k}] is not an object with a 'metrics' object")
+    preds = checked_predictions(read_rows(p / "predictions.csv", PRED_COLUMNS), p / "predictions.csv")
+    return BenchRun(p, res, preds, read_csv_rows(p / "features.csv"))
 
 
 def load_finetune(path: str | Path) -> FinetuneRun:
@@ -67,18 +60,13 @@ def load_finetune(path: str | Path) -> FinetuneRun:
     f = p / "run.json"
     if not f.is_file():
         raise ConfigError(f"{p}: not a fine-tuning run (no run.json)")
-    run = _json(f)
+    run = read_json_object(f, "fine-tuning run record")
     if run.get("format") != FINETUNE_FORMAT:
         raise ConfigError(f"{f}: run format {run.get('format')!r}, this vcbench reads {FINETUNE_FORMAT!r}")
-    rows = []
-    m = p / "metrics.jsonl"
-    if m.is_file():
-        for line in m.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue                      # a line a killed run half-wrote
-    return FinetuneRun(p, run, rows)
+    check_types(str(f), run, {"config": dict, "evaluations": list, "datasets": (dict, list), "videos": dict,
+                              "steps_done": int, "best_step": int, "best_val_auc": (int, float),
+                              "last_val_auc": (int, float), "decode_failures": list, "presets_seen": list})
+    return FinetuneRun(p, run, read_metrics_lines(p / "metrics.jsonl"))
 
 
 def check_model_names(runs: list[BenchRun]) -> None:

@@ -422,7 +422,14 @@ def write_report(runs: list, finetunes: list, out: str | Path, title: str | None
         raise ConfigError("nothing to report: give benchmark run folders and/or --finetune run folders")
     check_model_names(bench)
     out = Path(out)
-    rep = build(bench, fts, title or "vcbench report", thumbs)
+    try:
+        rep = build(bench, fts, title or "vcbench report", thumbs)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        from ..contracts import RunFileError
+
+        where = ", ".join(str(r.path) for r in [*bench, *fts])
+        raise RunFileError(f"{where}: a run file holds something this vcbench cannot read "
+                           f"({type(e).__name__}: {str(e)[:160]}); re-run the stage that wrote it") from None
     html = render_html(rep)
     from ..fileio import TEXT, atomic_folder, safe_name
 
