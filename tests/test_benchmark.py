@@ -97,7 +97,11 @@ def test_benchmark_end_to_end(bench_data, cli_runner, tmp_path, monkeypatch):
     before = (out / "predictions.csv").read_text().splitlines()
     r2 = _run(cli_runner, toml, det, out, cache)
     after = (out / "predictions.csv").read_text().splitlines()
-    assert after[:len(before)] == before and len(after) - len(before) == 1      # mine's NaN video (clean)
+    failed = [x for x in before if x.endswith('"') or x.split(",")[-1] not in ("ok", "status")]
+    assert len(failed) == 1 and "mine,calls,clean,real/real_2" in failed[0]   # mine's NaN video (clean)
+    kept = [x for x in before if x not in failed]
+    assert after[:len(kept)] == kept and len(after) == len(before)            # ok rows untouched, failed one retried
+    assert after[-1].startswith("mine,calls,clean,real/real_2,") and "returned nan" in after[-1]
     assert "already done" in r2.output
 
     # another configuration in the same folder is refused, naming what differs

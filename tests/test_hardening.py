@@ -95,6 +95,34 @@ def test_generate_names_a_non_utf8_target_and_makes_the_rest(cli_runner, tmp_pat
     assert {x["label"] for x in rows} == {"0", "1"} and all("\\x" not in x["path"] for x in rows)
 
 
+# --- 13. a "fake" in which nothing was swapped ---------------------------------------------
+
+@pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
+def test_a_fake_with_too_few_swapped_frames_fails_instead_of_being_label_1(cli_runner, tmp_path, carphone):
+    from vcbench.samples import astronaut_png
+
+    astronaut_png(tmp_path / "src" / "astro.png")
+    _cut(carphone, tmp_path / "tgt" / "a.mp4", frames=8)
+    _cut(carphone, tmp_path / "tgt" / "one.mp4", frames=1)                  # decodes to one frame
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(carphone), "-frames:v", "1",
+                    "-f", "image2", "-c:v", "png", str(tmp_path / "tgt" / "png.mp4")], check=True)   # a PNG named .mp4
+    args = ["generate", "--source", str(tmp_path / "src"), "--target", str(tmp_path / "tgt"), "--out",
+            str(tmp_path / "out"), "--split", "train", "--cache-dir", str(tmp_path / "f")]
+    r = cli_runner.invoke(cli, args)
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    for stem in ("one", "png"):
+        assert f"failed: clean/mesh/{stem}__astro: {tmp_path / 'tgt' / stem}.mp4: the face was swapped in 0%" in r.output
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv", encoding="utf-8")))
+    assert [x["video_id"] for x in rows if x["label"] == "1"] == ["clean/mesh/a__astro"]
+    assert not list((tmp_path / "out").rglob("one__astro*")) and not list((tmp_path / "out").rglob("png__astro*"))
+    # the floor is an option: at 0 the one-frame fakes are kept (and named as such by their quality file)
+    r = cli_runner.invoke(cli, [*args, "--min-swapped", "0"])
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv", encoding="utf-8")))
+    assert r.exit_code == 0 and len([x for x in rows if x["label"] == "1"]) == 3, r.output
+    r = cli_runner.invoke(cli, [*args, "--min-swapped", "1.5"])
+    assert r.exit_code == 2 and "--min-swapped" in r.output
+
+
 # --- 2-4, 17. configuration and manifest files ----------------------------------------------
 
 def test_bad_bytes_types_and_ranges_in_config_files_are_one_line(cli_runner, tmp_path):

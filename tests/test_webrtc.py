@@ -39,6 +39,47 @@ needs_browser = pytest.mark.skipif(_browser_missing() is not None, reason=str(_b
 
 # --- the relay -------------------------------------------------------------------------------
 
+def test_relay_tells_streams_apart_by_ssrc_rtcp_and_stun():
+    from vcbench.conference.webrtc.relay import stream_of
+
+    rtp = bytes([0x90, 108, 0, 1]) + (123).to_bytes(4, "big") + (0xDEADBEEF).to_bytes(4, "big") + b"x" * 20
+    rtcp = bytes([0x81, 201, 0, 7]) + b"\0" * 28                   # a receiver report
+    stun = bytes([0x00, 0x01, 0, 0]) + b"\x21\x12\xa4\x42" + b"\0" * 12
+    dtls = bytes([22, 254, 253]) + b"\0" * 20
+    assert [stream_of(x) for x in (rtp, rtcp, stun, dtls, b"\x90")] == [0xDEADBEEF, "rtcp", "stun", "other", "other"]
+
+
+def _encoded(kbps: float, seconds: float = 10, fps: int = 30, key: int = 0) -> list:
+    per = int(kbps * 1000 / 8 / fps)
+    return [[i * 3000, i * 33.3, int(i < key), per] for i in range(int(seconds * fps))]
+
+
+@pytest.mark.parametrize("case", ["padding", "overshoot", "resend", "quiet"])
+def test_rate_breakdown_names_what_made_the_wire_exceed_the_target(case):
+    """The burst-loss call of the hardening sweep (1.9 Mbit/s on the wire for a 1.2 Mbit/s target)
+    was libwebrtc's RTX probe padding: the encoder was on target. Each cause is told apart."""
+    from vcbench.conference.webrtc.engine import rate_breakdown
+
+    enc_kbps = {"overshoot": 1900}.get(case, 1170)
+    encoded = _encoded(enc_kbps)
+    media = sum(e[3] for e in encoded)
+    extra = {"padding": 880_000, "resend": 300_000}.get(case, 0)
+    out = {"bytesSent": media + extra, "retransmittedBytesSent": extra if case == "resend" else 15_000,
+           "headerBytesSent": 56_000, "targetBitrate": 1_200_000, "ssrc": 1, "rtxSsrc": 2}
+    wire = {1: media + 40_000, 2: extra + 16_000, "rtcp": 4000, "stun": 4000}
+    r = rate_breakdown(out, encoded, wire, 10.0, 1200)
+    assert r["encoded_kbps"] == pytest.approx(enc_kbps, abs=1)
+    assert r["wire_kbps"] == pytest.approx(sum(wire.values()) * 8 / 10_000, abs=0.1)
+    if case == "overshoot":
+        assert "rate was not applied" in r["verdict"]
+    else:
+        assert r["verdict"].startswith("the encoder kept its target")
+        want = {"padding": "probe padding", "resend": "retransmissions", "quiet": "RTP headers"}[case]
+        assert f"mostly {want}" in r["verdict"]
+        assert ("not the encoder's" in r["verdict"]) == (case != "quiet")
+    if case == "padding":
+        assert r["probe_padding_kbps"] == pytest.approx((880_000 - 15_000) * 8 / 10_000, abs=1)
+
 def test_gilbert_elliott_loss_has_its_rate_and_burst_length_and_is_seeded():
     runs = []
     for seed in (3, 3, 4):
@@ -188,6 +229,11 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
     assert {"nackCount", "pliCount", "freezeCount", "framesDecoded"} <= set(inbound)
     assert stats["engine"] == "webrtc" and stats["seed"] == 5 and stats["deterministic"] is False
     assert stats["webrtc"]["chromium"].startswith("Chromium")
+    # the rate breakdown: the wire's bytes are the relay's, split by stream without a remainder
+    rate = stats["rate"]
+    assert rate["wire_kbps"] == pytest.approx(relay["up"]["bytes"] * 8 / 1000 / 2.0, rel=0.01)
+    assert sum(rate["wire"].values()) == pytest.approx(rate["wire_kbps"], abs=0.5) and rate["wire"]["media"] > 0
+    assert stats["kbps"] == rate["encoded_kbps"] > 0 and rate["verdict"].startswith("the encoder")
 
 
 @needs_browser

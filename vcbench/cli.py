@@ -333,6 +333,8 @@ def _g(name):
               help="Run the face detector every N frames, track between.")
 @click.option("--min-face-fraction", type=float, default=_g("min_face_fraction"), show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
+@click.option("--min-swapped", "min_swapped", type=click.FloatRange(0, 1), default=_g("min_swapped"), show_default=True,
+              help="A fake in which fewer of the frames were swapped is a failed item, not a label-1 video.")
 @click.option("--max-gap", "max_gap", type=float, default=_g("max_gap"), show_default=True,
               help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
 @click.option("--crf", type=int, default=_g("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")

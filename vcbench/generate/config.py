@@ -45,6 +45,7 @@ class GenerateConfig:
     every: int = 1                        # face detector every N frames, tracking between
     min_face_fraction: float = 0.5        # a target whose face is found in fewer frames is skipped
     max_gap: float = 2.0                  # ... or whose face is missing for longer at a stretch
+    min_swapped: float = 0.5              # a fake with fewer swapped frames is a failure, never a label-1 row
     crf: int = 18                         # master encode (x264 CRF, Deep-Live-Cam's output setting)
     master: str = "vcbench"               # vcbench | dlc (+ -tune film, bt601 -> bt709: Deep-Live-Cam's encode)
     shard: str = "0/1"
@@ -75,6 +76,8 @@ class GenerateConfig:
             raise ConfigError(f"pairs must be >= 1, got {self.pairs}")
         if not 0 <= self.mouth_mask_size <= 100:
             raise ConfigError(f"mouth_mask_size must be within 0-100, got {self.mouth_mask_size:g}")
+        if not 0 <= self.min_swapped <= 1:
+            raise ConfigError(f"min_swapped must be within 0-1, got {self.min_swapped:g}")
         if self.every < 1:
             raise ConfigError(f"every must be >= 1, got {self.every}")
         # names are checked before any file is read, so a typo fails at once with "did you mean"

@@ -28,7 +28,7 @@ import numpy as np
 from ..datasets.base import Dataset, VideoRecord, write_manifest
 from ..batch import BatchResult
 from ..errors import ConfigError, FaceError, NotAvailableError, VcbenchError, VideoError
-from ..fileio import write_csv, write_json
+from ..fileio import display_name, write_csv, write_json
 from ..runtime import Progress
 from .config import MASTERS, GenerateConfig
 from .mapping import FaceIdentities, parse_map
@@ -389,12 +389,14 @@ class Generator:
                         self.check_mapped(t, s)
                     if not path.exists():
                         q = self.swap_target(t, info.fps, prepared[s.name], s, per_frame, path)
+                        self.check_swapped(t, path, q)
                         self.made += 1
                         self.progress.log(f"{vid}: swapped {q['swapped_fraction']:.0%} of {q['frames']} frames")
                     save_cache(path)
                     if not quality_path(path).exists():
                         q = q or {"frames": len(per_frame), "timing": self.cfg.timing,
                                   "swapped_fraction": self.swappable_fraction(per_frame, info.fps)}
+                        self.check_swapped(t, path, q)
                         q.update(self.quality(real, path, tracks, *self.quality_subject(s, prepared[s.name], tracks)))
                         if s.parts:
                             q["face_identities"] = self._identities.describe()
@@ -403,6 +405,16 @@ class Generator:
                 except (VcbenchError, OSError) as e:
                     self.failures.append((vid, str(e)))
         self.simulate_target(t, sources, real, fakes)
+
+    def check_swapped(self, t: Item, fake: Path, q: dict) -> None:
+        """A "fake" in which the face was swapped in too few frames (a one-frame target, live timing's
+        first frames) would be a label-1 video showing a real face: it is removed and fails instead."""
+        if q["swapped_fraction"] >= self.cfg.min_swapped:
+            return
+        for p in (fake, self.cache_path(fake)):
+            p.unlink(missing_ok=True)
+        raise FaceError(f"{display_name(t.path)}: the face was swapped in {q['swapped_fraction']:.0%} of its "
+                        f"{q['frames']} frame(s), below min_swapped {self.cfg.min_swapped:g}; no fake written")
 
     def check_mapped(self, t: Item, s: Item) -> None:
         """A ``--map`` fake needs at least one of its face numbers in the target; absent ones are logged."""

@@ -373,7 +373,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
         call_s = time.monotonic() - started
 
     stats = _stats(p, info, sp, result, received, index, shown, relay.counts(), seed, call_s, chromium,
-                   (out_w, out_h), codec)
+                   (out_w, out_h), codec, relay.wire["up"])
     stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
     if fidelity:   # the picture's quality, against the frame each slot shows (its lag is reported apart)
         stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n, preset=p))
@@ -481,7 +481,55 @@ def _pick(stats: list[dict], keys: tuple[str, ...]) -> dict:
     return {k: s.get(k) for k in keys if k in s}
 
 
-def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call_s, chromium, size, codec) -> dict:
+def rate_breakdown(outbound: dict, encoded: list, wire: dict, duration: float, target_kbps: float | None) -> dict:
+    """Where the sender's bits went, each as kbps over the media's duration, and which part made the
+    wire rate exceed the target.
+
+    ``outbound``: the sender's outbound-rtp stats (``bytesSent`` counts every RTP payload byte of the
+    stream and its RTX stream: media, retransmissions, and libwebrtc's *payload padding*, old packets
+    re-sent on RTX as bandwidth probes; ``retransmittedBytesSent`` the retransmissions alone;
+    ``headerBytesSent`` RTP headers and padding-only packets); ``encoded``: per encoded frame (RTP
+    timestamp, write time, keyframe flag, bytes) from the page's insertable stream: the encoder's
+    real output; ``wire``: the relay's bytes per stream (SSRC, "rtcp", "stun", "other")."""
+    def kbps(b: float) -> float:
+        return round(b * 8 / 1000 / duration, 1) if duration else 0.0
+
+    enc = sum(e[3] for e in encoded if len(e) > 3)
+    key = sum(e[3] for e in encoded if len(e) > 3 and e[2])
+    sent = outbound.get("bytesSent", 0)
+    resent = outbound.get("retransmittedBytesSent", 0)
+    ssrc, rtx = outbound.get("ssrc"), outbound.get("rtxSsrc")
+    out = {"encoded_kbps": kbps(enc), "keyframe_kbps": kbps(key), "target_kbps": target_kbps or None,
+           "encoder_target_kbps": round(outbound["targetBitrate"] / 1000, 1) if outbound.get("targetBitrate") else None,
+           "rtp_payload_kbps": kbps(sent), "retransmitted_kbps": kbps(resent),
+           "probe_padding_kbps": kbps(max(0, sent - resent - enc)), "rtp_header_kbps": kbps(outbound.get("headerBytesSent", 0))}
+    total = sum(wire.values())
+    out["wire_kbps"] = kbps(total)
+    out["wire"] = {"media": kbps(wire.get(ssrc, 0)), "rtx": kbps(wire.get(rtx, 0)),
+                   "rtcp": kbps(wire.get("rtcp", 0)), "stun_dtls": kbps(wire.get("stun", 0) + wire.get("other", 0)),
+                   "other_rtp": kbps(total - sum(wire.get(k, 0) for k in (ssrc, rtx, "rtcp", "stun", "other")))}
+    target = target_kbps or out["encoder_target_kbps"]
+    if not target:
+        out["verdict"] = "no target rate to compare with"
+        return out
+    if out["encoded_kbps"] > 1.1 * target:
+        out["verdict"] = (f"the encoder made {out['encoded_kbps']:g} kbps for a {target:g} kbps target: "
+                          f"the rate was not applied")
+        return out
+    parts = {"probe padding (RTX)": out["probe_padding_kbps"], "retransmissions": out["retransmitted_kbps"],
+             "RTP headers": out["rtp_header_kbps"],
+             "SRTP/RTCP/STUN": max(0.0, out["wire_kbps"] - out["rtp_payload_kbps"] - out["rtp_header_kbps"])}
+    extra = out["wire_kbps"] - out["encoded_kbps"]
+    top = max(parts, key=parts.get)
+    out["verdict"] = (f"the encoder kept its target ({out['encoded_kbps']:g} of {target:g} kbps); the wire's "
+                      f"{out['wire_kbps']:g} kbps adds {extra:.0f} kbps, mostly {top} ({parts[top]:g} kbps)"
+                      + ("" if out["wire_kbps"] <= 1.1 * target else
+                         ": above the target by libwebrtc's own behaviour, not the encoder's"))
+    return out
+
+
+def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call_s, chromium, size, codec,
+           wire: dict | None = None) -> dict:
     fps, n = sp.fps, sp.n
     st = result["stats"]
     inbound = _pick(st["inbound"], ("decoderImplementation", "framesReceived", "framesDecoded", "framesDropped",
@@ -493,7 +541,8 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
                                       "retransmittedPacketsSent", "nackCount", "pliCount", "firCount",
                                       "qualityLimitationReason", "qualityLimitationDurations",
                                       "qualityLimitationResolutionChanges", "targetBitrate", "bytesSent",
-                                      "frameWidth", "frameHeight", "scalabilityMode"))
+                                      "frameWidth", "frameHeight", "scalabilityMode", "retransmittedBytesSent",
+                                      "headerBytesSent", "packetsSent", "ssrc", "rtxSsrc"))
     rtt = [s.get("roundTripTime") for s in st["remoteInbound"] if s.get("roundTripTime") is not None]
     freezes = call_freezes(shown, fps)
     sizes = [(r.width, r.height) for r in received]
@@ -501,9 +550,10 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
     distinct = len(set(shown))
     keyframes = sum(e[2] for e in result["encoded"])
     duration = n / fps
+    rate = rate_breakdown(outbound, result["encoded"], wire or {}, duration, p.bitrate_kbps)
     return {
         "preset": p.name, "engine": "webrtc", "codec": codec.lower(), "webrtc_codec": codec,
-        "kbps": round(outbound.get("bytesSent", 0) * 8 / 1000 / duration, 1) if duration else 0.0,
+        "kbps": rate["encoded_kbps"],          # the encoder's output, as the ffmpeg engine's kbps
         "target_kbps": p.bitrate_kbps or None, "resolution": "{}x{}".format(*size),
         "received_resolutions": sorted({f"{w}x{h}" for w, h in sizes}), "input_resolution": f"{info.width}x{info.height}",
         "fps": fps, "effective_fps": round(distinct / duration, 3) if duration else 0.0,
@@ -517,6 +567,6 @@ def _stats(p, info, sp, result, received, index, shown, relay_counts, seed, call
         "webrtc": {"inbound": inbound, "outbound": outbound, "rtt_s": round(float(np.median(rtt)), 4) if rtt else None,
                    "ice": result.get("ice"), "chromium": chromium_version(chromium),
                    "codecs_offered": result.get("offered")},
-        "relay": relay_counts, "call_s": round(call_s, 2), "seed": seed,
+        "rate": rate, "relay": relay_counts, "call_s": round(call_s, 2), "seed": seed,
         "deterministic": False,
     }

@@ -20,6 +20,20 @@ import time
 from ..link import Link, LinkModel
 
 
+def stream_of(data: bytes) -> int | str:
+    """What a UDP payload between the peers carries (RFC 7983's demultiplexing by first byte, RFC 5761's
+    RTP/RTCP split by payload type): an RTP packet's SSRC, else "rtcp", "stun" or "other" (DTLS). SRTP
+    leaves the RTP header in the clear, so the SSRC tells media from its RTX (retransmission and probe
+    padding) stream without decrypting anything."""
+    if len(data) < 12:
+        return "other"
+    if data[0] < 4:
+        return "stun"
+    if 128 <= data[0] < 192:
+        return "rtcp" if 192 <= data[1] <= 223 else int.from_bytes(data[8:12], "big")
+    return "other"
+
+
 class Relay:
     """Two UDP sockets on 127.0.0.1 and a thread per direction plus one sender thread."""
 
@@ -36,6 +50,7 @@ class Relay:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seq = 0
+        self.wire = {"up": {}, "down": {}}   # bytes offered per stream: an RTP SSRC, "rtcp", "stun", "other"
 
     @property
     def port_a(self) -> int:
@@ -67,6 +82,8 @@ class Relay:
                 data, _ = sock.recvfrom(65536)
             except (socket.timeout, OSError):
                 continue
+            kind = stream_of(data)
+            self.wire[direction][kind] = self.wire[direction].get(kind, 0) + len(data)
             due = link.admit(len(data), time.monotonic())
             if due is None:
                 continue
