@@ -470,3 +470,31 @@ def test_option_values_are_refused_as_option_values(folder, cli_runner):
                  ["benchmark", "--model", "chance", "--dataset", "ds", "--out", "x", "--clips", "0"]):
         r = cli_runner.invoke(cli, args)
         assert r.exit_code == 2 and "Invalid value for '--" in r.output and video not in r.output.split("Invalid")[-1]
+
+
+# --- 14. native log lines --------------------------------------------------------------------
+
+def test_opencv_and_mediapipe_log_lines_stay_off_the_console_and_the_rest_passes(tmp_path):
+    import sys
+
+    code = ("import os, sys\n"
+            "from vcbench.runtime import quiet_native_logs\n"
+            "quiet_native_logs()\n"
+            "import cv2\n"
+            "cv2.imread('/nonexistent/x.png')\n"                        # OpenCV's own [ WARN:0@...] line
+            "os.write(2, b'W0000 00:00:1796248724.848083   15272 inference_feedback_manager.cc:114] x\\n')\n"
+            "os.write(2, b'ffmpeg: a real message\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "WARN:0" not in r.stderr and "inference_feedback" not in r.stderr, r.stderr
+    assert "ffmpeg: a real message" in r.stderr
+
+
+def test_every_bench_script_quiets_native_logs():
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    for script in sorted(bench.glob("*.py")):
+        if script.name == "__init__.py":
+            continue
+        text = script.read_text()
+        main = text.split('if __name__ == "__main__":', 1)
+        assert len(main) == 2 and "quiet_native_logs()" in main[1], f"{script.name} prints native log lines"
