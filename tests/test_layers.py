@@ -132,3 +132,42 @@ def test_no_import_cycle_between_files():
 def test_the_checker_sees_imports_inside_functions(tmp_path):
     deps = imports(ROOT / "prepare.py")
     assert "vcbench.datasets" in deps and "vcbench.faces.tracking" in deps
+
+
+def _calls(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def test_ffmpeg_runs_only_through_video_py():
+    """Every ffmpeg process is started by vcbench/video.py (run_ffmpeg, the writer and reader pipes):
+    one place decides its flags, its errors and its logging. Elsewhere a subprocess may start a
+    browser or git, never ffmpeg (its executable comes from ffmpeg_exe)."""
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path == ROOT / "video.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for node in _calls(path):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+            if owner == "subprocess" and name in ("run", "Popen", "call", "check_call", "check_output"):
+                src = ast.get_source_segment(text, node) or ""
+                if "ffmpeg" in src or "exe" in src.split(",")[0]:
+                    bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+            if name in ("system", "popen") and owner == "os":
+                bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} (os.{name})")
+    assert not bad, "ffmpeg started outside video.py: " + ", ".join(bad)
+
+
+def test_no_module_imports_another_modules_private_name():
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("vcbench")):
+                for a in node.names:
+                    if a.name.startswith("_") and not a.name.startswith("__"):
+                        bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} imports {a.name}")
+    assert not bad, "\n".join(bad)

@@ -211,13 +211,13 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
 
     presets = write_toml(tmp_path / "p.toml", '[presets.lossy]\ncodec = "vp8"\nwidth = 320\nheight = 240\nfps = 30\n'
                                               'bitrate_kbps = 600\nloss = 0.08\nburst_len = 3\nrtt_ms = 60\n')
-    out = tmp_path / "call.mp4"
+    out = tmp_path / "call.webm"              # the receiver's view, losslessly: VP9 in .webm (x264 qp 0 in .mp4)
     r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "lossy", "--presets", str(presets),
                                 "-o", str(out), "--engine", "webrtc", "--seed", "5"])
     assert r.exit_code == 0, r.output
     assert "webrtc.inbound" in r.output and "source_frames" in r.output
-    stats = json.loads((tmp_path / "call.mp4.stats.json").read_text())
-    assert probe(out).frames == 60 == stats["frames"] and len(stats["source_frames"]) == 60
+    stats = json.loads((tmp_path / "call.webm.stats.json").read_text())
+    assert probe(out).codec == "vp9" and probe(out).frames == 60 == stats["frames"] and len(stats["source_frames"]) == 60
     frames = read_frames(out)
     got = [_counter(f) for f in frames]
     assert got == stats["source_frames"], (got, stats["source_frames"])
@@ -241,9 +241,9 @@ def test_webrtc_bad_input_is_one_line(counter_clip, tmp_path, cli_runner, monkey
     from vcbench.conference.webrtc import engine
     from vcbench.conference.webrtc.engine import simulate_webrtc
 
-    r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "lossy-180p", "-o", str(tmp_path / "o.webm"),
+    r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "lossy-180p", "-o", str(tmp_path / "o.avi"),
                                 "--engine", "webrtc"])
-    assert r.exit_code != 0 and "use .mp4 or .mkv" in r.output and "Traceback" not in r.output
+    assert r.exit_code != 0 and "use .mp4, .mkv or .webm" in r.output and "Traceback" not in r.output
     r = cli_runner.invoke(cli, ["simulate", str(counter_clip), "--preset", "clean", "-o", str(tmp_path / "o.mp4"),
                                 "--engine", "webrtc"])
     assert r.exit_code != 0 and "makes no call" in r.output

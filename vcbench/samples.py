@@ -81,12 +81,10 @@ def sample_identities(out: Path, frames: int = 48, targets: int = len(_TARGETS))
     real people (scikit-image's astronaut, insightface's Tom Hanks sample and three faces cut from
     its group photo t1.jpg). Any AUC measured on data made from them is a pipeline check.
     """
-    import subprocess
-
     import cv2
 
     from .fileio import atomic_path
-    from .video import ffmpeg_exe
+    from .video import ffmpeg_exe, run_ffmpeg
 
     tdir, sdir = Path(out) / "targets", Path(out) / "sources"
     tdir.mkdir(parents=True, exist_ok=True)
@@ -97,10 +95,9 @@ def sample_identities(out: Path, frames: int = 48, targets: int = len(_TARGETS))
         if dst.exists():
             continue
         with atomic_path(dst) as tmp:
-            subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(sample_path("carphone")),
-                            "-vf", f"select=gte(n\\,{first}),setpts=N/FRAME_RATE/TB,{vf}", "-frames:v", str(frames),
-                            "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", "-fflags", "+bitexact",
-                            str(tmp)], check=True)
+            run_ffmpeg(exe, ["-i", sample_path("carphone"), "-vf", f"select=gte(n\\,{first}),setpts=N/FRAME_RATE/TB,{vf}",
+                             "-frames:v", str(frames), "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p",
+                             "-fflags", "+bitexact", tmp], f"sample target {name}")
     astronaut_png(sdir / "astronaut.png")
     spec = importlib.util.find_spec("insightface")
     if spec is None or not spec.submodule_search_locations:

@@ -274,6 +274,26 @@ def require_encoder(exe: str, encoder: str, needed_by: str = "") -> None:
         raise EncoderError(f"{exe}: ffmpeg binary has no encoder {encoder!r}{who}")
 
 
+def lossless_args(suffix: str = ".mp4") -> list[str]:
+    """ffmpeg output options that store 4:2:0 frames without loss, for the container ``suffix``:
+    x264 at qp 0 (.mp4/.mkv), or VP9's lossless mode (.webm, which holds no H.264). Bit-exact, so
+    the same frames give the same bytes. The one definition of "a lossless receiver's view"."""
+    if suffix.lower() == ".webm":
+        return ["-c:v", "libvpx-vp9", "-lossless", "1", "-deadline", "good", "-cpu-used", "8", "-row-mt", "0",
+                "-threads", "1", "-pix_fmt", "yuv420p", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    return ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2",
+            "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+
+
+def run_ffmpeg(exe: str, args: Sequence[str], what: str) -> None:
+    """Run one ffmpeg command to completion (vcbench's only way besides the pipes below); a failure
+    is an :class:`EncoderError` starting with ``what`` and ending with ffmpeg's last words."""
+    r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *map(str, args)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise EncoderError(f"{what}: {r.stderr.strip()[-300:] or f'ffmpeg exited with {r.returncode}'}")
+
+
 class VideoWriter:
     """Pipe RGB frames into ffmpeg; the file appears under its final name only on close().
 

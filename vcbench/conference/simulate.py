@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ import numpy as np
 
 from ..errors import ConfigError, EncoderError, VcbenchError, VideoError
 from ..fileio import atomic_path, make_folder, write_json
-from ..video import VideoWriter, ffmpeg_exe, iter_frames, iter_raw, probe, require_encoder
+from ..video import (VideoWriter, ffmpeg_exe, iter_frames, iter_raw, lossless_args, probe, require_encoder,
+                     run_ffmpeg)
 from .codec import encoder_args
 from .link import link_models
 from .network import FramePlan, plan_call
@@ -39,7 +39,7 @@ def _even(x: int) -> int:
     return max(2, x - (x % 2))
 
 
-def _fit(in_w: int, in_h: int, height: int) -> tuple[int, int]:
+def fit_size(in_w: int, in_h: int, height: int) -> tuple[int, int]:
     """The encoded size for a preset of ``height`` lines: the input's aspect ratio is kept (a
     4:3 camera in a "640x360" call sends 480x360), both sides even. Like WebRTC's encoder, a call
     scales a camera down, never up: a smaller input keeps its size. 0 keeps the input size."""
@@ -94,12 +94,12 @@ def plan_simulation(info, p: Preset) -> SimPlan:
     capture = [min(info.frames - 1, int(math.floor(j * fps_in / fps + 1e-9))) for j in range(n)]
     plan = FramePlan(list(range(n)), [0])      # the network's plan needs the encoded sizes: run_network
     cw, ch = captured_size(info.width, info.height, p)
-    w, h = _fit(cw, ch, p.height)
+    w, h = fit_size(cw, ch, p.height)
     segments = [(0, n, w, h, p.bitrate_kbps)]
     step = int(round(p.bwe_step_s * fps)) if p.bwe_step_s else 0
     if 0 < step < n:
-        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *_fit(cw, ch, p.bwe_height), p.bwe_kbps)]
-    shown = _fit(cw, ch, 0) if p.upscale else None
+        segments = [(0, step, w, h, p.bitrate_kbps), (step, n, *fit_size(cw, ch, p.bwe_height), p.bwe_kbps)]
+    shown = fit_size(cw, ch, 0) if p.upscale else None
     if p.tile_height:                 # a tile scales whatever arrives to its height, up or down
         tw, th = shown or (w, h)
         shown = (_even(int(round(p.tile_height * tw / th))), _even(p.tile_height))
@@ -251,12 +251,8 @@ def _simulate(src: Path, out: Path, p: Preset, info, seed: int, ffmpeg: str | No
                     encode(frames, f, *seg, fmt="ivf", keyframes=keyframes)
                 lst = Path(td) / "list.txt"
                 lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
-                r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
-                                    "-i", str(lst), "-c", "copy", "-fflags", "+bitexact", str(tmp_out)],
-                                   capture_output=True, text=True)
-                if r.returncode:
-                    raise EncoderError(f"{out}: joining the bandwidth-step segments failed: "
-                                       f"{r.stderr.strip()[-200:]}")
+                run_ffmpeg(exe, ["-f", "concat", "-safe", "0", "-i", lst, "-c", "copy", "-fflags", "+bitexact",
+                                 tmp_out], f"{out}: joining the bandwidth-step segments failed")
         finally:
             frames.close()
 
@@ -335,11 +331,8 @@ def encode_direct(exe: str, src: Path, out: Path, p: Preset, info, sp: SimPlan) 
     chain.append(f"scale={w}:{h}:flags={flags}")
     args = sender_args(p, kbps, sp.fps, [0])
     with atomic_path(out) as tmp:
-        r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(src), "-map", "0:v:0",
-                            "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}", "-frames:v", str(sp.n), *args, str(tmp)],
-                           capture_output=True, text=True)
-        if r.returncode:
-            raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {r.stderr.strip()[-300:]}")
+        run_ffmpeg(exe, ["-i", src, "-map", "0:v:0", "-vf", ",".join(chain), "-r", f"{sp.fps:.6f}",
+                         "-frames:v", str(sp.n), *args, tmp], f"{p.encoder} failed for preset {p.name!r}")
 
 
 def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float, source: list[int],
@@ -350,12 +343,8 @@ def display(exe: str, sent: Path, out: Path, size: tuple[int, int], fps: float, 
     what the call did, or, when the preset records the call, as its recorder encodes it."""
     if p is not None and p.record_codec:
         args = encoder_args(p.record_codec, p.record_kbps, fps, [0], p.record_crf)
-    elif out.suffix.lower() == ".webm":           # WebM holds no H.264: VP9's lossless mode
-        args = ["-c:v", "libvpx-vp9", "-lossless", "1", "-deadline", "good", "-cpu-used", "8", "-row-mt", "0",
-                "-threads", "1", "-pix_fmt", "yuv420p", "-fflags", "+bitexact", "-flags:v", "+bitexact"]
-    else:
-        args = ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "2",
-                "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    else:                                        # x264 qp 0, or VP9 lossless in .webm (no H.264 there)
+        args = lossless_args(out.suffix)
     frames = iter_raw(sent, size, exe=exe, rate=fps, flags="bicubic")
     try:
         with VideoWriter(out, fps, size, args, exe, pix_fmt="yuv420p") as w:

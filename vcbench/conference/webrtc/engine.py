@@ -300,16 +300,17 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
                     presets_file=None, ffmpeg: str | None = None, fidelity: bool = False,
                     connect_s: float = CONNECT_S) -> dict:
     """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
-    from ...video import VideoWriter, ffmpeg_exe, iter_frames, probe
+    from ...video import VideoWriter, ffmpeg_exe, iter_frames, lossless_args, probe
     from ..presets import Preset, get_preset
-    from ..simulate import _fit, captured_size, display, fidelity_stats, plan_simulation, stats_path
+    from ..simulate import captured_size, display, fidelity_stats, fit_size, plan_simulation, stats_path
 
     src, out = Path(input), Path(output)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
     if p.codec == "none":
         raise VideoError(f"preset {p.name!r} makes no call (codec none): the webrtc engine has nothing to do")
-    if out.suffix.lower() not in (".mp4", ".mkv"):
-        raise VideoError(f"{out}: the webrtc engine writes the receiver's view (lossless H.264): use .mp4 or .mkv")
+    if out.suffix.lower() not in (".mp4", ".mkv", ".webm"):
+        raise VideoError(f"{out}: the webrtc engine writes the receiver's view losslessly (H.264 in .mp4/.mkv, "
+                         f"VP9 in .webm): use .mp4, .mkv or .webm")
     codec = WEBRTC_CODEC[p.codec]
     chromium, _ = find_browser()
     exe = ffmpeg_exe(ffmpeg)
@@ -318,7 +319,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     fps, n = sp.fps, sp.n
     cw, ch = captured_size(info.width, info.height, p)      # what the camera stage delivers
     in_w, in_h = cw - cw % 2, ch - ch % 2
-    out_w, out_h = _fit(cw, ch, p.height)
+    out_w, out_h = fit_size(cw, ch, p.height)
     frame_bytes = in_w * in_h * 3 // 2
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -356,9 +357,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
             tile = (sp.display or (out_w, out_h)) if (p.tile_height or p.record_codec) else None
             view = Path(td) / "view.mp4" if tile else out
             with atomic_path(view) as tmp:
-                with VideoWriter(tmp, fps, (out_w, out_h), ["-c:v", "libx264", "-qp", "0", "-preset", "veryfast",
-                                                            "-pix_fmt", "yuv420p", "-threads", "2"],
-                                 exe, pix_fmt="yuv420p") as w:
+                with VideoWriter(tmp, fps, (out_w, out_h), lossless_args(view.suffix), exe, pix_fmt="yuv420p") as w:
                     cache: dict[int, bytes] = {}
                     for slot in shown:
                         if slot not in cache:
