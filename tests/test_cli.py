@@ -98,3 +98,40 @@ def test_newcomer_output_is_labelled(cli_runner, tmp_path, monkeypatch):
         out = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True,
                              cwd=Path(__file__).parent.parent)
         assert out.returncode == 0 and len(out.stdout.split("options:")[0].splitlines()) > 3, mod
+
+
+def _commands(group=None, path=("vcbench",)):
+    import click
+
+    group = group or cli
+    yield path, group
+    if isinstance(group, click.Group):
+        for name, cmd in group.commands.items():
+            yield from _commands(cmd, (*path, name))
+
+
+def test_every_help_ends_with_an_example_that_parses():
+    """Each command's --help shows an Example: block, and every example line is a valid command
+    line for it (its options exist, its arguments fit): parsed by click, not run."""
+    import shlex
+
+    import click
+
+    for path, cmd in _commands():
+        from click.testing import CliRunner
+
+        r = CliRunner().invoke(cli, [*path[1:], "--help"])
+        assert r.exit_code == 0, path
+        text = r.output
+        assert "Example:" in text, f"{' '.join(path)} --help has no example"
+        lines = [ln.strip() for ln in text.split("Example:", 1)[1].split("Options:", 1)[0].splitlines() if ln.strip().startswith("vcbench")]
+        assert lines, f"{' '.join(path)}: the example shows no command"
+        for line in lines:
+            args = shlex.split(line, comments=True)[1:]
+            if "COMMAND" in args:
+                continue
+            target, rest = cli, args
+            while isinstance(target, click.Group) and rest and rest[0] in target.commands:
+                target, rest = target.commands[rest[0]], rest[1:]
+            assert target is cmd or isinstance(cmd, click.Group), (path, line)      # a group may show a subcommand
+            target.make_context(target.name, list(rest), resilient_parsing=False)   # raises on a bad option

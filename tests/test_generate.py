@@ -549,7 +549,7 @@ def test_target_whose_face_leaves_for_a_long_stretch_is_skipped(tmp_path, media,
     assert "gappy.mp4: no face for 2.5 s (frames 10-29; max_gap 2)" in _quiet(r.output)
     r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
                                 "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2", "--max-gap", "3",
-                                "--cache-dir", str(tmp_path / "c")])
+                                "--min-swapped", "0.4", "--cache-dir", str(tmp_path / "c")])   # 15 of 35 frames
     assert r.exit_code == 0, _quiet(r.output)
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
     assert float(q["swapped_fraction"]) == pytest.approx(15 / 35, abs=0.03)

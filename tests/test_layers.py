@@ -9,7 +9,7 @@ import vcbench
 ROOT = Path(vcbench.__file__).parent
 
 BASE = {"__init__", "errors", "fileio", "config", "runtime", "registry", "video", "samples", "provenance", "batch",
-        "metrics", "distributed", "contracts"}
+        "metrics", "distributed", "contracts", "runs"}
 DOMAIN = {"faces", "datasets", "conference", "models", "scoring"}
 STAGES = {"generate", "finetune", "benchmark"}
 OUTPUT = {"reports"}

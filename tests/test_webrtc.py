@@ -335,6 +335,11 @@ def test_calibrate_prints_both_engines_side_by_side_and_resumes(counter_clip, tm
     made = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")} | {p: p.stat().st_mtime_ns for p in out.rglob("*.webm")}
     r = cli_runner.invoke(cli, args)
     assert r.exit_code == 0 and all(p.stat().st_mtime_ns == t for p, t in made.items())
+    assert "4 runs: 0 done, 4 already done, 0 failed" in r.output
+    assert json.loads((out / "calibrate.status.json").read_text())["state"] == "finished"
+    edited = write_toml(tmp_path / "p.toml", '[presets.lossy-180p]\nextends = "webrtc-vp8-360p"\nbitrate_kbps = 99\n')
+    r = cli_runner.invoke(cli, [*args, "--presets", str(edited)])       # same name, other settings: not averaged in
+    assert r.exit_code == 1 and "preset 'lossy-180p' changed since its outputs were made here" in r.output
     r = cli_runner.invoke(cli, ["calibrate", "--preset", "lossy-108p", "--clips", str(counter_clip), "--out", str(out)])
     assert r.exit_code != 0 and "lossy-180p" in r.output
 

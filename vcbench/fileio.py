@@ -197,3 +197,10 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], columns: list
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
     return Path(path)
+
+
+def os_error_line(e: OSError) -> str:
+    """``PATH: reason`` for an OSError (the path as it can be printed), the reason the OS gave."""
+    why = e.strerror or str(e) or type(e).__name__
+    paths = [display_name(p) for p in (e.filename, e.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {why}" if paths else why

@@ -15,7 +15,8 @@ from pathlib import Path
 from ..batch import BatchResult
 from ..errors import ConfigError, DatasetError, VcbenchError
 from ..contracts import FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows, torn_tail
-from ..fileio import make_folder, write_json
+from ..fileio import write_json
+from ..runtime import parse_shard
 
 
 class Appender:
@@ -80,34 +81,17 @@ def model_files(detectors) -> dict[str, dict]:
     return out
 
 
-def check_identity(cfg, out: Path, models: dict | None = None) -> None:
-    """Refuse to mix predictions made with another configuration, or by a model whose file changed,
-    into the same run folder (a model new to the folder is welcome)."""
+def run_folder(cfg, models: dict | None = None, log=None):
+    """The benchmark's RunFolder: predictions made with another configuration, or by a model whose
+    file changed, never mix into one folder (a model new to the folder is welcome). The identity
+    file keeps its name, ``benchmark.json``, so older run folders still resume."""
     from ..config import to_json
+    from ..runs import RunFolder
 
-    f = out / "benchmark.json"
-    want = cfg.identity()
-    models = models or {}
-    if f.is_file():
-        doc = read_json_object(f, "benchmark identity file", {"identity": dict})
-        have = doc["identity"]
-        differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-        if differ:
-            raise ConfigError(f"{out}: holds results of another configuration ({', '.join(differ)} differ: "
-                              + "; ".join(f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in differ)
-                              + "); use another --out")
-        known = doc.get("models") if isinstance(doc.get("models"), dict) else {}
-        changed = [n for n in models if n in known and known[n] != models[n]]
-        if changed:
-            n = changed[0]
-            raise ConfigError(f"{out}: model {n!r} changed since its predictions were made here "
-                              f"({known[n].get('file') or known[n].get('spec')} sha256 "
-                              f"{str(known[n].get('sha256'))[:12]} there, {str(models[n].get('sha256'))[:12]} now); "
-                              "give it another name or use another --out")
-        if any(n not in known for n in models):
-            write_json(f, {**doc, "models": {**known, **models}})
-    else:
-        write_json(f, {"identity": want, "config": to_json(cfg), "models": models})
+    folder = RunFolder(cfg.out, "benchmark", identity_file="benchmark.json", shard=parse_shard(cfg.shard), log=log)
+    folder.open()
+    folder.claim(cfg.identity(), record=to_json(cfg), members=models or {}, member_kind="model")
+    return folder
 
 
 def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
@@ -150,8 +134,8 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     presets = {name: (None if name == "clean" else lookup("preset", name, available)) for name in cfg.preset}
     datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
     detectors = load_detectors(cfg.model, cfg)
-    out = make_folder(cfg.out)
-    check_identity(cfg, out, model_files(detectors))
+    folder = run_folder(cfg, model_files(detectors), log=progress.log)
+    out = folder.path
     write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
     # failed rows are retried now: dropped first, so a key has one row whatever the retry gives
     done = {tuple(r[k] for k in PRED_KEY)
@@ -165,6 +149,8 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     batch = BatchResult("predictions")
     preds = Appender(out / "predictions.csv", PRED_COLUMNS)
     feats = Appender(out / "features.csv", FEATURE_COLUMNS)
+    status = folder.running(models=[d.name for d in detectors], datasets=list(cfg.dataset), presets=list(cfg.preset))
+    status.__enter__()
     try:
         for ds in datasets:
             for pname, items in plans[ds.name].items():
@@ -201,6 +187,12 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
                             batch.done += 1
                         else:
                             batch.fail(f"{det.name} {ds.name}/{pname}/{row['video_id']}", row["status"])
+    except BaseException as e:
+        status.__exit__(type(e), e, None)
+        raise
+    else:
+        status.result = batch
+        status.__exit__(None, None, None)
     finally:
         preds.close()
         feats.close()

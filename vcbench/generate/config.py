@@ -62,6 +62,19 @@ class GenerateConfig:
         available = load_presets(self.presets)
         return [lookup("preset", name, available) for name in self.preset]
 
+    #: the options that decide the bytes of a video, quality file or split already in ``--out``: a
+    #: re-run with another value would mix two datasets in one, so it is refused naming the key.
+    #: Not here: what only adds or leaves out items (sources, targets, pairs, self_swap, the
+    #: skip thresholds), where files go (cache_dir), and how the work is spread (shard, ffmpeg).
+    #: Presets are compared per name, by their settings' digest (a new preset is welcome).
+    IDENTITY = ("swapper", "swapper_model", "arcface", "face_backend", "select", "map", "timing", "mouth_mask",
+                "mouth_mask_size", "enhancer", "enhancer_model", "color", "poisson", "engine", "seed", "split",
+                "val_fraction", "test_fraction", "max_frames", "every", "crf", "master")
+
+    def identity(self) -> dict[str, Any]:
+        js = self.to_json()
+        return {k: js[k] for k in self.IDENTITY}
+
     def to_json(self) -> dict[str, Any]:
         from ..config import to_json
 

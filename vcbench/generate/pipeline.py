@@ -516,12 +516,16 @@ class Generator:
     def run(self, plan: Plan, shard: tuple[int, int] = (0, 1)) -> Report:
         from ..video import probe
 
-        self._split_of = plan.split_of
-        if self.cfg.out.is_dir():
-            from ..fileio import remove_stale_temporaries
+        from ..conference.renditions import preset_digest
+        from ..runs import RunFolder
 
-            for stale in remove_stale_temporaries(self.cfg.out):
-                self.progress.log(f"removed {stale} (left by an interrupted run)")
+        self._split_of = plan.split_of
+        # another --crf (or swapper, seed, ...) into the same --out is refused, naming the option
+        self.folder = RunFolder(self.cfg.out, "generate", shard=shard, log=self.progress.log).open()
+        self.folder.claim(self.cfg.identity(), record=self.cfg.to_json(),
+                          members={p.name: preset_digest(p) for p in self.presets if p.name != "clean"},
+                          member_kind="preset")
+        self.folder.begin(targets=len(plan.targets), pairs=len(plan.pairs))
         if self.cfg.pairs is not None and self.cfg.pairs > plan.possible_pairs:
             self.progress.log(f"--pairs {self.cfg.pairs}: only {plan.possible_pairs} pair(s) possible (a source and a "
                               f"target of the same split, never a target's own identity); making "
@@ -633,4 +637,12 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
     plan = make_plan(cfg)
     gen = Generator(cfg, progress)
     gen.failures += plan.refused
-    return gen.run(plan, shard)
+    try:
+        report = gen.run(plan, shard)
+    except BaseException as e:
+        if getattr(gen, "folder", None) is not None:
+            gen.folder.end(None, state="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                           error=str(e)[:300])
+        raise
+    gen.folder.end(report.batch)
+    return report
