@@ -203,3 +203,38 @@ def test_report_bad_input(bench_run, cli_runner, tmp_path):
     assert r.exit_code == 0, r.output
     html = out.read_text()
     assert "zoom-360p / real:" in html and "video not found" in html and ">missing<" in html
+
+
+def test_a_run_renders_the_same_report_after_its_datasets_and_presets_change(bench_run, cli_runner, tmp_path):
+    """The report reads the run's context.json (written by the benchmark), never today's
+    datasets.toml or presets: editing both after the run leaves every table as it was."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(bench_run["run"], run)
+    ctx = json.loads((run / "context.json").read_text())
+    assert ctx["schema"] == "vcbench-context/1" and set(ctx["presets"]) == {"zoom-360p"}
+    assert ctx["presets"]["zoom-360p"]["settings"]["bitrate_kbps"] > 0 and ctx["datasets"]["calls"]["videos"] == 12
+
+    def tables(name):
+        out = tmp_path / name / "report.html"
+        r = cli_runner.invoke(cli, ["report", str(run), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        folder = out.parent / "report_tables"
+        return {p.name: p.read_text() for p in sorted(folder.iterdir())}, out.read_text()
+
+    before, html = tables("a")
+    # the run's datasets.toml now points elsewhere with other videos, and its presets file redefines zoom-360p
+    other = tmp_path / "other"
+    (other / "real").mkdir(parents=True)
+    toml = write_toml(tmp_path / "d.toml", f'[datasets.calls]\nkind = "folder"\nroot = "{other}"\n')
+    presets = write_toml(tmp_path / "p.toml", '[presets.zoom-360p]\nextends = "clean"\ncodec = "vp8"\nbitrate_kbps = 7\n')
+    res = json.loads((run / "results.json").read_text())
+    res["config"]["presets"], res["config"]["datasets"] = str(presets), str(toml)
+    (run / "results.json").write_text(json.dumps(res))
+    after, html2 = tables("b")
+    assert after == before and "zoom-360p" in html2 and "no context.json" not in html2
+    # a run made before context.json existed says where its descriptions come from
+    (run / "context.json").unlink()
+    _, html3 = tables("c")
+    assert "no context.json" in html3

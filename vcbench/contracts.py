@@ -19,6 +19,11 @@ from .errors import ConfigError, VcbenchError
 
 BENCH_SCHEMA = "vcbench-benchmark/1"      # results.json
 FINETUNE_FORMAT = "vcbench-finetune/1"    # run.json
+#: context.json in a benchmark run folder: what the report shows about the run's datasets and call
+#: conditions, recorded when the run was made (the report never reads today's datasets.toml or
+#: presets, so an old run renders the same report after either changes)
+CONTEXT_FILE = "context.json"
+CONTEXT_SCHEMA = "vcbench-context/1"
 
 #: predictions.csv: one row per (model, dataset, preset, video_id)
 PRED_COLUMNS = ["model", "dataset", "preset", "video_id", "label", "score", "clips", "split", "method", "pair_id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..contracts import (FEATURE_COLUMNS, FEATURE_KEY, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows,
+from ..contracts import (CONTEXT_FILE, FEATURE_COLUMNS, FEATURE_KEY, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows,
                          torn_tail)
 from ..errors import ConfigError
 from ..fileio import write_csv
@@ -28,7 +28,7 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
         warn(f"merging {len(runs)} of {declared} shards: the results cover only part of the data")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("benchmark.json", "models.json"):
+    for name in ("benchmark.json", "models.json", CONTEXT_FILE):
         if (Path(runs[0]) / name).is_file() and Path(runs[0]).resolve() != out.resolve():
             shutil.copyfile(Path(runs[0]) / name, out / name)
     preds: dict[tuple, dict] = {}

@@ -94,6 +94,31 @@ def run_folder(cfg, models: dict | None = None, log=None):
     return folder
 
 
+def write_context(out: Path, cfg, datasets, presets: dict) -> None:
+    """context.json: the datasets and call conditions as this run saw them (see contracts). A re-run
+    adds what is new (another dataset) and keeps what was recorded: the report of a run is fixed
+    when its predictions are made."""
+    from ..conference.presets import preset_to_json
+    from ..conference.renditions import preset_digest
+    from ..contracts import CONTEXT_FILE, CONTEXT_SCHEMA
+    from ..datasets.base import describe
+
+    f = out / CONTEXT_FILE
+    doc = read_json_object(f, "benchmark context file", {"datasets": dict, "presets": dict}) if f.is_file() else {
+        "schema": CONTEXT_SCHEMA, "datasets": {}, "presets": {}}
+    new = False
+    for ds in datasets:
+        if ds.name not in doc["datasets"]:
+            doc["datasets"][ds.name] = describe(ds, cfg.split)
+            new = True
+    for name, p in presets.items():
+        if p is not None and name not in doc["presets"]:
+            doc["presets"][name] = {"settings": preset_to_json(p), "digest": preset_digest(p)}
+            new = True
+    if new or not f.is_file():
+        write_json(f, doc)
+
+
 def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
     """preset name -> [(record, path or None (to render))], evaluated split + val (thresholds)."""
     from ..runtime import shard_items
@@ -137,6 +162,7 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     folder = run_folder(cfg, model_files(detectors), log=progress.log)
     out = folder.path
     write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
+    write_context(out, cfg, datasets, presets)
     # failed rows are retried now: dropped first, so a key has one row whatever the retry gives
     done = {tuple(r[k] for k in PRED_KEY)
             for r in compact(out / "predictions.csv", PRED_COLUMNS, PRED_KEY,

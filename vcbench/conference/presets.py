@@ -230,3 +230,18 @@ def load_presets(extra: str | os.PathLike | None = None) -> dict[str, Preset]:
 
 def get_preset(name: str, extra: str | os.PathLike | None = None) -> Preset:
     return lookup("preset", name, load_presets(extra))
+
+
+def preset_to_json(p: Preset) -> dict:
+    """Every setting of ``p``, as JSON (a run records the presets it used; see preset_from_json)."""
+    import dataclasses
+
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(p).items()}
+
+
+def preset_from_json(d: dict) -> Preset:
+    """The :class:`Preset` a run recorded (unknown keys, from a newer vcbench, are left out)."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(Preset)}
+    return Preset(**{k: (tuple(v) if k in ("sources", "estimates") else v) for k, v in d.items() if k in known})

@@ -224,3 +224,41 @@ def read_manifest(path: Path) -> list[VideoRecord]:
             out.append(VideoRecord(**kw))
     unique_ids(out, str(path))
     return out
+
+
+def describe(ds: Dataset, split: str) -> dict[str, Any]:
+    """What a report says about a dataset, as it is now: kind, root, videos by split and method
+    (real, fake, identities), generation quality and settings when vcbench made it, and the
+    ``split`` records with absolute paths (the gallery's real/fake pair). The benchmark records it
+    in its run's context.json, so the report of an old run does not depend on today's files."""
+    groups: dict = {}
+    for r in ds.records:
+        g = groups.setdefault((r.split, r.method), {"real": 0, "fake": 0, "ids": set()})
+        g["fake" if r.label else "real"] += 1
+        g["ids"] |= {i for i in (r.source_id, r.target_id) if i}
+    out: dict[str, Any] = {
+        "name": ds.name, "kind": ds.kind, "root": str(ds.root), "videos": len(ds.records),
+        "groups": [[split_, meth, g["real"], g["fake"], len(g["ids"])] for (split_, meth), g in sorted(groups.items())],
+        "records": [{**r.row(), "path": str(ds.abspath(r))} for r in ds.records if r.split == split],
+        "quality": None, "generated": None}
+    q = Path(ds.root) / "quality.csv"
+    if q.is_file():
+        with open(q, newline="", encoding="utf-8", errors="replace") as f:
+            rows = list(csv.DictReader(f))
+
+        def mean(k):
+            v = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
+            return round(sum(v) / len(v), 4) if v else None
+        out["quality"] = {"fakes": len(rows), **{k: mean(k) for k in ("swapped_fraction", "face_psnr", "face_ssim",
+                                                                       "id_sim_fake")}}
+    g = Path(ds.root) / "generate.json"
+    if g.is_file():
+        try:
+            doc = json.loads(g.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict):
+            sw = doc.get("swapper")
+            out["generated"] = {"swapper": sw.get("name") if isinstance(sw, dict) else sw,
+                                "face_backend": doc.get("face_backend"), "presets": list(doc.get("presets") or [])}
+    return out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-from ..contracts import (BENCH_SCHEMA, FINETUNE_FORMAT, PRED_COLUMNS, RunFileError, check_types,  # noqa: F401
+from ..contracts import (BENCH_SCHEMA, CONTEXT_FILE, FINETUNE_FORMAT, PRED_COLUMNS, RunFileError, check_types,  # noqa: F401
                          checked_predictions, read_json_object, read_metrics_lines, read_rows)
 
 
@@ -17,6 +17,7 @@ class BenchRun:
     results: dict
     predictions: list[dict]
     features: list[dict]
+    context: dict | None = None          # context.json: datasets and presets as the run saw them
 
 
 @dataclass
@@ -52,7 +53,9 @@ def load_bench(path: str | Path) -> BenchRun:
         if not isinstance(c, dict) or not isinstance(c.get("metrics", {}), dict):
             raise RunFileError(f"{f}: cells[{k}] is not an object with a 'metrics' object")
     preds = checked_predictions(read_rows(p / "predictions.csv", PRED_COLUMNS), p / "predictions.csv")
-    return BenchRun(p, res, preds, read_csv_rows(p / "features.csv"))
+    ctx = (read_json_object(p / CONTEXT_FILE, "benchmark context file", {"datasets": dict, "presets": dict})
+           if (p / CONTEXT_FILE).is_file() else None)
+    return BenchRun(p, res, preds, read_csv_rows(p / "features.csv"), ctx)
 
 
 def load_finetune(path: str | Path) -> FinetuneRun:

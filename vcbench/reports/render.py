@@ -251,7 +251,6 @@ def _comparisons(rep: Report, run: BenchRun) -> None:
 
 def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
     cfg = run.results.get("config", {})
-    datasets_file = cfg.get("datasets")
     sc = Table(f"shortcut-{len(rep.tables)}", "Shortcut check: AUC of each file feature alone (flag above 0.7)",
                ["dataset / preset", "file size", "bitrate", "width", "height", "frames", "duration", "codec",
                 "flagged"])
@@ -262,59 +261,86 @@ def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
                Cell("yes" if s.get("flagged") else "no", bool(s.get("flagged")), "bad" if s.get("flagged") else ""))
     if sc.rows:
         rep.tables.append(sc)
-    try:
-        from ..conference.presets import load_presets
-
-        presets = load_presets(cfg.get("presets"))
-    except Exception as e:  # noqa: BLE001 - the report goes on without the presets' settings
-        rep.warnings.append(f"presets could not be read ({str(e)[:160]}); their settings are not shown")
-        presets = None
+    presets, described = _context(rep, run)
     if presets is not None:
         _presets_table(rep, run, presets)
     for name in cfg.get("dataset", []):
         card = {"name": name, "lines": [], "missing": ""}
-        try:
-            from ..datasets import get_dataset
-
-            ds = get_dataset(name, datasets_file)
-        except Exception as e:  # noqa: BLE001 - a card says what it could not read; the report goes on
-            card["missing"] = f"dataset {name!r} could not be read here ({str(e).splitlines()[0][:200]})"
+        d = described.get(name)
+        if not isinstance(d, dict):
+            card["missing"] = f"dataset {name!r} could not be read ({d or 'not recorded'})"
             rep.cards.append(card)
             continue
         t = Table(f"dataset-{name}-{len(rep.tables)}", f"Dataset {name}: videos by split, label and method",
                   ["split", "method", "real", "fake", "identities"])
-        groups: dict = {}
-        for r in ds.records:
-            g = groups.setdefault((r.split, r.method), {"real": 0, "fake": 0, "ids": set()})
-            g["fake" if r.label else "real"] += 1
-            g["ids"] |= {i for i in (r.source_id, r.target_id) if i}
-        for (split, meth), g in sorted(groups.items()):
-            t.add(split, meth, Cell(str(g["real"]), g["real"]), Cell(str(g["fake"]), g["fake"]),
-                  Cell(str(len(g["ids"])), len(g["ids"])))
+        for split, meth, real, fake, ids in d.get("groups", []):
+            t.add(split, meth, Cell(str(real), real), Cell(str(fake), fake), Cell(str(ids), ids))
         rep.tables.append(t)
         card["table"] = t.key
-        card["lines"].append(f"{ds.kind} dataset at {ds.root}: {len(ds.records)} videos")
-        q = ds.root / "quality.csv"
-        if q.is_file():
-            rows = read_csv_rows(q)
-
-            def mean(k):
-                v = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
-                return f"{sum(v) / len(v):.3f}" if v else "n/a"
-            card["lines"].append(f"generation quality over {len(rows)} fakes: swapped fraction {mean('swapped_fraction')}, "
+        card["lines"].append(f"{d.get('kind')} dataset at {d.get('root')}: {d.get('videos')} videos")
+        q = d.get("quality")
+        if q:
+            def mean(k, nd=3):
+                return "n/a" if q.get(k) is None else f"{q[k]:.{nd}f}"
+            card["lines"].append(f"generation quality over {q.get('fakes')} fakes: swapped fraction {mean('swapped_fraction')}, "
                                  f"face PSNR {mean('face_psnr')} dB, face SSIM {mean('face_ssim')}, identity "
                                  f"similarity to the source {mean('id_sim_fake')}")
-        if (ds.root / "generate.json").is_file():
-            g = json.loads((ds.root / "generate.json").read_text(encoding="utf-8"))
-            sw = g.get("swapper")
-            sw = sw.get("name") if isinstance(sw, dict) else sw
-            card["lines"].append(f"generated with swapper {sw}, face backend {g.get('face_backend')}, "
-                                 f"presets {', '.join(g.get('presets', []))}")
+        g = d.get("generated")
+        if g:
+            card["lines"].append(f"generated with swapper {g.get('swapper')}, face backend {g.get('face_backend')}, "
+                                 f"presets {', '.join(g.get('presets') or [])}")
         rep.cards.append(card)
         if thumbs and presets is not None:
-            _gallery(rep, run, ds, presets)
+            _gallery(rep, run, _Recorded(d), presets)
         elif thumbs:
-            rep.gallery_notes.append(f"{ds.name}: no thumbnails (the presets could not be read)")
+            rep.gallery_notes.append(f"{name}: no thumbnails (the presets could not be read)")
+
+
+class _Recorded:
+    """A dataset as the run recorded it (context.json): its name, the evaluated split's records, paths."""
+
+    def __init__(self, d: dict):
+        from ..datasets.base import VideoRecord
+
+        self.name = d["name"]
+        self.records = [VideoRecord(**r) for r in d.get("records", [])]
+
+    @staticmethod
+    def abspath(rec) -> Path:
+        return Path(rec.path)
+
+
+def _context(rep: Report, run: BenchRun):
+    """(presets by name or None, dataset descriptions by name): from the run's context.json; a run
+    made before vcbench recorded it is described from today's datasets.toml and presets, and the
+    report says so."""
+    from ..conference.presets import load_presets, preset_from_json
+
+    cfg = run.results.get("config", {})
+    if run.context is not None:
+        try:
+            presets = {n: preset_from_json(v["settings"]) for n, v in run.context.get("presets", {}).items()}
+        except (TypeError, KeyError) as e:
+            rep.warnings.append(f"{run.path}/context.json: a preset could not be read ({e}); settings not shown")
+            presets = None
+        return presets, run.context.get("datasets", {})
+    rep.warnings.append(f"{run.path}: no context.json (the run predates it): its datasets and call conditions are "
+                        "described from today's datasets.toml and presets, which may have changed since")
+    try:
+        presets = load_presets(cfg.get("presets"))
+    except Exception as e:  # noqa: BLE001 - the report goes on without the presets' settings
+        rep.warnings.append(f"presets could not be read ({str(e)[:160]}); their settings are not shown")
+        presets = None
+    described: dict = {}
+    for name in cfg.get("dataset", []):
+        try:
+            from ..datasets import get_dataset
+            from ..datasets.base import describe
+
+            described[name] = describe(get_dataset(name, cfg.get("datasets")), run.results.get("split"))
+        except Exception as e:  # noqa: BLE001 - a card says what it could not read; the report goes on
+            described[name] = f"here: {str(e).splitlines()[0][:200]}"
+    return presets, described
 
 
 def _presets_table(rep: Report, run: BenchRun, presets: dict) -> None:
