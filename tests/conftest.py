@@ -95,3 +95,45 @@ def astronaut_rgb() -> np.ndarray:
 
 
 has_mediapipe = importlib.util.find_spec("mediapipe") is not None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """No test reads or writes the user's ~/.cache/vcbench (renditions, face tracks, weights): the
+    whole session, and the processes it starts, use one fresh cache; a test that checks the cache's
+    contents sets its own ``VCBENCH_CACHE``."""
+    import os
+
+    old = os.environ.get("VCBENCH_CACHE")
+    os.environ["VCBENCH_CACHE"] = str(tmp_path_factory.mktemp("vcbench-cache"))
+    yield
+    if old is None:
+        os.environ.pop("VCBENCH_CACHE", None)
+    else:
+        os.environ["VCBENCH_CACHE"] = old
+
+
+def builtin_ladder() -> list[str]:
+    """Every built-in preset, in presets.toml's order: the one list the tests use."""
+    from vcbench.conference.presets import builtin_presets
+
+    return list(builtin_presets())
+
+
+def preset_kind(p) -> tuple:
+    """What decides which code path a preset runs: codec, network, bandwidth step, camera stages,
+    receiver display and recorder. Two presets of one kind differ only in numbers."""
+    camera = bool(p.noise_sigma or p.exposure_drift or p.wb_drift or p.lowlight or p.mjpeg_quality)
+    return (p.codec, p.has_network, bool(p.bwe_step_s), camera, p.background_blur, p.background_replace,
+            bool(p.touchup), p.upscale, p.portrait, p.content, p.temporal_layers > 1, bool(p.tile_height),
+            p.record_codec)
+
+
+def one_preset_per_kind(near_height: int = 720) -> list[str]:
+    """A representative of each kind of built-in preset: the one whose height is nearest ``near_height``."""
+    from vcbench.conference.presets import builtin_presets
+
+    groups: dict[tuple, list] = {}
+    for p in builtin_presets().values():
+        groups.setdefault(preset_kind(p), []).append(p)
+    return [min(g, key=lambda p: (abs((p.height or near_height) - near_height), p.name)).name for g in groups.values()]

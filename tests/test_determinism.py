@@ -1,7 +1,7 @@
 """Same input, preset and seed: the same bytes, on the kind of clip users run (1280x720, 10 s).
 
 Small clips hide scheduling-dependent encoders (x264's multi-threaded VBV gave 3 different files
-in 3 runs at 720p); every preset of the ladder runs twice here, two at a time in separate
+in 3 runs at 720p); one preset of each kind (codec, network, camera, display, recorder) runs twice here, two at a time in separate
 processes (how vcbench gets throughput without threads inside an encode), and so does generate.
 The camera presets (whose seeded per-frame Python stages cost ~0.1 s a frame at 720p) run on the
 first 3 s of the same clip; their encoders are the ones the other presets exercise on all 10 s.
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import has_mediapipe
+from conftest import has_mediapipe, one_preset_per_kind
 
-LADDER = ["ffpp-c23", "ffpp-c40", "webrtc-vp8-720p", "webrtc-vp8-360p", "zoom-720p", "zoom-360p",
-          "zoom-cpu-720p15", "teams-540p", "teams-360p", "meet-vp9-720p", "meet-av1-360p", "lossy-180p",
-          "bwe-step", "burst-loss", "loss-stress", "webcam-lowlight", "vbg-blur", "touchup"]
+#: one preset per kind (codec, network, camera stages, display, recorder), the one nearest 720p:
+#: presets of one kind run the same code with other numbers
+KINDS = [n for n in one_preset_per_kind(720) if n != "clean"]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def _simulate(args) -> str:
 def test_every_preset_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, clip_720p_3s):
     from vcbench.conference.presets import get_preset
 
-    names = [n for n in LADDER if n != "vbg-blur" or has_mediapipe]
+    names = [n for n in KINDS if not get_preset(n).background_blur and not get_preset(n).background_replace
+             or has_mediapipe]
     jobs = [(str(clip_720p_3s if get_preset(n).has_camera else clip_720p),
              str(tmp_path / f"{n}.{k}{get_preset(n).extension}"), n) for n in names for k in (0, 1)]
     import multiprocessing
