@@ -10,6 +10,7 @@ Generate makes its masters and two call conditions from the first 2 s (60 frames
 from __future__ import annotations
 
 import hashlib
+import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -81,5 +82,8 @@ def test_generate_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, astro
                                      "--cache-dir", str(tmp_path / f"c{k}")])
         assert r.exit_code == 0, r.output
         outs.append({str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-                     for p in sorted(out.rglob("*")) if p.is_file() and p.name != "generate.json"})
+                     for p in sorted(out.rglob("*")) if p.is_file()
+                     and p.name not in ("generate.json", "generate.status.json", "generate.identity.json")})
+        outs[-1]["identity"] = json.loads((out / "generate.identity.json").read_text())["identity"]
+    # the run records (generate.json, the status and the identity's config copy) say where and when
     assert len(outs[0]) >= 8 and outs[0] == outs[1]
