@@ -135,3 +135,27 @@ def test_every_help_ends_with_an_example_that_parses():
                 target, rest = target.commands[rest[0]], rest[1:]
             assert target is cmd or isinstance(cmd, click.Group), (path, line)      # a group may show a subcommand
             target.make_context(target.name, list(rest), resilient_parsing=False)   # raises on a bad option
+
+
+def test_every_environment_variable_read_is_listed_and_documented():
+    """runtime.ENVIRONMENT is the list: every VCBENCH_* the code reads is in it, and each of its
+    user-facing variables is in docs/troubleshooting.md's table."""
+    from vcbench.runtime import ENVIRONMENT
+
+    root = Path(__file__).resolve().parent.parent
+    read = set()
+    for path in (root / "vcbench").rglob("*.py"):
+        read |= set(re.findall(r"""environ(?:\.get)?\(?\[?["'](VCBENCH_[A-Z_]+|INSIGHTFACE_ROOT)["']""",
+                                path.read_text(encoding="utf-8")))
+        read |= set(re.findall(r"""_env_path\(["'](VCBENCH_[A-Z_]+)["']""", path.read_text(encoding="utf-8")))
+    assert read and read <= set(ENVIRONMENT), read - set(ENVIRONMENT)
+    docs = (root / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    missing = [v for v in ENVIRONMENT if v != "VCBENCH_FAULT" and f"`{v}`" not in docs]
+    assert not missing, f"not in docs/troubleshooting.md: {missing}"
+
+
+def test_the_cli_engine_names_are_the_engines():
+    from vcbench.cli import ENGINE_NAMES
+    from vcbench.conference.engines import ENGINES
+
+    assert tuple(ENGINE_NAMES) == tuple(ENGINES)

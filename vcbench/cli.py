@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import VcbenchError
+from .distributed import current as current_world
 from .fileio import os_error_line
 
 
@@ -62,6 +63,17 @@ cache_dir_option = click.option("--cache-dir", type=click.Path(file_okay=False, 
                                 help="Face-track cache (default: $VCBENCH_CACHE/faces or ~/.cache/vcbench/faces).")
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 shard_option = click.option("--shard", default="0/1", show_default=True, help="Process shard i of n (job arrays).")
+#: ffmpeg (the modelled call) or webrtc (a real one); the names are conference.engines.ENGINES
+ENGINE_NAMES = ("ffmpeg", "webrtc")
+
+
+def engine_option(default: str = "ffmpeg", what: str = "the presets"):
+    return click.option("--engine", type=click.Choice(ENGINE_NAMES), default=default, show_default=True,
+                        help=f"Who applies {what}: ffmpeg (the modelled call: fast, bit-identical) or webrtc (a real "
+                             "libwebrtc call in headless Chromium through a packet relay: real time, not "
+                             "bit-identical; needs chromium; renditions are cached per engine).")
+
+
 face_backend_option = click.option("--face-backend", "--backend", "face_backend", default="mediapipe", show_default=True,
                                    help="Face backend: mediapipe (offline) or insightface.")
 
@@ -256,9 +268,7 @@ def presets_show(name, presets_file):
 @ffmpeg_option
 @click.option("--fidelity", is_flag=True,
               help="Also measure PSNR/SSIM of the output against the input (decodes both: slower).")
-@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default="ffmpeg", show_default=True,
-              help="ffmpeg: the modelled call (fast, bit-identical); webrtc: a real libwebrtc call in headless "
-                   "Chromium through a packet relay (real time, not bit-identical; needs chromium).")
+@engine_option(what="the preset")
 @library_errors
 def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine):
     """Pass one video through a simulated call; print what the call did to it.
@@ -321,7 +331,7 @@ def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpe
 
 # --- generate ------------------------------------------------------------------------
 
-def _g(name):
+def generate_default(name):
     from .generate.config import GenerateConfig
 
     return default_of(GenerateConfig, name)
@@ -333,25 +343,25 @@ def _g(name):
 @click.option("--target", type=click.Path(path_type=Path), default=None,
               help="Target video, or a folder of videos (a subfolder = one identity).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Dataset folder to write.")
-@click.option("--swapper", default=_g("swapper"), show_default=True, help="mesh (offline) or inswapper.")
+@click.option("--swapper", default=generate_default("swapper"), show_default=True, help="mesh (offline) or inswapper.")
 @click.option("--swapper-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="inswapper_128.onnx (default: searched in ~/.insightface/models and ./models).")
-@click.option("--arcface", default=_g("arcface"), show_default=True,
+@click.option("--arcface", default=generate_default("arcface"), show_default=True,
               help="insightface pack (or ArcFace .onnx) for identity embeddings.")
-@click.option("--face-backend", default=_g("face_backend"), show_default=True,
+@click.option("--face-backend", default=generate_default("face_backend"), show_default=True,
               help="auto, mediapipe or insightface (auto: the pack for inswapper when present).")
-@click.option("--select", default=_g("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
+@click.option("--select", default=generate_default("select"), show_default=True, help="Faces to swap: leftmost, largest or all.")
 @click.option("--map", "map", default=None,
               help="SOURCE=TARGET_ID,...: a source per face identity of each target (Deep-Live-Cam's map-faces). "
                    "Identities are found by ArcFace embedding and numbered left to right from 0; each target "
                    "gets one fake with every mapped source; other faces stay real. Replaces --select.")
-@click.option("--timing", type=click.Choice(["live", "video", "exact"]), default=_g("timing"), show_default=True,
+@click.option("--timing", type=click.Choice(["live", "video", "exact"]), default=generate_default("timing"), show_default=True,
               help="Which frame's detection is pasted: live = Deep-Live-Cam's webcam loop (detects every "
                    "round(0.08 x fps) frames, reuses it between), video = its file pipeline (the previous "
                    "frame's), exact = each frame's own.")
 @click.option("--mouth-mask", is_flag=True,
               help="inswapper: put the target's mouth back after the paste (Deep-Live-Cam's mouth mask).")
-@click.option("--mouth-mask-size", type=float, default=_g("mouth_mask_size"), show_default=True,
+@click.option("--mouth-mask-size", type=float, default=generate_default("mouth_mask_size"), show_default=True,
               help="Its 0-100 size slider: 0 = the lip outline, 100 = from the mouth down to the chin.")
 @click.option("--enhancer", type=click.Choice(["gfpgan", "gpen256", "gpen512"]), default=None,
               help="Deep-Live-Cam's face enhancer on the swapped face (its ONNX file: gfpgan-1024.onnx, "
@@ -362,30 +372,28 @@ def _g(name):
               help="inswapper: LAB colour transfer onto the patch. A vcbench extra with no Deep-Live-Cam "
                    "counterpart (its 'Fix Blueish Cam' only swaps BGR/RGB on capture); off by default.")
 @click.option("--poisson", is_flag=True, help="inswapper: Poisson blend.")
-@click.option("--preset", "preset", default=_g("preset"), show_default=True, help="Comma-separated call conditions.")
+@click.option("--preset", "preset", default=generate_default("preset"), show_default=True, help="Comma-separated call conditions.")
 @click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Extra presets TOML.")
-@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default=_g("engine"), show_default=True,
-              help="Who applies the presets to reals and fakes: ffmpeg (the modelled call) or webrtc (a real "
-                   "call in headless Chromium: real time, not bit-identical).")
+@engine_option(generate_default("engine"), "the presets to reals and fakes")
 @click.option("--pairs", type=click.IntRange(min=1), default=None, help="Draw N (source, target) pairs instead of all.")
-@click.option("--seed", type=int, default=_g("seed"), show_default=True)
+@click.option("--seed", type=int, default=generate_default("seed"), show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Put every identity in this split instead of drawing splits.")
-@click.option("--val-fraction", type=float, default=_g("val_fraction"), show_default=True)
-@click.option("--test-fraction", type=float, default=_g("test_fraction"), show_default=True)
+@click.option("--val-fraction", type=float, default=generate_default("val_fraction"), show_default=True)
+@click.option("--test-fraction", type=float, default=generate_default("test_fraction"), show_default=True)
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Use at most this many frames per target.")
-@click.option("--every", "every", type=click.IntRange(min=1), default=_g("every"), show_default=True,
+@click.option("--every", "every", type=click.IntRange(min=1), default=generate_default("every"), show_default=True,
               help="Run the face detector every N frames, track between.")
-@click.option("--min-face-fraction", type=float, default=_g("min_face_fraction"), show_default=True,
+@click.option("--min-face-fraction", type=float, default=generate_default("min_face_fraction"), show_default=True,
               help="Skip a target whose face is found in fewer of its frames.")
-@click.option("--min-swapped", "min_swapped", type=click.FloatRange(0, 1), default=_g("min_swapped"), show_default=True,
+@click.option("--min-swapped", "min_swapped", type=click.FloatRange(0, 1), default=generate_default("min_swapped"), show_default=True,
               help="A fake in which fewer of the frames were swapped is a failed item, not a label-1 video.")
-@click.option("--max-gap", "max_gap", type=float, default=_g("max_gap"), show_default=True,
+@click.option("--max-gap", "max_gap", type=float, default=generate_default("max_gap"), show_default=True,
               help="Skip a target whose face is missing for longer than this many seconds at a stretch.")
-@click.option("--crf", type=int, default=_g("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")
-@click.option("--master", type=click.Choice(["vcbench", "dlc"]), default=_g("master"), show_default=True,
+@click.option("--crf", type=int, default=generate_default("crf"), show_default=True, help="x264 CRF of the clean real/fake masters.")
+@click.option("--master", type=click.Choice(["vcbench", "dlc"]), default=generate_default("master"), show_default=True,
               help="Encode of the clean masters, reals and fakes alike: vcbench = x264 medium at --crf; dlc = "
                    "Deep-Live-Cam's (also -tune film and its bt601 -> bt709 colour conversion).")
 @shard_option
@@ -487,7 +495,7 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     results, batch = score_videos(list(videos), model=model, checkpoint=checkpoint, settings=settings,
                                   device=device, timeline=timeline, backend=face_backend, cache_dir=cache_dir,
                                   dump_clips=dump_clips)
-    per = f"{clips or 4} clips per track" if mode == "sparse" else "every window"
+    per = f"{settings_json['clips_per_track']} clips per track" if mode == "sparse" else "every window"
     click.echo(f"{model} ({checkpoint or 'untrained'}): probability of fake; {mode} ({per}), tracking {tracking}, "
                f"aggregate {aggregate}, {precision}")
     for r in results:
@@ -498,7 +506,7 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     finish_batch(batch)
 
 
-def _f(name):
+def finetune_default(name):
     from .finetune.config import FinetuneConfig
 
     return default_of(FinetuneConfig, name)
@@ -509,37 +517,37 @@ def _f(name):
 @click.option("--val", "val", default=None, help="Dataset whose val split validates (default: the --train datasets').")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder: last.pth, best.pth, metrics.jsonl, run.json.")
-@click.option("--model", default=_f("model"), show_default=True, help="altfreezing | altfreezing-small | altfreezing-tiny")
+@click.option("--model", default=finetune_default("model"), show_default=True, help="altfreezing | altfreezing-small | altfreezing-tiny")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Initial weights (official AltFreezing, CS229 or vcbench format); default: seeded init.")
-@click.option("--freezing", default=_f("freezing"), show_default=True, help="alternate | none | head | gradual")
-@click.option("--alt-temporal-steps", type=int, default=_f("alt_temporal_steps"), show_default=True,
+@click.option("--freezing", default=finetune_default("freezing"), show_default=True, help="alternate | none | head | gradual")
+@click.option("--alt-temporal-steps", type=int, default=finetune_default("alt_temporal_steps"), show_default=True,
               help="alternate: steps training the temporal kernels per cycle.")
-@click.option("--alt-spatial-steps", type=int, default=_f("alt_spatial_steps"), show_default=True,
+@click.option("--alt-spatial-steps", type=int, default=finetune_default("alt_spatial_steps"), show_default=True,
               help="alternate: steps training the spatial kernels per cycle.")
-@click.option("--gradual-every", type=int, default=_f("gradual_every"), show_default=True,
+@click.option("--gradual-every", type=int, default=finetune_default("gradual_every"), show_default=True,
               help="gradual: unfreeze one more stage (head down) every N steps.")
-@click.option("--steps", type=int, default=_f("steps"), show_default=True)
-@click.option("--batch-size", type=int, default=_f("batch_size"), show_default=True, help="Clips per step and process.")
-@click.option("--accumulate", type=int, default=_f("accumulate"), show_default=True, help="Micro-batches per step.")
-@click.option("--optimizer", default=_f("optimizer"), show_default=True, help="sgd (momentum 0.9) | adamw")
-@click.option("--lr", type=float, default=_f("lr"), show_default=True, help="Peak learning rate (warm-up, then cosine).")
-@click.option("--save-every", type=int, default=_f("save_every"), show_default=True)
-@click.option("--eval-every", type=int, default=_f("eval_every"), show_default=True)
-@click.option("--patience", type=int, default=_f("patience"), show_default=True,
+@click.option("--steps", type=int, default=finetune_default("steps"), show_default=True)
+@click.option("--batch-size", type=int, default=finetune_default("batch_size"), show_default=True, help="Clips per step and process.")
+@click.option("--accumulate", type=int, default=finetune_default("accumulate"), show_default=True, help="Micro-batches per step.")
+@click.option("--optimizer", default=finetune_default("optimizer"), show_default=True, help="sgd (momentum 0.9) | adamw")
+@click.option("--lr", type=float, default=finetune_default("lr"), show_default=True, help="Peak learning rate (warm-up, then cosine).")
+@click.option("--save-every", type=int, default=finetune_default("save_every"), show_default=True)
+@click.option("--eval-every", type=int, default=finetune_default("eval_every"), show_default=True)
+@click.option("--patience", type=int, default=finetune_default("patience"), show_default=True,
               help="Stop after N evaluations without a better val AUC (0: never).")
-@click.option("--seed", type=int, default=_f("seed"), show_default=True)
-@click.option("--augment", default=_f("augment"), show_default=True,
+@click.option("--seed", type=int, default=finetune_default("seed"), show_default=True)
+@click.option("--augment", default=finetune_default("augment"), show_default=True,
               help="call (call-condition renditions + online) | online | none")
-@click.option("--aug-preset", default=_f("aug_preset"), show_default=True,
+@click.option("--aug-preset", default=finetune_default("aug_preset"), show_default=True,
               help="Comma-separated presets clips may be drawn under (--augment call).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=_f("precision"), show_default=True)
-@click.option("--workers", type=int, default=_f("workers"), show_default=True, help="Decode worker processes.")
-@click.option("--clips-per-track", type=int, default=_f("clips_per_track"), show_default=True,
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=finetune_default("precision"), show_default=True)
+@click.option("--workers", type=int, default=finetune_default("workers"), show_default=True, help="Decode worker processes.")
+@click.option("--clips-per-track", type=int, default=finetune_default("clips_per_track"), show_default=True,
               help="Windows cut from one decode of a face track (1: every clip decoded on its own).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (exactly).")
 @click.option("--tensorboard", is_flag=True, help="Also log to --out/tensorboard.")
-@click.option("--face-backend", default=_f("face_backend"), show_default=True)
+@click.option("--face-backend", default=finetune_default("face_backend"), show_default=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML with the same keys as these options (flags win).")
 @device_option
@@ -568,7 +576,7 @@ def finetune(ctx, config_file, **kw):
     cfg = resolve(FinetuneConfig, config_file, **given)
     with Progress("finetune", unit="steps/s", echo=lambda m: click.echo(m, err=True)) as progress:
         res = run_finetune(cfg, progress, log=progress.log)
-    if os.environ.get("RANK", "0") != "0":
+    if not current_world().main:              # rank 0 reports for the whole run
         return
     auc = "n/a" if res.best_auc is None else f"{res.best_auc:.4f}"
     click.echo(f"{res.steps} steps in {res.seconds:.0f} s; best val AUC {auc} at step {res.best_step}"
@@ -582,7 +590,7 @@ def finetune(ctx, config_file, **kw):
         raise click.exceptions.Exit(1)
 
 
-def _b(name):
+def benchmark_default(name):
     from .benchmark.config import BenchmarkConfig
 
     return default_of(BenchmarkConfig, name)
@@ -592,26 +600,24 @@ def _b(name):
 @click.option("--model", "model", multiple=True,
               help="NAME=CHECKPOINT, NAME=runs/x/best.pth, NAME=untrained, NAME=detector.py, chance or a plug-in; repeatable.")
 @click.option("--dataset", "dataset", multiple=True, help="Dataset name from datasets.toml; repeatable.")
-@click.option("--preset", "preset", default=_b("preset"), show_default=True, help="Comma-separated call conditions.")
+@click.option("--preset", "preset", default=benchmark_default("preset"), show_default=True, help="Comma-separated call conditions.")
 @click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Extra presets TOML.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder: predictions.csv, results.json (re-running resumes).")
-@click.option("--engine", type=click.Choice(["ffmpeg", "webrtc"]), default=_b("engine"), show_default=True,
-              help="Who applies the presets: ffmpeg (the modelled call) or webrtc (a real call in headless Chromium; "
-                   "renditions are cached per engine).")
-@click.option("--split", default=_b("split"), show_default=True, help="Evaluated split (thresholds come from val).")
-@click.option("--mode", type=click.Choice(["dense", "sparse"]), default=_b("mode"), show_default=True)
+@engine_option(benchmark_default("engine"))
+@click.option("--split", default=benchmark_default("split"), show_default=True, help="Evaluated split (thresholds come from val).")
+@click.option("--mode", type=click.Choice(["dense", "sparse"]), default=benchmark_default("mode"), show_default=True)
 @click.option("--clips", type=click.IntRange(min=1), default=None, help="Windows per track in sparse mode (default 4).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=_b("precision"), show_default=True,
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=benchmark_default("precision"), show_default=True,
               help="auto: bf16 autocast where the device runs it natively, else fp32 (resolved in results.json).")
-@click.option("--seed", type=int, default=_b("seed"), show_default=True, help="Renditions, bootstrap, chance.")
-@click.option("--bootstrap", type=int, default=_b("bootstrap"), show_default=True, help="Resamples for 95 % intervals.")
-@click.option("--max-frames", type=click.IntRange(min=1), default=_b("max_frames"), show_default=True)
-@click.option("--detector-timeout", type=click.FloatRange(min=0, min_open=True), default=_b("detector_timeout"),
+@click.option("--seed", type=int, default=benchmark_default("seed"), show_default=True, help="Renditions, bootstrap, chance.")
+@click.option("--bootstrap", type=int, default=benchmark_default("bootstrap"), show_default=True, help="Resamples for 95 % intervals.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=benchmark_default("max_frames"), show_default=True)
+@click.option("--detector-timeout", type=click.FloatRange(min=0, min_open=True), default=benchmark_default("detector_timeout"),
               show_default=True, help="Seconds per video a .py detector may take; one that hangs is stopped and "
                                       "its videos fail.")
-@click.option("--face-backend", default=_b("face_backend"), show_default=True)
+@click.option("--face-backend", default=benchmark_default("face_backend"), show_default=True)
 @device_option
 @shard_option
 @cache_dir_option
@@ -661,7 +667,7 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
     t0 = time.perf_counter()
     with Progress("benchmark", unit="videos/s", echo=lambda m: click.echo(m, err=True)) as progress:
         batch = run_ranked(cfg, progress)          # run_benchmark, or a shard per rank under torchrun
-    if os.environ.get("RANK", "0") != "0":          # rank 0 reports for the whole run
+    if not current_world().main:              # rank 0 reports for the whole run
         if batch.failed:
             raise click.exceptions.Exit(1)
         return

@@ -23,6 +23,13 @@ class World:
         return self.size > 1
 
 
+def current() -> World:
+    """This process's place in a torchrun job, from the environment (no process group needed):
+    what the command line asks to decide which rank reports."""
+    return World(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                 int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def setup(device: str, backend: str | None = None) -> World:
     """Join the process group torchrun describes in the environment (no-op when run alone).
     Evaluation runs on rank 0 while the others wait, hence the long timeout."""

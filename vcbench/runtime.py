@@ -22,6 +22,9 @@ ENVIRONMENT = {
     "VCBENCH_CACHE": "cache root (face tracks under faces/; default ~/.cache/vcbench)",
     "VCBENCH_CHECKPOINTS": "folder of detector checkpoints that doctor lists (default ./checkpoints)",
     "VCBENCH_PRESETS": "extra presets TOML (same as --presets)",
+    "VCBENCH_CHROMIUM": "the webrtc engine's browser (default: chromium on PATH)",
+    "VCBENCH_CHROMEDRIVER": "the webrtc engine's driver (default: chromedriver on PATH)",
+    "VCBENCH_FAULT": "tests only: SIGKILL the process at the named fault point (runtime.fault_point)",
     "INSIGHTFACE_ROOT": "insightface root (default ~/.insightface; packs under models/<pack>)",
 }
 

@@ -222,8 +222,3 @@ def _cut(vt: VideoTracks, max_frames: int | None, min_len: int) -> VideoTracks:
     return VideoTracks(vt.path, n, vt.detector, tracks, vt.detect_every, vt.complete and n == vt.n_frames)
 
 
-def require_face(vt: VideoTracks) -> Track:
-    tr = vt.longest()
-    if tr is None:
-        raise FaceError(f"{vt.path}: no face found")
-    return tr
