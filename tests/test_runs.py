@@ -62,6 +62,8 @@ class Squares(BatchJob):
         return f"n{item}"
 
     def is_done(self, item):
+        if item == 7:
+            raise FileNotFoundError(2, "No such file or directory", "/x/n7.mp4")   # a dangling link
         return item in self.done
 
     def run(self, item):
@@ -84,9 +86,9 @@ def test_the_one_loop_shards_skips_names_failures_and_finishes_on_the_writing_ra
     assert out.result.skipped == 1 and out.result.done == 4 and out.result.failed == []
     assert events[0] == "start" and events.count("done") == 4 and events.count("skipped") == 1
     other = run_job(Squares(), "1/2")
-    assert [f for f, _ in other.result.failed] == ["n3", "n5"]
+    assert [f for f, _ in other.result.failed] == ["n3", "n5", "n7"]
     assert other.result.failed[1][1] == "/x/n5.mp4: Permission denied"         # an OSError is one line too
-    assert other.result.done == 3 and job.finished[0] == "5 numbers: 4 done, 1 already done, 0 failed"
+    assert other.result.done == 2 and job.finished[0] == "5 numbers: 4 done, 1 already done, 0 failed"
     quiet = Squares()
     run_job(quiet, writes=False)                                              # a rank that does not write
     assert quiet.finished is None and quiet.made

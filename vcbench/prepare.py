@@ -7,36 +7,50 @@ from __future__ import annotations
 from pathlib import Path
 
 from .batch import BatchResult
-from .errors import VcbenchError
+from .runs import BatchJob, run_job
+
+
+class PrepareJob(BatchJob):
+    """One item per video: its face tracks, computed once into the cache (a cached one is done)."""
+
+    what = "videos"
+
+    def __init__(self, ds, backend: str, cache_dir: Path, log):
+        from .faces.tracking import backend_key
+
+        self.ds, self.backend, self.cache_dir, self.log = ds, backend, cache_dir, log
+        self.key_ = backend_key(backend)
+        self.be = None
+
+    def items(self) -> list:
+        return sorted(self.ds.records, key=lambda r: r.video_id)
+
+    def key(self, r) -> str:
+        return r.video_id
+
+    def is_done(self, r) -> bool:
+        from .faces.tracking import cache_file
+
+        return cache_file(self.ds.abspath(r), self.key_, cache_dir=self.cache_dir).is_file()
+
+    def run(self, r) -> None:
+        from .faces.tracking import get_backend, track_video
+
+        self.be = self.be or get_backend(self.backend)
+        vt = track_video(self.ds.abspath(r), backend=self.be, cache_dir=self.cache_dir)
+        self.log(f"{r.video_id}: {len(vt.tracks)} track(s), {vt.n_frames} frames")
 
 
 def prepare_dataset(name: str, datasets_file=None, backend: str = "mediapipe", shard: str = "0/1",
                     cache_dir: Path | None = None, log=print) -> BatchResult:
     """Track every video of shard i/n; videos already cached are skipped (so re-runs resume)."""
     from .datasets import get_dataset
-    from .faces.tracking import backend_key, cache_file, default_cache_dir, get_backend, track_video
-    from .runtime import shard_items
+    from .faces.tracking import default_cache_dir
 
     ds = get_dataset(name, datasets_file)
-    recs = shard_items(sorted(ds.records, key=lambda r: r.video_id), shard)
-    key = backend_key(backend)
-    cdir = Path(cache_dir) if cache_dir else default_cache_dir()
-    result = BatchResult("videos")
-    be = None
+    job = PrepareJob(ds, backend, Path(cache_dir) if cache_dir else default_cache_dir(), log)
     try:
-        for r in recs:
-            path = ds.abspath(r)
-            try:
-                if cache_file(path, key, cache_dir=cdir).is_file():
-                    result.skipped += 1
-                    continue
-                be = be or get_backend(backend)
-                vt = track_video(path, backend=be, cache_dir=cdir)
-                result.done += 1
-                log(f"{r.video_id}: {len(vt.tracks)} track(s), {vt.n_frames} frames")
-            except (VcbenchError, OSError) as e:
-                result.fail(r.video_id, e)
+        return run_job(job, shard).result
     finally:
-        if be is not None:
-            be.close()
-    return result
+        if job.be is not None:
+            job.be.close()

@@ -194,15 +194,15 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
         progress("start", len(items))
     for item in items:
         name = job.key(item)
-        if job.is_done(item):
-            result.skipped += 1
-            rec = job.done_record(item) if hasattr(job, "done_record") else None
-            if rec is not None:
-                records.append(rec)
-            if progress:
-                progress("skipped", item)
-            continue
-        try:
+        try:                      # asking whether an item is done reads it too: a bad one fails there
+            if job.is_done(item):
+                rec = job.done_record(item) if hasattr(job, "done_record") else None
+                result.skipped += 1
+                if rec is not None:
+                    records.append(rec)
+                if progress:
+                    progress("skipped", item)
+                continue
             rec = job.run(item)
         except (VcbenchError, OSError) as e:
             result.fail(name, _one_line(e))
