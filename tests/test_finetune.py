@@ -411,7 +411,9 @@ def test_torchrun_two_processes(calls, tmp_path):
     assert r.stdout.count("wrote ") == 1                  # rank 0 alone reports and writes
     run = json.loads((out / "run.json").read_text())
     assert run["hardware"]["world_size"] == 2 and run["status"] == "finished"
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "last.pth", "metrics.jsonl", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "finetune.status.json", "last.pth", "metrics.jsonl",
+                                                     "run.json"]       # one of each: rank 1 writes none
+    assert json.loads((out / "finetune.status.json").read_text())["state"] == "finished"
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "val_auc" in x] == [3, 6]
     assert torch.load(out / "last.pth", weights_only=True)["trainer"]["step"] == 6

@@ -583,8 +583,12 @@ def finetune(ctx, config_file, **kw):
                + (" (stopped early)" if res.stopped_early else ""))
     click.echo(f"wrote {res.out / 'best.pth'}, {res.out / 'last.pth'}, {res.out / 'metrics.jsonl'}, "
                f"{res.out / 'run.json'}")
-    if res.skipped or res.decode_failures:
-        # the run is whole, but not over all its data: non-zero, as every other batch command
+    if res.failed:
+        # the run is whole, but not over all its data: named and non-zero, as every other batch command
+        from .fileio import display_name
+
+        for item, why in res.failed:
+            click.echo(display_name(f"failed: {item}: {why}"), err=True)
         click.echo(f"{len(res.skipped)} video(s) left out before training, {len(res.decode_failures)} failed to "
                    f"decode during training (named in {res.out / 'run.json'})", err=True)
         raise click.exceptions.Exit(1)

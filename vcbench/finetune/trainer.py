@@ -36,6 +36,13 @@ class FinetuneResult:
     stopped_early: bool = False
     seconds: float = 0.0
 
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        """Every video the run did not learn from, as (name, why) records: left out before
+        training (unreadable, no face) or failing to decode during it."""
+        return ([(str(a), str(b)) for a, b in self.skipped]
+                + [(str(k), f"during training: {v}") for k, v in self.decode_failures.items()])
+
 
 def lr_at(step: int, cfg) -> float:
     """Linear warm-up from lr/10 over ``warmup_steps``, then cosine decay to 0 at ``steps``."""
@@ -150,6 +157,24 @@ def checkpoint_object(model, provenance: dict, trainer: dict | None = None) -> d
 
 
 def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
+    """Train per ``cfg`` into ``cfg.out`` (see the module docstring); the run folder's status record
+    (finetune.status.json, rank 0) says running, then finished / failed (videos left out) / interrupted."""
+    held: list = []
+    try:
+        res = _run_finetune(cfg, progress, log, held)
+    except BaseException as e:
+        if held:
+            held[0].end(None, state="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                        error=str(e)[:300])
+        raise
+    if held:
+        from ..batch import BatchResult
+
+        held[0].end(BatchResult("videos", 0, 0, res.failed), steps=res.steps, best_step=res.best_step)
+    return res
+
+
+def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
     import torch
 
     from ..provenance import provenance as software
@@ -183,10 +208,10 @@ def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     policy = cfg.policy()
     # -- data: rank 0 tracks and renders (cached); the other ranks then read the caches
     if world.main:
-        out.mkdir(parents=True, exist_ok=True)
-        from ..fileio import remove_stale_temporaries
+        from ..runs import RunFolder
 
-        remove_stale_temporaries(out)           # a killed save's half-written temporary
+        held.append(RunFolder(out, "finetune").open())     # removes a killed save's half-written temporary
+        held[0].begin(steps=cfg.steps, resume=bool(cfg.resume))
         plan = plan_data(cfg, policy, progress, log)
     D.barrier(world)
     if not world.main:
