@@ -68,9 +68,9 @@ def training_rate(model_name: str, batch: int, steps: int, device: str = "cpu", 
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.freezing import Schedule
     from vcbench.finetune.trainer import build_optimizer, train_step
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
 
-    model = build_detector(model_name).to(device)
+    model = build_network(model_name).to(device)
     if device == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     pp = model.preprocess
@@ -106,12 +106,12 @@ def pipeline_rate(toml: Path, faces: Path, model_name: str, batch: int, batches:
                   clips_per_track: int) -> dict:
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.data import ClipDataset, micro_batches, plan_data
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
 
     cfg = FinetuneConfig(train=("calls",), out=Path("."), model=model_name, datasets=toml, cache_dir=faces)
     policy = cfg.policy()
     plan = plan_data(cfg, policy)
-    ds = ClipDataset(plan.train, build_detector(model_name).preprocess, policy, 0, clips_per_track, batch)
+    ds = ClipDataset(plan.train, build_network(model_name).preprocess, policy, 0, clips_per_track, batch)
     warm = ds.block_batches                          # the first block: workers up
     total = warm + max(batches, 2 * ds.block_batches)
     it = micro_batches(ds, 0, total, workers)

@@ -39,7 +39,7 @@ from vcbench.samples import talking_head
 
 def live_pass(clip: Path, out: Path, swapper=None, backend=None, every: int = 1) -> float:
     """decode -> (track -> swap) -> encode, one frame at a time; returns frames/s."""
-    from vcbench.generate.pipeline import master_codec_args
+    from vcbench.generate.target import master_codec_args
     from vcbench.video import VideoWriter, iter_frames, probe
 
     args = master_codec_args()

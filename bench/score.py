@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--modes", default="dense,sparse", help="dense,sparse (dense is long for the official network)")
     ap.add_argument("--precision", default="auto", help="what the scorer runs (auto: per device)")
     a = ap.parse_args()
-    from vcbench.models import load_detector
+    from vcbench.models import load_network
     from vcbench.runtime import resolve_device, resolve_precision
     from vcbench.samples import sample_path
     from vcbench.scoring import score_videos
@@ -62,7 +62,7 @@ def main() -> None:
     precision = resolve_precision(a.precision, dev)
     modes = [m for m in a.modes.split(",") if m]
     torch.manual_seed(0)
-    net = load_detector(a.model, None, dev)
+    net = load_network(a.model, None, dev)
     pp = net.preprocess
     res: dict = {"model": a.model, "device": dev, "precision": precision, "torch": torch.__version__,
                  "cpu_threads": torch.get_num_threads()}
@@ -73,18 +73,18 @@ def main() -> None:
             shutil.copyfile(sample_path("carphone"), vids[-1])
         cache = Path(td) / "cache"
         for v in vids:                                  # tracks cached, as `vcbench datasets prepare` leaves them
-            score_videos([v], detector=net, mode="sparse", clips=1, device=dev, cache_dir=cache)
+            score_videos([v], network=net, mode="sparse", clips=1, device=dev, cache_dir=cache)
         fp32_scores = None
         for mode in modes:
             t = time.perf_counter()
-            out, _ = score_videos(vids, detector=net, mode=mode, device=dev, cache_dir=cache, batch_size=a.batch,
+            out, _ = score_videos(vids, network=net, mode=mode, device=dev, cache_dir=cache, batch_size=a.batch,
                                   precision=precision)
             dt = time.perf_counter() - t
             n_clips = sum(tr.n_clips for r in out for tr in r.tracks)
             res[mode] = {"clips": n_clips, "seconds": round(dt, 3), "clips_per_s": round(n_clips / dt, 2),
                          "scores": [round(r.score, 6) for r in out]}
             if precision != "fp32" and fp32_scores is None:
-                ref, _ = score_videos(vids, detector=net, mode=mode, device=dev, cache_dir=cache,
+                ref, _ = score_videos(vids, network=net, mode=mode, device=dev, cache_dir=cache,
                                       batch_size=a.batch, precision="fp32")
                 res["largest_video_score_diff_vs_fp32"] = float(max(abs(r.score - f.score) for r, f in zip(out, ref)))
                 fp32_scores = True

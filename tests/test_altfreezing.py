@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from vcbench.errors import CheckpointError
-from vcbench.models import load_detector
+from vcbench.models import load_network
 from vcbench.models.altfreezing import build_altfreezing, checkpoint_filter_fn, parameter_groups
 from vcbench.models.checkpoint import save_checkpoint
 
@@ -106,10 +106,10 @@ def test_every_checkpoint_format_loads_to_identical_logits(tmp_path):
     for name, obj in formats(m.state_dict()).items():
         p = tmp_path / f"{name}.pth"
         torch.save(obj, p)
-        got = load_detector("altfreezing-tiny", p)(x)
+        got = load_network("altfreezing-tiny", p)(x)
         assert torch.equal(got, want), name
     p = save_checkpoint(m, tmp_path / "vcbench.pth", provenance={"steps": 7})
-    loaded = load_detector("altfreezing-tiny", p)
+    loaded = load_network("altfreezing-tiny", p)
     assert torch.equal(loaded(x), want) and loaded.weights.provenance == {"steps": 7}
     assert loaded.preprocess == m.preprocess
 
@@ -129,7 +129,7 @@ def test_missing_extra_and_misshaped_keys_are_listed(tmp_path):
     bad["resnet.head.projection.weight"] = torch.zeros(1, 7)
     torch.save(bad, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError) as e:
-        load_detector("altfreezing-tiny", tmp_path / "bad.pth")
+        load_network("altfreezing-tiny", tmp_path / "bad.pth")
     msg = str(e.value)
     assert "bad.pth" in msg and "1 missing: resnet.s3.pathway0_res0.branch2.b.weight" in msg
     assert "1 unexpected: resnet.head.extra.weight" in msg
@@ -139,13 +139,13 @@ def test_missing_extra_and_misshaped_keys_are_listed(tmp_path):
 def test_another_architecture_is_refused(tmp_path):
     torch.save(_tiny().state_dict(), tmp_path / "tiny.pth")
     with pytest.raises(CheckpointError, match="does not fit 'altfreezing-small'"):
-        load_detector("altfreezing-small", tmp_path / "tiny.pth")
+        load_network("altfreezing-small", tmp_path / "tiny.pth")
     save_checkpoint(_tiny(), tmp_path / "v.pth")
     with pytest.raises(CheckpointError, match="a 'altfreezing-tiny' checkpoint, not 'altfreezing-small'"):
-        load_detector("altfreezing-small", tmp_path / "v.pth")
+        load_network("altfreezing-small", tmp_path / "v.pth")
     torch.save({"conv1.weight": torch.zeros(3), "fc.weight": torch.zeros(2)}, tmp_path / "xception.pth")
     with pytest.raises(CheckpointError, match="0 of"):
-        load_detector("altfreezing-tiny", tmp_path / "xception.pth")
+        load_network("altfreezing-tiny", tmp_path / "xception.pth")
 
 
 class Evil:
@@ -160,7 +160,7 @@ def test_code_running_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     torch.save({"state_dict": {"x": Evil(str(marker))}}, tmp_path / "evil.pth")
     with pytest.raises(CheckpointError, match="refused"):
-        load_detector("altfreezing-tiny", tmp_path / "evil.pth")
+        load_network("altfreezing-tiny", tmp_path / "evil.pth")
     assert not marker.exists()
 
 
@@ -169,10 +169,10 @@ def test_truncated_and_empty_checkpoints(tmp_path):
     data = (tmp_path / "ok.pth").read_bytes()
     (tmp_path / "trunc.pth").write_bytes(data[: len(data) // 3])
     with pytest.raises(CheckpointError, match="trunc.pth: corrupt or truncated"):
-        load_detector("altfreezing-tiny", tmp_path / "trunc.pth")
+        load_network("altfreezing-tiny", tmp_path / "trunc.pth")
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(CheckpointError, match="empty file"):
-        load_detector("altfreezing-tiny", tmp_path / "empty.pth")
+        load_network("altfreezing-tiny", tmp_path / "empty.pth")
 
 
 def test_wrapper_copies_that_disagree_are_refused():
@@ -224,14 +224,14 @@ def test_forward_features_head_and_reset_classifier():
 
 
 def test_preprocess_round_trips_through_a_checkpoint(tmp_path):
-    from vcbench.models import load_detector
+    from vcbench.models import load_network
     from vcbench.models.preprocess import Preprocess
 
     net = build_altfreezing("altfreezing-tiny")
     custom = Preprocess(clip_len=8, size=64, mean=(1.0, 2.0, 3.0), std=(4.0, 5.0, 6.0), box_scale=1.8)
     net.preprocess = custom
     ck = save_checkpoint(net, tmp_path / "t.pth")
-    loaded = load_detector("altfreezing-tiny", ck)
+    loaded = load_network("altfreezing-tiny", ck)
     assert loaded.preprocess == custom and Preprocess.from_dict(custom.to_dict()) == custom
     assert loaded.weights.checkpoint == str(ck) and len(loaded.weights.sha256) == 64
     assert loaded.weights.tag is None                                # not the pinned official file

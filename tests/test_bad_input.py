@@ -148,13 +148,13 @@ def test_checkpoint_that_is_not_one_says_what_it_is(tmp_path, corpus):
     import torch
 
     from vcbench.errors import CheckpointError
-    from vcbench.models import load_detector
+    from vcbench.models import load_network
 
     (tmp_path / "notes.pth").write_text("weights are on the other disk\n")
     for path, what in ((tmp_path / "notes.pth", "looks like text"), (corpus / "good.mp4", "an MP4/MOV video"),
                        (corpus / "png.mp4", "a PNG image")):
         with pytest.raises(CheckpointError, match=re.escape(what)):
-            load_detector("altfreezing-tiny", path)
+            load_network("altfreezing-tiny", path)
 
     class Evil:
         def __reduce__(self):
@@ -162,7 +162,7 @@ def test_checkpoint_that_is_not_one_says_what_it_is(tmp_path, corpus):
 
     torch.save({"state_dict": Evil()}, tmp_path / "evil.pth")
     with pytest.raises(CheckpointError, match="would run code"):
-        load_detector("altfreezing-tiny", tmp_path / "evil.pth")
+        load_network("altfreezing-tiny", tmp_path / "evil.pth")
 
 
 def test_presets_refuse_out_of_range_numbers(tmp_path):

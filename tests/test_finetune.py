@@ -33,14 +33,14 @@ def calls(tmp_path_factory):
     garbage: any training step that opened one would fail or be counted."""
     from click.testing import CliRunner
 
-    from vcbench.samples import sample_identities
+    from vcbench.samples import SAMPLE_NOTE, sample_identities
 
     root = tmp_path_factory.mktemp("ft")
     mp = pytest.MonkeyPatch()
     mp.setenv("VCBENCH_CACHE", str(root / "vcache"))
     targets, sources = sample_identities(root / "media", frames=48)
     r = CliRunner().invoke(cli, ["generate", "--source", str(sources), "--target", str(targets), "--out",
-                                 str(root / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                                 str(root / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2", "--note", SAMPLE_NOTE,
                                  "--cache-dir", str(root / "faces")])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(root / "ds" / "manifest.csv")))
@@ -78,10 +78,10 @@ def test_freezing_changes_exactly_the_scheduled_tensors(strategy, tmp_path):
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.freezing import Schedule
     from vcbench.finetune.trainer import build_optimizer, train_step
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
 
     torch.manual_seed(0)
-    model = build_detector("altfreezing-tiny")
+    model = build_network("altfreezing-tiny")
     cfg = FinetuneConfig(train=("x",), out=tmp_path, model="altfreezing-tiny", freezing=strategy, lr=0.05,
                          alt_temporal_steps=2, alt_spatial_steps=1, gradual_every=1, warmup_steps=0, clip_grad=0,
                          augment="none", optimizer="sgd")
@@ -132,6 +132,8 @@ def trained(calls, tmp_path_factory):
 
 
 def test_finetune_learns_and_score_reads_best(calls, trained, cli_runner, tmp_path):
+    from vcbench.samples import SAMPLE_NOTE
+
     out = trained
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished" and run["steps_done"] == 300
@@ -142,7 +144,7 @@ def test_finetune_learns_and_score_reads_best(calls, trained, cli_runner, tmp_pa
     assert run["methods_seen"] == ["mesh"]
     assert {"clean", "zoom-360p", "lossy-180p"} <= set(run["presets_seen"])
     assert run["augment"]["name"] == "call" and run["augment"]["preset_p"] == 0.5
-    assert "pipeline check" in run["note"]
+    assert run["note"] == f"calls: {SAMPLE_NOTE}"           # the dataset's note, repeated by the run
     assert run["software"]["versions"]["torch"] and run["hardware"]["world_size"] == 1
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == list(range(10, 301, 10))
@@ -156,15 +158,15 @@ def test_finetune_learns_and_score_reads_best(calls, trained, cli_runner, tmp_pa
     for x in calls["tests"]:
         assert not cache_file(calls["root"] / "ds" / x["path"], key, calls["faces"]).exists()
 
-    # best.pth: a plain vcbench checkpoint, read by score and load_detector with no extra flags
-    from vcbench.models import load_detector
+    # best.pth: a plain vcbench checkpoint, read by score and load_network with no extra flags
+    from vcbench.models import load_network
 
     best = torch.load(out / "best.pth", weights_only=True)
     assert "trainer" not in best and best["arch"] == "altfreezing-tiny"
     prov = best["provenance"]
     assert prov["val_auc"] == run["best_val_auc"] and prov["step"] == run["best_step"]
     assert 0 < prov["threshold"] < 1 and prov["presets_seen"] == run["presets_seen"]
-    assert load_detector(None, out / "best.pth").arch_name == "altfreezing-tiny"
+    assert load_network(None, out / "best.pth").arch_name == "altfreezing-tiny"
 
     val = [calls["root"] / "ds" / x["path"] for x in calls["rows"] if x["split"] == "val"]
     labels = {str(p): int(x["label"]) for p, x in zip(val, [x for x in calls["rows"] if x["split"] == "val"])}
@@ -227,14 +229,14 @@ def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
     from vcbench.finetune.augment import make_policy
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.data import ClipDataset, episode_clips, plan_data
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
     from vcbench.models.preprocess import normalise
 
     cfg = FinetuneConfig(train=("calls",), out=tmp_path / "x", model="altfreezing-tiny", augment="none",
                          datasets=calls["toml"], cache_dir=calls["faces"])
     policy = make_policy("none")
     plan = plan_data(cfg, policy)
-    pp = build_detector("altfreezing-tiny").preprocess
+    pp = build_network("altfreezing-tiny").preprocess
     vi = next(i for i, v in enumerate(plan.val) if v.label == 1)
     video = Path(plan.val[vi].path)
     dump = tmp_path / "dump"
@@ -330,12 +332,12 @@ def _real_cli(calls, out, init, *extra, env=None):
 @pytest.fixture(scope="module")
 def init_weights(tmp_path_factory):
     """A --checkpoint to start from: loading one draws nothing from the torch RNG (the old bug)."""
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
     from vcbench.models.checkpoint import checkpoint_dict
 
     torch.manual_seed(123)
     path = tmp_path_factory.mktemp("init") / "init.pth"
-    torch.save(checkpoint_dict(build_detector("altfreezing-tiny"), {}), path)
+    torch.save(checkpoint_dict(build_network("altfreezing-tiny"), {}), path)
     return path
 
 
@@ -473,9 +475,9 @@ def test_bad_input_one_line_each(calls, cli_runner, tmp_path):
     assert "not found" in run("--train", "calls", "--out", out, "--resume")
 
     # a checkpoint of another architecture
-    from vcbench.models import build_detector, save_checkpoint
+    from vcbench.models import build_network, save_checkpoint
 
-    small = save_checkpoint(build_detector("altfreezing-small"), tmp_path / "small.pth")
+    small = save_checkpoint(build_network("altfreezing-small"), tmp_path / "small.pth")
     assert "pass --model altfreezing-small" in run("--train", "calls", "--out", out, "--checkpoint", str(small))
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").glob("*.pth"))
 
@@ -520,7 +522,7 @@ def test_a_video_that_stops_decoding_is_skipped_and_counted(calls, tmp_path):
     from vcbench.finetune.augment import make_policy
     from vcbench.finetune.config import FinetuneConfig
     from vcbench.finetune.data import ClipDataset, plan_data
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
 
     cfg = FinetuneConfig(train=("calls",), out=tmp_path / "x", model="altfreezing-tiny", augment="none",
                          datasets=calls["toml"], cache_dir=calls["faces"])
@@ -529,7 +531,7 @@ def test_a_video_that_stops_decoding_is_skipped_and_counted(calls, tmp_path):
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4000)
     plan.train[0].variants["clean"].path = str(broken)    # tracked fine, then the file went bad
     name = f"calls/{plan.train[0].video_id}"
-    ds = ClipDataset(plan.train, build_detector("altfreezing-tiny").preprocess, make_policy("none"), seed=0,
+    ds = ClipDataset(plan.train, build_network("altfreezing-tiny").preprocess, make_policy("none"), seed=0,
                      clips_per_track=2, batch_size=4)
     failures, labels, blocks = set(), [], 0
     while not failures and blocks < 30:                    # until a draw lands on the broken video

@@ -581,7 +581,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "min_swapped": 0.25, "max_gap": 1.5, "crf": 20, "master": "dlc",
               "shard": "1/2",
-              "ffmpeg": "ffmpeg", "cache_dir": "cache"}
+              "ffmpeg": "ffmpeg", "cache_dir": "cache", "note": "pilot data"}
     flags = {p.opts[0][2:].replace("-", "_") for p in cli.commands["generate"].params
              if isinstance(p, click.Option) and p.opts[0] not in ("--config", "--help")}
     fields = {f for f in GenerateConfig.__dataclass_fields__}
@@ -891,7 +891,7 @@ def test_master_dlc_encodes_reals_and_fakes_as_deep_live_cam(generated, tmp_path
         assert "deblock=1:0:0" in plain and "psy_rd=1.00:0.00" in plain
         with av.open(str(default / "videos/clean" / name)) as c:
             assert int(c.streams.video[0].codec_context.colorspace) != 1
-    from vcbench.generate.pipeline import master_codec_args
+    from vcbench.generate.target import master_codec_args
     from vcbench.video import VideoWriter
 
     with VideoWriter(tmp_path / "odd.mp4", 25, codec_args=master_codec_args(18, "dlc")) as w:

@@ -315,10 +315,10 @@ def test_a_damaged_last_pth_is_refused_by_name(tmp_path):
 
 @pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
 def test_nan_weights_fail_videos_instead_of_scoring_them(folder, cli_runner, tmp_path):
-    from vcbench.models import build_detector
+    from vcbench.models import build_network
     from vcbench.models.checkpoint import checkpoint_dict
 
-    net = build_detector("altfreezing-tiny")
+    net = build_network("altfreezing-tiny")
     with torch.no_grad():
         net.resnet.head.projection.weight.fill_(float("nan"))
     ckpt = tmp_path / "nan.pth"
@@ -351,17 +351,17 @@ def test_a_nan_already_in_predictions_is_a_failure_not_a_score(folder, cli_runne
 
 # --- 9, 10. bring-your-own detectors that exit, hang or change -------------------------------
 
-DETECTORS = {
+NETWORKS = {
     "sysexit": "import sys\ndef predict(p):\n    if p.endswith('real1.mp4'):\n        sys.exit(3)\n    return 0.4\n",
     "osexit": "import os\ndef predict(p):\n    if p.endswith('real1.mp4'):\n        os._exit(7)\n    return 0.4\n",
     "hang": "import time\ndef predict(p):\n    if p.endswith('real1.mp4'):\n        time.sleep(60)\n    return 0.4\n",
 }
 
 
-@pytest.mark.parametrize("kind", sorted(DETECTORS))
+@pytest.mark.parametrize("kind", sorted(NETWORKS))
 def test_a_detector_that_exits_or_hangs_fails_only_its_video(kind, folder, cli_runner, tmp_path):
     det = tmp_path / f"{kind}.py"
-    det.write_text(DETECTORS[kind])
+    det.write_text(NETWORKS[kind])
     r = _bench(cli_runner, folder, tmp_path / "run", f"d={det}", extra=["--detector-timeout", "2"])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     failed = [x for x in r.output.splitlines() if x.startswith("failed:")]

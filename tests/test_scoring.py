@@ -224,14 +224,14 @@ def test_score_cli_on_a_real_face_video(tmp_path, carphone, tiny_video, cli_runn
 
 @needs_mediapipe
 def test_sparse_scores_four_windows_and_precision_is_a_choice(tmp_path, carphone):
-    from vcbench.models import load_detector
+    from vcbench.models import load_network
     from vcbench.scoring import score_videos
 
-    net = load_detector("altfreezing-tiny", _tiny_checkpoint(tmp_path))
+    net = load_network("altfreezing-tiny", _tiny_checkpoint(tmp_path))
     cache = tmp_path / "cache"
-    (a,), ok = score_videos([carphone], detector=net, mode="sparse", device="cpu", cache_dir=cache)
+    (a,), ok = score_videos([carphone], network=net, mode="sparse", device="cpu", cache_dir=cache)
     assert ok.ok and a.n_clips == 4
-    (b,), _ = score_videos([carphone], detector=net, mode="sparse", device="cpu", cache_dir=cache, precision="bf16")
+    (b,), _ = score_videos([carphone], network=net, mode="sparse", device="cpu", cache_dir=cache, precision="bf16")
     assert b.score == pytest.approx(a.score, abs=0.02)
 
 
@@ -239,10 +239,10 @@ def test_sparse_scores_four_windows_and_precision_is_a_choice(tmp_path, carphone
 def test_a_model_failing_mid_run_returns_its_error_and_stops_the_decoder(tmp_path, carphone):
     import threading
 
-    from vcbench.models import load_detector
+    from vcbench.models import load_network
     from vcbench.scoring import score_videos
 
-    net = load_detector("altfreezing-tiny", _tiny_checkpoint(tmp_path))
+    net = load_network("altfreezing-tiny", _tiny_checkpoint(tmp_path))
     calls = []
 
     def boom(x):
@@ -254,7 +254,7 @@ def test_a_model_failing_mid_run_returns_its_error_and_stops_the_decoder(tmp_pat
     net.forward = boom
     before = threading.active_count()
     with pytest.raises(RuntimeError, match="device lost"):
-        score_videos([carphone] * 6, detector=net, mode="dense", device="cpu", batch_size=2,
+        score_videos([carphone] * 6, network=net, mode="dense", device="cpu", batch_size=2,
                      cache_dir=tmp_path / "cache")
     assert threading.active_count() <= before, "the producer thread must end, not block on a full queue"
 

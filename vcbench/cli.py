@@ -205,9 +205,10 @@ def datasets_prepare(name, datasets_file, face_backend, shard, cache_dir):
     Example:
     vcbench datasets prepare ffpp --datasets datasets.toml --shard 0/4
     """
-    from .prepare import prepare_dataset
+    from .datasets import get_dataset
+    from .faces.prepare import track_all
 
-    finish_batch(prepare_dataset(name, datasets_file, face_backend, shard, cache_dir, log=click.echo))
+    finish_batch(track_all(get_dataset(name, datasets_file).videos(), face_backend, shard, cache_dir, log=click.echo))
 
 
 # --- presets / simulate ------------------------------------------------------------
@@ -278,11 +279,9 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine
     vcbench simulate talk.mp4 --preset lossy-180p -o talk-lossy.mp4 --fidelity
     vcbench simulate talk.mp4 --preset loss-stress -o talk-call.webm --engine webrtc
     """
-    if engine == "webrtc":
-        from .conference.webrtc.engine import simulate_webrtc as run
-    else:
-        from .conference.simulate import simulate_file as run
-    stats = run(input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
+    from .conference.engines import simulate_with
+
+    stats = simulate_with(engine, input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
                           fidelity=fidelity)
     click.echo(f"wrote {output}")
     for k, v in stats.items():
@@ -396,6 +395,9 @@ def generate_default(name):
 @click.option("--master", type=click.Choice(["vcbench", "dlc"]), default=generate_default("master"), show_default=True,
               help="Encode of the clean masters, reals and fakes alike: vcbench = x264 medium at --crf; dlc = "
                    "Deep-Live-Cam's (also -tune film and its bt601 -> bt709 colour conversion).")
+@click.option("--note", default=None,
+              help="A line every later stage repeats where this dataset's numbers appear (finetune's run.json, the "
+                   "report), e.g. 'pilot data, 3 identities'.")
 @shard_option
 @ffmpeg_option
 @cache_dir_option
@@ -442,8 +444,9 @@ def given_options(ctx, kw: dict) -> dict:
 @click.option("--mode", type=click.Choice(["dense", "sparse"]), default="sparse", show_default=True,
               help="dense: every window (the release's demo); sparse: --clips evenly spaced windows per track.")
 @click.option("--clips", type=click.IntRange(min=1), default=None, help="Clips per track in sparse mode (default 4).")
-@click.option("--aggregate", type=click.Choice(["mean", "max-track"]), default="mean", show_default=True,
-              help="Video score: mean of every clip of every track (as released), or the highest track.")
+@click.option("--aggregate", type=click.Choice(["mean", "max-track"]), default=None,
+              help="Video score: mean of every clip of every track, or the highest track (default: what the weights "
+                   "declare; mean for AltFreezing, as released).")
 @click.option("--tracking", type=click.Choice(["release", "all"]), default="release", show_default=True,
               help="release: tracks spanning the video from frame 0, else the longest; all: every track.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
@@ -471,39 +474,21 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     vcbench score a.mp4 b.mp4 --checkpoint runs/ft/best.pth -o scores.csv
     """
     from .fileio import display_name
-    from .scoring import score_videos, write_scores
+    from .scoring import ScoreSettings, score_files
 
-    if model is None:
-        from .models.checkpoint import checkpoint_arch
-
-        model = (checkpoint_arch(checkpoint) if checkpoint is not None else None) or "altfreezing"
-    if checkpoint is None and not untrained:
-        raise click.ClickException(
-            f"no --checkpoint: {model!r} would score with random weights. Pass --checkpoint FILE (the official "
-            "AltFreezing model.pth, or a vcbench run's best.pth; 'vcbench doctor' lists the checkpoints it finds), "
-            "or --untrained for a pipeline check")
-    if checkpoint is None:
-        click.echo(f"note: {model!r} untrained (weights from seed 0): these scores are a pipeline check, not a result",
-                   err=True)
-    from .runtime import resolve_device, resolve_precision
-    from .scoring import ScoreSettings
-
-    precision = resolve_precision(precision, resolve_device(device))
+    if checkpoint is None and untrained:
+        click.echo(f"note: {model or 'altfreezing'!r} untrained (weights from seed 0): these scores are a pipeline "
+                   "check, not a result", err=True)
     settings = ScoreSettings(mode=mode, clips=clips, aggregate=aggregate, tracking=tracking, precision=precision,
                              max_frames=max_frames)
-    settings_json = settings.to_json()
-    results, batch = score_videos(list(videos), model=model, checkpoint=checkpoint, settings=settings,
-                                  device=device, timeline=timeline, backend=face_backend, cache_dir=cache_dir,
-                                  dump_clips=dump_clips)
-    per = f"{settings_json['clips_per_track']} clips per track" if mode == "sparse" else "every window"
-    click.echo(f"{model} ({checkpoint or 'untrained'}): probability of fake; {mode} ({per}), tracking {tracking}, "
-               f"aggregate {aggregate}, {precision}")
-    for r in results:
+    run = score_files(list(videos), checkpoint, model, untrained, settings, device=device, backend=face_backend,
+                      cache_dir=cache_dir, timeline=timeline, dump_clips=dump_clips, output=output)
+    click.echo(run.header())
+    for r in run.results:
         click.echo(display_name(r.line()))
     if output is not None:
-        write_scores(results, output, model=model, checkpoint=checkpoint, settings=settings_json)
         click.echo(f"wrote {output}")
-    finish_batch(batch)
+    finish_batch(run.batch)
 
 
 def finetune_default(name):
@@ -694,16 +679,12 @@ def _print_cells(res: dict) -> None:
 
 
 def _benchmark_listing(datasets_file) -> list[str]:
-    import importlib.metadata as md
-
-    from .benchmark.detectors import ENTRY_POINT_GROUP
     from .conference.presets import load_presets
-    from .models import DETECTORS
+    from .detectors import DETECTORS, load_plugins
 
-    lines = ["detectors (NAME=CHECKPOINT | NAME=untrained):"]
+    load_plugins()
+    lines = ["detectors (NAME=CHECKPOINT | NAME=untrained for a network; chance; plug-ins):"]
     lines += [f"  {e.name:<20} {e.help}" for e in DETECTORS]
-    lines.append(f"  {'chance':<20} seeded uniform scores (a reference row)")
-    lines += [f"  {ep.name:<20} plug-in ({ep.value})" for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
     lines.append("  NAME=path/to/detector.py  your own: predict(video_path) -> float, or a class with predict_batch")
     lines.append("datasets:")
     try:

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,40 @@ PRED_KEY = ("model", "dataset", "preset", "video_id")
 FEATURE_COLUMNS = ["dataset", "preset", "video_id", "label", "split", "file_size", "bitrate", "width", "height",
                    "frames", "duration", "codec"]
 FEATURE_KEY = ("dataset", "preset", "video_id")
+#: the shortcut check: a cell whose label a trivial file feature (features.csv) predicts with an
+#: AUC above this is flagged; the detector may be reading the file, not the face
+SHORTCUT_FEATURES = ("file_size", "bitrate", "width", "height", "frames", "duration", "codec")
+SHORTCUT_AUC = 0.7
+
+#: manifest.csv (DESIGN.md), in order: one VideoRecord per row
+MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "method", "source_id", "target_id",
+                    "preset", "pair_id", "frames", "fps", "width", "height"]
+#: quality.csv in a generated dataset: one row per fake (generate/quality.py)
+QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "swapped_fraction", "face_psnr",
+                   "face_ssim", "id_sim_fake", "id_sim_real"]
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video: a manifest.csv row. ``label``: 0 real, 1 fake. ``path`` is relative to the
+    dataset root; ``pair_id``: a fake and the real it was made from, under the same preset, share it."""
+
+    video_id: str
+    path: str
+    label: int
+    split: str
+    method: str
+    source_id: str = ""
+    target_id: str = ""
+    preset: str = "clean"
+    pair_id: str = ""
+    frames: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class RunFileError(ConfigError):
@@ -170,5 +205,6 @@ def check_types(where: str, doc: dict, expect: dict[str, Any]) -> None:
 
 
 __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS", "PRED_KEY", "FEATURE_KEY",
+           "MANIFEST_COLUMNS", "QUALITY_COLUMNS", "SHORTCUT_FEATURES", "SHORTCUT_AUC", "VideoRecord",
            "RunFileError", "VcbenchError", "read_json_object", "read_rows", "checked_predictions",
            "read_metrics_lines", "check_types", "torn_tail"]

@@ -40,7 +40,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
     from .generate.pipeline import generate
     from .reports.render import write_report
     from .runtime import Progress
-    from .samples import sample_identities
+    from .samples import SAMPLE_NOTE, sample_identities
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -60,6 +60,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
     t0 = stage("generate: 10 targets x 5 sources, split by identity, under " + ", ".join(GENERATED))
     targets, sources = sample_identities(out / "media", frames=48)
     cfg = resolve_config(None, source=sources, target=targets, out=out / "dataset", preset=",".join(GENERATED),
+                         note=SAMPLE_NOTE,
                          val_fraction=0.3, test_fraction=0.3, cache_dir=faces)
     with Progress("generate", echo=lambda m: echo(f"   {m}")) as progress:
         rep = generate(cfg, progress)

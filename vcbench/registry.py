@@ -23,18 +23,34 @@ class Entry(Generic[T]):
     meta: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> T:
-        if isinstance(self.target, str):
-            module, _, attr = self.target.partition(":")
-            self.target = getattr(importlib.import_module(module), attr)
+        self.target = _resolve(self.target)
         return self.target  # type: ignore[return-value]
 
 
-class Registry(Generic[T]):
-    """Name -> object map; misses answer with the closest names."""
+def _resolve(target: Any) -> Any:
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return target
 
-    def __init__(self, kind: str):
+
+class Registry(Generic[T]):
+    """Name -> object map; misses answer with the closest names.
+
+    ``base_cls`` (a class or a lazy ``"module:attr"``) makes the registry hold only its subclasses:
+    a wrong entry is refused when registered (or, when lazy, when first loaded), naming it."""
+
+    def __init__(self, kind: str, base_cls: type | str | None = None):
         self.kind = kind
+        self.base_cls = base_cls
         self._entries: dict[str, Entry[T]] = {}
+
+    def _check(self, name: str, obj: Any) -> None:
+        if self.base_cls is None or isinstance(obj, str):
+            return
+        base = self.base_cls = _resolve(self.base_cls)
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise TypeError(f"{self.kind} {name!r}: {obj!r} is not a subclass of {base.__module__}.{base.__qualname__}")
 
     def register(self, name: str, target: T | str | None = None, *, help: str = "", **meta: Any):
         """Register ``target`` under ``name``; without a target, act as a decorator."""
@@ -45,6 +61,7 @@ class Registry(Generic[T]):
             return deco
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} registered twice")
+        self._check(name, target)
         self._entries[name] = Entry(name, target, help, meta)
         return target
 
@@ -55,7 +72,10 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, self.names(), suggest(name, self.names())) from None
 
     def get(self, name: str) -> T:
-        return self.entry(name).load()
+        entry = self.entry(name)
+        obj = entry.load()
+        self._check(name, obj)
+        return obj
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -153,12 +153,24 @@ def _short(fp: Any) -> str:
 
 class BatchJob:
     """One stage's work per item. Subclasses define ``items``, ``key``, ``run`` and usually
-    ``is_done`` and ``finish``; :func:`run_job` drives them."""
+    ``is_done`` and ``finish``; :func:`run_job` drives them.
+
+    ``run`` returns the item's record (kept in ``records``), or, for an item that makes several
+    outputs (a generate target: a real, its fakes, each under every preset; a benchmark chunk:
+    videos x models), a :class:`BatchResult` of those parts: its counts and named failures are
+    added to the run's, so a failed fake is a record with the fake's name, not its target's."""
 
     what = "items"
 
     def items(self) -> list:
         raise NotImplementedError
+
+    def shard(self, items: list, shard: str | tuple[int, int]) -> list:
+        """This shard's share of ``items`` (every n-th from i); a job may cut finer (the benchmark
+        shards the videos of each cell, then chunks them)."""
+        from .runtime import shard_items
+
+        return shard_items(items, shard)
 
     def key(self, item) -> str:
         return str(item)
@@ -166,8 +178,16 @@ class BatchJob:
     def is_done(self, item) -> bool:
         return False
 
+    def size(self, item) -> int:
+        """How many outputs an item stands for: what a finished item adds to ``skipped``."""
+        return 1
+
+    def done_record(self, item) -> Any:
+        """The record of an item finished by an earlier run (read back), or None."""
+        return None
+
     def run(self, item) -> Any:
-        """Make the item's outputs; return its record (kept in ``records``) or None."""
+        """Make the item's outputs; return its record, a BatchResult of its parts, or None."""
         raise NotImplementedError
 
     def finish(self, result: BatchResult, records: list) -> None:
@@ -186,9 +206,7 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
     item count), then ``"done"``, ``"skipped"`` or ``"failed"`` per item. A failing item is named in
     ``result.failed`` and the rest continue; ``writes`` False (a rank that does not write) skips
     ``finish``."""
-    from .runtime import shard_items
-
-    items = shard_items(list(job.items()), shard)
+    items = job.shard(list(job.items()), shard)
     result, records = BatchResult(job.what), []
     if progress:
         progress("start", len(items))
@@ -196,8 +214,8 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
         name = job.key(item)
         try:                      # asking whether an item is done reads it too: a bad one fails there
             if job.is_done(item):
-                rec = job.done_record(item) if hasattr(job, "done_record") else None
-                result.skipped += 1
+                rec = job.done_record(item)
+                result.skipped += job.size(item)
                 if rec is not None:
                     records.append(rec)
                 if progress:
@@ -209,9 +227,14 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
             if progress:
                 progress("failed", (item, str(e)))
             continue
-        result.done += 1
-        if rec is not None:
-            records.append(rec)
+        if isinstance(rec, BatchResult):          # an item of several outputs: its parts count
+            result.done += rec.done
+            result.skipped += rec.skipped
+            result.failed += rec.failed
+        else:
+            result.done += 1
+            if rec is not None:
+                records.append(rec)
         if progress:
             progress("done", item)
     if writes:

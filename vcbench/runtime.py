@@ -154,8 +154,13 @@ class Progress:
         return self
 
     def __exit__(self, *exc):
+        self.end_bar(*exc)
+
+    def end_bar(self, *exc) -> None:
+        """Take the current bar off the screen (a stage whose counted work is over); the Progress
+        stays usable (log lines print plainly) and is closed by whoever opened it."""
         if self._p is not None:
-            self._p.__exit__(*exc)
+            self._p.__exit__(*(exc or (None, None, None)))
             self._p = None
 
     def start(self, total: int, description: str | None = None) -> None:
@@ -163,8 +168,7 @@ class Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
             TimeRemainingColumn
 
-        if self._p is not None:
-            self._p.__exit__(None, None, None)
+        self.end_bar()
         if not self.bar:                    # another process (a torchrun rank) owns the terminal's bar
             return
         self._p = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

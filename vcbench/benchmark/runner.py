@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import BatchResult
 from ..errors import ConfigError, DatasetError, VcbenchError
 from ..contracts import FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows, torn_tail
 from ..fileio import write_json
+from ..runs import BatchJob
 from ..runtime import parse_shard
 
 
@@ -64,23 +66,6 @@ def compact(path: Path, columns: list[str], key: tuple[str, ...], keep) -> list[
     return kept
 
 
-def model_files(detectors) -> dict[str, dict]:
-    """name -> the file each model's predictions come from (checkpoint, best.pth, detector .py) and
-    its sha256: a model whose file changed is another model, even under the same name."""
-    from ..fileio import sha256_file
-    from .detectors import parse_model
-
-    out = {}
-    for det in detectors:
-        _, value = parse_model(det.spec)
-        p = Path(value) if value else None
-        if p is not None and p.is_dir() and (p / "best.pth").is_file():
-            p = p / "best.pth"
-        out[det.name] = ({"file": str(p), "sha256": sha256_file(p)} if p is not None and p.is_file()
-                         else {"file": None, "sha256": None, "spec": det.spec})
-    return out
-
-
 def run_folder(cfg, models: dict | None = None, log=None):
     """The benchmark's RunFolder: predictions made with another configuration, or by a model whose
     file changed, never mix into one folder (a model new to the folder is welcome). The identity
@@ -120,9 +105,8 @@ def write_context(out: Path, cfg, datasets, presets: dict) -> None:
 
 
 def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
-    """preset name -> [(record, path or None (to render))], evaluated split + val (thresholds)."""
-    from ..runtime import shard_items
-
+    """preset name -> [(record, path or None (to render))], evaluated split + val (thresholds),
+    every video (the job shards them)."""
     splits = {cfg.split, "val"}
     recs = sorted((r for r in ds.records if r.split in splits), key=lambda r: r.video_id)
     if not any(r.split == cfg.split for r in recs):
@@ -133,24 +117,121 @@ def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
     for name in presets:
         own = [r for r in recs if r.preset == name]
         if own:                                   # a generated dataset already holds this condition
-            items = [(r, ds.abspath(r)) for r in own]
+            by_preset[name] = [(r, ds.abspath(r)) for r in own]
         elif name == "clean":
-            items = [(r, ds.abspath(r)) for r in base]
+            by_preset[name] = [(r, ds.abspath(r)) for r in base]
         else:
-            items = [(r, None) for r in base]
-        by_preset[name] = shard_items(items, cfg.shard)
+            by_preset[name] = [(r, None) for r in base]
     return by_preset
 
 
+@dataclass
+class Chunk:
+    """Up to CHUNK videos of one cell (dataset x preset): what each detector scores in one call."""
+    dataset: object
+    preset: str
+    items: list                    # (record, path or None)
+
+
+class BenchmarkJob(BatchJob):
+    """model x dataset x preset on the one loop. Items are chunks of a cell's videos (this shard's
+    share of each cell, so shards stay balanced); each chunk renders what it needs, then every
+    detector scores its unscored videos in one call and the rows are appended at once."""
+
+    what = "predictions"
+
+    def __init__(self, cfg, datasets, presets: dict, detectors, folder, progress):
+        self.cfg, self.datasets, self.presets, self.detectors = cfg, datasets, presets, detectors
+        self.progress = progress
+        out = folder.path
+        # failed rows are retried now: dropped first, so a key has one row whatever the retry gives
+        self.done = {tuple(r[k] for k in PRED_KEY)
+                     for r in compact(out / "predictions.csv", PRED_COLUMNS, PRED_KEY, lambda r: r["status"] == "ok")}
+        self.have_features = {(r["dataset"], r["preset"], r["video_id"])
+                              for r in read_rows(out / "features.csv", FEATURE_COLUMNS)}
+        self.preds = Appender(out / "predictions.csv", PRED_COLUMNS)
+        self.feats = Appender(out / "features.csv", FEATURE_COLUMNS)
+
+    def items(self) -> list:
+        return [(ds, pname, items) for ds in self.datasets for pname, items in plan_items(self.cfg, ds, self.presets).items()]
+
+    def shard(self, cells, shard) -> list:
+        from ..runtime import shard_items
+
+        out = []
+        for ds, pname, items in cells:
+            mine = shard_items(items, shard)
+            out += [Chunk(ds, pname, mine[k:k + CHUNK]) for k in range(0, len(mine), CHUNK)]
+        return out
+
+    def key(self, c: Chunk) -> str:
+        return f"{c.dataset.name}/{c.preset} ({len(c.items)} videos from {c.items[0][0].video_id})"
+
+    def run(self, c: Chunk) -> BatchResult:
+        from ..conference.renditions import pair_seed, rendition
+
+        cfg, ds, pname = self.cfg, c.dataset, c.preset
+        part = BatchResult(self.what)
+        paths: list[tuple] = []
+        for rec, path in c.items:                     # the videos of this condition (rendered once, cached)
+            if all((d.name, ds.name, pname, rec.video_id) in self.done for d in self.detectors):
+                paths.append((rec, path, None))       # nothing to score: never rendered for nothing
+                continue
+            try:
+                if path is None:
+                    path = rendition(ds.abspath(rec), self.presets[pname],
+                                     pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
+                                     engine=cfg.engine)
+                paths.append((rec, Path(path), None))
+            except (VcbenchError, OSError) as e:
+                paths.append((rec, None, str(e)))
+        self.feats.add([f for f in (_features(ds.name, pname, rec, path) for rec, path, err in paths
+                                    if err is None and path is not None
+                                    and (ds.name, pname, rec.video_id) not in self.have_features) if f])
+        for det in self.detectors:
+            todo = [(r, p, e) for r, p, e in paths if (det.name, ds.name, pname, r.video_id) not in self.done]
+            part.skipped += len(paths) - len(todo)
+            self.progress.advance(len(paths) - len(todo))
+            ok = [(r, p) for r, p, e in todo if e is None]
+            rows = [_row(det.name, ds.name, pname, r, None, 0, f"rendition failed: {e}") for r, p, e in todo
+                    if e is not None]
+            if ok:
+                got = det.predict([p for _, p in ok], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in ok])
+                rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status) for (r, _), g in zip(ok, got)]
+            self.progress.advance(len(todo))
+            self.preds.add(rows)
+            for row in rows:
+                if row["status"] == "ok":
+                    part.done += 1
+                else:
+                    part.fail(f"{det.name} {ds.name}/{pname}/{row['video_id']}", row["status"])
+        return part
+
+    def close(self) -> None:
+        self.preds.close()
+        self.feats.close()
+        for det in self.detectors:
+            det.close()
+
+
+def detector_settings(cfg):
+    """The detectors' shared settings from a benchmark config."""
+    from ..detectors import DetectorSettings
+    from ..scoring import ScoreSettings
+
+    return DetectorSettings(device=cfg.device, face_backend=cfg.face_backend, cache_dir=cfg.cache_dir, seed=cfg.seed,
+                            timeout=cfg.detector_timeout,
+                            score=ScoreSettings(mode=cfg.mode, clips=cfg.clips, precision=cfg.precision,
+                                                max_frames=cfg.max_frames))
+
+
 def run_benchmark(cfg, progress=None) -> BatchResult:
-    from ..conference.renditions import pair_seed, rendition
     from ..conference.presets import load_presets
     from ..datasets import get_dataset
+    from ..detectors import load_detectors
     from ..registry import lookup
-    from ..runtime import Progress
-    from .detectors import load_detectors
-
-    from ..runtime import resolve_device, resolve_precision
+    from ..runtime import Progress, resolve_device, resolve_precision
+    from ..runs import run_job
 
     progress = progress or Progress("benchmark", unit="videos/s")
     if cfg.precision == "auto":            # recorded resolved: a run's numbers say how they were computed
@@ -158,72 +239,20 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     available = load_presets(cfg.presets)
     presets = {name: (None if name == "clean" else lookup("preset", name, available)) for name in cfg.preset}
     datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
-    detectors = load_detectors(cfg.model, cfg)
-    folder = run_folder(cfg, model_files(detectors), log=progress.log)
-    out = folder.path
-    write_json(out / "models.json", {d.name: d.to_json() for d in detectors})
-    write_context(out, cfg, datasets, presets)
-    # failed rows are retried now: dropped first, so a key has one row whatever the retry gives
-    done = {tuple(r[k] for k in PRED_KEY)
-            for r in compact(out / "predictions.csv", PRED_COLUMNS, PRED_KEY,
-                             lambda r: r["status"] == "ok")}
-    have_features = {(r["dataset"], r["preset"], r["video_id"]) for r in read_rows(out / "features.csv",
-                                                                                    FEATURE_COLUMNS)}
-    plans = {ds.name: plan_items(cfg, ds, presets) for ds in datasets}
-    total = sum(len(items) for plan in plans.values() for items in plan.values()) * len(detectors)
-    progress.start(total, "benchmark")
-    batch = BatchResult("predictions")
-    preds = Appender(out / "predictions.csv", PRED_COLUMNS)
-    feats = Appender(out / "features.csv", FEATURE_COLUMNS)
-    status = folder.running(models=[d.name for d in detectors], datasets=list(cfg.dataset), presets=list(cfg.preset))
-    status.__enter__()
+    detectors = load_detectors(cfg.model, detector_settings(cfg))
+    folder = run_folder(cfg, {d.name: d.fingerprint() for d in detectors}, log=progress.log)
+    write_json(folder.path / "models.json", {d.name: d.to_json() for d in detectors})
+    write_context(folder.path, cfg, datasets, presets)
+    job = BenchmarkJob(cfg, datasets, presets, detectors, folder, progress)
     try:
-        for ds in datasets:
-            for pname, items in plans[ds.name].items():
-                paths: list[tuple] = []
-                for rec, path in items:               # the videos of this condition (rendered once, cached)
-                    try:
-                        if path is None:
-                            path = rendition(ds.abspath(rec), presets[pname],
-                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
-                                             engine=cfg.engine)
-                        paths.append((rec, Path(path), None))
-                    except (VcbenchError, OSError) as e:
-                        paths.append((rec, None, str(e)))
-                new_feats = [_features(ds.name, pname, rec, path) for rec, path, err in paths
-                             if err is None and (ds.name, pname, rec.video_id) not in have_features]
-                feats.add([f for f in new_feats if f])
-                for det in detectors:
-                    todo = [(r, p, e) for r, p, e in paths if (det.name, ds.name, pname, r.video_id) not in done]
-                    batch.skipped += len(paths) - len(todo)
-                    progress.advance(len(paths) - len(todo))
-                    ok = [(r, p) for r, p, e in todo if e is None]
-                    rows = [_row(det.name, ds.name, pname, r, None, 0, f"rendition failed: {e}")
-                            for r, p, e in todo if e is not None]
-                    for k in range(0, len(ok), CHUNK):
-                        chunk = ok[k:k + CHUNK]
-                        got = det.predict([p for _, p in chunk], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in chunk],
-                                          None)
-                        rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status)
-                                 for (r, _), g in zip(chunk, got)]
-                        progress.advance(len(chunk))
-                    preds.add(rows)
-                    for row in rows:
-                        if row["status"] == "ok":
-                            batch.done += 1
-                        else:
-                            batch.fail(f"{det.name} {ds.name}/{pname}/{row['video_id']}", row["status"])
-    except BaseException as e:
-        status.__exit__(type(e), e, None)
-        raise
-    else:
-        status.result = batch
-        status.__exit__(None, None, None)
+        with folder.running(models=[d.name for d in detectors], datasets=list(cfg.dataset),
+                            presets=list(cfg.preset)) as status:
+            chunks = job.shard(job.items(), cfg.shard)
+            progress.start(sum(len(c.items) for c in chunks) * len(detectors), "benchmark")
+            status.result = run_job(job, cfg.shard).result
     finally:
-        preds.close()
-        feats.close()
-        progress.__exit__(None, None, None)
-    return batch
+        job.close()
+    return status.result
 
 
 #: videos per detector call: its predictions are appended (and survive a kill) together; each call

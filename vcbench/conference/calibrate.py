@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ConfigError, VcbenchError
 from ..batch import BatchResult
 from ..fileio import write_json
+from ..runs import BatchJob
 
 ENGINES = ("ffmpeg", "webrtc")
 COLUMNS = ("kbps", "effective_fps", "freezes", "freeze_s", "keyframes", "psnr_y", "ssim")
@@ -59,7 +60,7 @@ def _clips(path: Path) -> list[Path]:
     return clips
 
 
-class CalibrationJob:
+class CalibrationJob(BatchJob):
     """One item per (preset, clip, seed, engine): its output and stats, or the ones already there."""
 
     what = "runs"
@@ -95,12 +96,11 @@ class CalibrationJob:
         return self.record(item, json.loads(stats_path(self.dst(item)).read_text(encoding="utf-8")))
 
     def run(self, item) -> dict:
-        from .simulate import simulate_file
-        from .webrtc.engine import simulate_webrtc
+        from .engines import simulate_with
 
         p, clip, s, engine = item
-        run = simulate_webrtc if engine == "webrtc" else simulate_file
-        return self.record(item, run(clip, self.dst(item), p, seed=s, ffmpeg=self.ffmpeg, fidelity=True))
+        return self.record(item, simulate_with(engine, clip, self.dst(item), p, seed=s, ffmpeg=self.ffmpeg,
+                                               fidelity=True))
 
     def record(self, item, stats: dict) -> dict:
         p, clip, s, engine = item

@@ -13,7 +13,8 @@ from ..batch import BatchResult
 from ..config import DatasetConfig, load_datasets
 from ..errors import DatasetError
 from ..registry import Registry, lookup
-from .base import MANIFEST_COLUMNS, SPLITS, Dataset, VideoRecord, read_manifest, write_manifest
+from ..contracts import MANIFEST_COLUMNS, VideoRecord
+from .base import SPLITS, Dataset, read_manifest, write_manifest
 
 KINDS: Registry = Registry("dataset kind")
 KINDS.register("ffpp", "vcbench.datasets.ffpp:load", help="FaceForensics++ official layout and splits")

@@ -5,41 +5,15 @@ import csv
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..contracts import MANIFEST_COLUMNS, VideoRecord
 from ..errors import DatasetError
 from ..fileio import write_csv
 
 SPLITS = ("train", "val", "test")
-
-#: DESIGN.md's manifest.csv columns, in order
-MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "method", "source_id", "target_id",
-                    "preset", "pair_id", "frames", "fps", "width", "height"]
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """One video. ``label``: 0 real, 1 fake. ``path`` is relative to the dataset root."""
-
-    video_id: str
-    path: str
-    label: int
-    split: str
-    method: str
-    source_id: str = ""
-    target_id: str = ""
-    preset: str = "clean"
-    pair_id: str = ""
-    frames: int | None = None
-    fps: float | None = None
-    width: int | None = None
-    height: int | None = None
-
-    def row(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class Dataset:
@@ -55,9 +29,14 @@ class Dataset:
     root: Path
     records: list[VideoRecord]
     excluded: list[tuple[str, str]] = field(default_factory=list)
+    note: str | None = None        # what its maker says every result on it must carry (generate --note)
 
     def abspath(self, rec: VideoRecord) -> Path:
         return self.root / rec.path
+
+    def videos(self) -> list[tuple[str, Path]]:
+        """(video_id, absolute path) of every video."""
+        return [(r.video_id, self.abspath(r)) for r in self.records]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{split: {"real": n, "fake": n}} for the splits present."""
@@ -240,7 +219,7 @@ def describe(ds: Dataset, split: str) -> dict[str, Any]:
         "name": ds.name, "kind": ds.kind, "root": str(ds.root), "videos": len(ds.records),
         "groups": [[split_, meth, g["real"], g["fake"], len(g["ids"])] for (split_, meth), g in sorted(groups.items())],
         "records": [{**r.row(), "path": str(ds.abspath(r))} for r in ds.records if r.split == split],
-        "quality": None, "generated": None}
+        "quality": None, "generated": None, "note": ds.note}
     q = Path(ds.root) / "quality.csv"
     if q.is_file():
         with open(q, newline="", encoding="utf-8", errors="replace") as f:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..config import DatasetConfig
 from ..errors import DatasetError
-from .base import Dataset, VideoRecord, hash_split, hash_unit, list_videos, unique_ids
+from ..contracts import VideoRecord
+from .base import Dataset, hash_split, hash_unit, list_videos, unique_ids
 
 REAL_DIRS = ("Celeb-real", "YouTube-real")
 FAKE_DIR = "Celeb-synthesis"

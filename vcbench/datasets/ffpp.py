@@ -15,7 +15,8 @@ from pathlib import Path
 from ..config import DatasetConfig
 from ..errors import DatasetError
 from ..registry import suggest
-from .base import Dataset, VideoRecord, hash_split, list_videos, unique_ids
+from ..contracts import VideoRecord
+from .base import Dataset, hash_split, list_videos, unique_ids
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
 COMPRESSION_DIRS = {"c23": ("c23",), "c40": ("c40",), "raw": ("raw", "c0"), "c0": ("raw", "c0")}

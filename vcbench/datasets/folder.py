@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..config import DatasetConfig
 from ..errors import DatasetError
-from .base import Dataset, VideoRecord, hash_split, list_videos, read_split_file, unique_ids
+from ..contracts import VideoRecord
+from .base import Dataset, hash_split, list_videos, read_split_file, unique_ids
 
 
 def load(cfg: DatasetConfig) -> Dataset:

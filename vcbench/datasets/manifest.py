@@ -10,4 +10,17 @@ def load(cfg: DatasetConfig) -> Dataset:
     path = cfg.root / cfg.opt("manifest")
     if not path.is_file():
         raise DatasetError(f"{cfg.source}: manifest {path} not found")
-    return Dataset(cfg.name, "manifest", cfg.root, read_manifest(path))
+    return Dataset(cfg.name, "manifest", cfg.root, read_manifest(path), note=generated_note(cfg.root))
+
+
+def generated_note(root) -> str | None:
+    """The ``note`` a dataset's generate.json carries (``vcbench generate --note``), if any."""
+    import json
+
+    g = root / "generate.json"
+    try:
+        doc = json.loads(g.read_text(encoding="utf-8")) if g.is_file() else None
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None
+    note = doc.get("note") if isinstance(doc, dict) else None
+    return note if isinstance(note, str) and note else None

@@ -174,6 +174,31 @@ def get_backend(name: str, **kw) -> FaceBackend:
     return BACKENDS.get(name)(**kw)
 
 
+class LazyBackend:
+    """A face backend built on its first detection, never for a cache hit: a run whose videos are
+    all in the face-track cache loads no face model. ``backend`` is a name or a built backend."""
+
+    def __init__(self, backend: str | FaceBackend, factory=None):
+        self._spec, self._factory, self._be = backend, factory or get_backend, None
+        self.key = backend_key(backend)
+
+    def _get(self) -> FaceBackend:
+        if self._be is None:
+            self._be = self._factory(self._spec) if isinstance(self._spec, str) else self._spec
+        return self._be
+
+    def detect(self, rgb, run_detector=True):
+        return self._get().detect(rgb, run_detector=run_detector)
+
+    def reset(self):
+        if self._be is not None:
+            self._be.reset()
+
+    def close(self):
+        if self._be is not None and hasattr(self._be, "close"):
+            self._be.close()
+
+
 def track_video(path: str | os.PathLike, backend: str | FaceBackend = "mediapipe", detect_every: int | None = None,
                 max_frames: int | None = None, cache_dir: Path | None | bool = None,
                 min_len: int = 1) -> VideoTracks:

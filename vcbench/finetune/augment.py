@@ -16,8 +16,11 @@ learned "a freeze means fake" would be keying on the network, not the face.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
+
+from ..conference.camera import mjpeg, sensor_noise
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def make_policy(name: str, presets: tuple[str, ...] = (), preset_p: float = 0.5,
     return AugmentPolicy("call", tuple(presets), preset_p if presets else 0.0, seeds)
 
 
-# --- pure functions ---------------------------------------------------------------------
+# --- pure functions (T, H, W, 3) uint8 -> same ------------------------------------------
+# Sensor noise and JPEG are the camera stage's own per-frame operations (conference/camera.py):
+# one definition serves the simulated call and the augmentation that imitates it.
 
 def color_jitter(clip: np.ndarray, brightness: float, contrast: float, saturation: float) -> np.ndarray:
     """Scale brightness, contrast (about the clip's mean grey) and saturation by the given factors."""
@@ -79,19 +84,9 @@ def gaussian_blur(clip: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in clip])
 
 
-def gaussian_noise(clip: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise: fresh per frame (as a camera's), one sigma per clip."""
-    return np.clip(clip + rng.normal(0, sigma, clip.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
-
-
 def jpeg(clip: np.ndarray, quality: int) -> np.ndarray:
-    import cv2
-
-    out = []
-    for f in clip:
-        ok, buf = cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
-    return np.ascontiguousarray(np.stack(out))
+    """Every frame through the camera's JPEG round trip (``camera.mjpeg``) at one quality."""
+    return np.ascontiguousarray(np.stack([mjpeg(f, quality) for f in clip]))
 
 
 def temporal_dropout(clip: np.ndarray, dropped: np.ndarray) -> np.ndarray:
@@ -137,33 +132,54 @@ def clip_blend(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment_clip(clip: np.ndarray, label: int, policy: AugmentPolicy, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, int, list[str]]:
-    """Apply ``policy`` to one clip; returns (clip, label, names of what was applied)."""
-    applied: list[str] = []
+# --- Random* wrappers: a probability, parameters drawn once per clip ------------------------
+
+@dataclass(frozen=True)
+class RandomOp:
+    """Apply ``fn(clip, label, rng) -> (clip, label)`` with probability ``p`` (to reals only when
+    ``reals_only``: the self-blend turns a real into a pseudo-fake)."""
+
+    name: str
+    p: float
+    fn: Callable
+    reals_only: bool = False
+
+    def __call__(self, clip: np.ndarray, label: int, rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
+        if (self.reals_only and label != 0) or not rng.random() < self.p:
+            return clip, label, False
+        clip, label = self.fn(clip, label, rng)
+        return clip, label, True
+
+
+def transforms(policy: AugmentPolicy) -> list[RandomOp]:
+    """The policy as the ordered list of random operations :func:`augment_clip` samples from."""
     if not policy.online:
-        return clip, label, applied
-    if label == 0 and rng.random() < policy.blend_p:
-        clip, label = clip_blend(clip, rng), 1
-        applied.append("blend")
-    if rng.random() < policy.dropout_p:
-        clip = temporal_dropout(clip, rng.random(len(clip)) < 0.15)
-        applied.append("dropout")
-    if rng.random() < policy.repeat_p:
-        length = int(rng.integers(2, max(3, len(clip) // 3)))
-        clip = temporal_repeat(clip, int(rng.integers(0, len(clip) - 1)), length)
-        applied.append("repeat")
-    if rng.random() < policy.jitter_p:
-        a = policy.jitter
-        clip = color_jitter(clip, *rng.uniform(1 - a, 1 + a, 3))
-        applied.append("jitter")
-    if rng.random() < policy.blur_p:
-        clip = gaussian_blur(clip, float(rng.uniform(*policy.blur_sigma)))
-        applied.append("blur")
-    if rng.random() < policy.noise_p:
-        clip = gaussian_noise(clip, float(rng.uniform(*policy.noise_sigma)), rng)
-        applied.append("noise")
-    if rng.random() < policy.jpeg_p:
-        clip = jpeg(clip, int(rng.integers(policy.jpeg_quality[0], policy.jpeg_quality[1] + 1)))
-        applied.append("jpeg")
+        return []
+    return [
+        RandomOp("blend", policy.blend_p, lambda c, y, r: (clip_blend(c, r), 1), reals_only=True),
+        RandomOp("dropout", policy.dropout_p, lambda c, y, r: (temporal_dropout(c, r.random(len(c)) < 0.15), y)),
+        RandomOp("repeat", policy.repeat_p, lambda c, y, r: (_repeat(c, r), y)),
+        RandomOp("jitter", policy.jitter_p, lambda c, y, r: (
+            color_jitter(c, *r.uniform(1 - policy.jitter, 1 + policy.jitter, 3)), y)),
+        RandomOp("blur", policy.blur_p, lambda c, y, r: (gaussian_blur(c, float(r.uniform(*policy.blur_sigma))), y)),
+        RandomOp("noise", policy.noise_p, lambda c, y, r: (sensor_noise(c, float(r.uniform(*policy.noise_sigma)), r), y)),
+        RandomOp("jpeg", policy.jpeg_p, lambda c, y, r: (
+            jpeg(c, int(r.integers(policy.jpeg_quality[0], policy.jpeg_quality[1] + 1))), y)),
+    ]
+
+
+def _repeat(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    length = int(rng.integers(2, max(3, len(clip) // 3)))
+    return temporal_repeat(clip, int(rng.integers(0, len(clip) - 1)), length)
+
+
+def augment_clip(clip: np.ndarray, label: int, policy: AugmentPolicy, rng: np.random.Generator,
+                 ops: list[RandomOp] | None = None) -> tuple[np.ndarray, int, list[str]]:
+    """Apply ``policy`` (its :func:`transforms`, or ``ops`` already built) to one clip; returns
+    (clip, label, names of what was applied)."""
+    applied: list[str] = []
+    for op in (transforms(policy) if ops is None else ops):
+        clip, label, done = op(clip, label, rng)
+        if done:
+            applied.append(op.name)
     return clip, label, applied

@@ -86,9 +86,9 @@ class FinetuneConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.aug_preset_p <= 1:
             raise ConfigError(f"aug_preset_p must be in [0, 1], got {self.aug_preset_p}")
-        from ..models import DETECTORS
+        from ..models import NETWORKS
 
-        DETECTORS.entry(self.model)            # unknown model: "did you mean"
+        NETWORKS.entry(self.model)            # unknown model: "did you mean"
         if self.augment == "call":
             self.load_aug_presets()
 

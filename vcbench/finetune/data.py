@@ -84,7 +84,7 @@ def select_records(cfg) -> tuple[dict, list, list]:
     loaded = {n: get_dataset(n, cfg.datasets) for n in names}
     for n, ds in loaded.items():
         rows = sorted((r for r in ds.records if r.split != "test"), key=lambda r: r.video_id)
-        info[n] = {"kind": ds.kind, "root": str(ds.root), "manifest_sha256": ds.manifest_sha256(),
+        info[n] = {"kind": ds.kind, "root": str(ds.root), "manifest_sha256": ds.manifest_sha256(), "note": ds.note,
                    "counts": {s: c for s, c in ds.counts().items() if s != "test"},
                    "test_videos_not_opened": sum(r.split == "test" for r in ds.records)}
         if n in cfg.train:
@@ -135,14 +135,13 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
     a video that fails is left out, named, and counted."""
     from ..conference.presets import load_presets
     from ..conference.renditions import pair_seed, rendition
-    from ..faces.tracking import backend_key, get_backend, track_video
-    from ..scoring import LazyBackend
+    from ..faces.tracking import LazyBackend, backend_key, track_video
 
     info, train_recs, val_recs = select_records(cfg)
     presets = load_presets(cfg.presets)
     aug = [presets[n] for n in policy.presets]
     key = backend_key(cfg.face_backend)
-    backend = LazyBackend(cfg.face_backend, get_backend)
+    backend = LazyBackend(cfg.face_backend)
     failed: list[tuple[str, str]] = []
     jobs = len(train_recs) * (1 + len(aug) * policy.rendition_seeds) + len(val_recs)
     if progress is not None:

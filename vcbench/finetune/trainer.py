@@ -4,7 +4,7 @@
 counters); the data side needs nothing saved because every micro-batch is a pure function of
 ``(seed, rank, block)`` (``data.ClipDataset``). So on CPU a run killed at any point and resumed ends
 with the same weights as one that never stopped. ``best.pth`` is a plain vcbench checkpoint
-(no optimiser) that ``score``, ``benchmark`` and ``load_detector`` read without extra flags.
+(no optimiser) that ``score``, ``benchmark`` and ``load_network`` read without extra flags.
 """
 from __future__ import annotations
 
@@ -95,12 +95,12 @@ def initial_model(cfg):
     or a fresh one seeded with ``cfg.seed``."""
     import torch
 
-    from ..models import build_detector, load_detector
+    from ..models import build_network, load_network
 
     if cfg.checkpoint is not None:
-        return load_detector(cfg.model, cfg.checkpoint)
+        return load_network(cfg.model, cfg.checkpoint)
     torch.manual_seed(cfg.seed)
-    return build_detector(cfg.model)
+    return build_network(cfg.model)
 
 
 class RunFiles:
@@ -282,8 +282,7 @@ def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
                      "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
                      "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None},
         "software": software(cfg.ffmpeg),
-        "note": ("AUCs from data generated out of the sample media (variants of one real person) are a "
-                 "pipeline check, not a detector result") if _from_samples(plan) else None,
+        "note": "; ".join(f"{n}: {d['note']}" for n, d in plan.datasets.items() if d.get("note")) or None,
     }
     provenance = {"run": str(out.resolve()), "model": cfg.model, "freezing": cfg.freezing,
                   "train_datasets": list(cfg.train), "val_dataset": cfg.val or list(cfg.train),
@@ -394,7 +393,7 @@ def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
                 break
     finally:
         if progress is not None and world.main:
-            progress.__exit__(None, None, None)
+            progress.end_bar()
         if tb is not None:
             tb.close()
     write_run("stopped early" if stopped else "finished", step)
@@ -453,7 +452,7 @@ def validate(model, videos, cfg, device: str) -> dict:
     model.eval()
     settings = ScoreSettings(mode="sparse", clips=cfg.val_clips, max_frames=cfg.max_frames, precision=cfg.precision)
     by_path = {v.path: v for v in videos}
-    results, batch = score_videos(list(by_path), detector=model, settings=settings, device=device,
+    results, batch = score_videos(list(by_path), network=model, settings=settings, device=device,
                                   backend=cfg.face_backend, cache_dir=cfg.cache_dir)
     y = np.array([by_path[str(r.video)].label for r in results])
     s = np.array([r.score for r in results])
@@ -467,12 +466,6 @@ def validate(model, videos, cfg, device: str) -> dict:
 
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
-
-
-def _from_samples(plan) -> bool:
-    """Whether the training data was generated from the sample media (one real person)."""
-    marks = ("carphone", "astronaut")
-    return any(m in (v.target_id + v.source_id + v.video_id).lower() for v in plan.train for m in marks)
 
 
 def _layout(device: str):

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ConfigError
 
 
-#: master encodes (``pipeline.master_codec_args``): vcbench's plain x264, or Deep-Live-Cam's
+#: master encodes (``target.master_codec_args``): vcbench's plain x264, or Deep-Live-Cam's
 MASTERS = ("vcbench", "dlc")
 
 
@@ -51,6 +51,7 @@ class GenerateConfig:
     shard: str = "0/1"
     ffmpeg: str | None = None
     cache_dir: Path | None = None         # face-track cache (default ~/.cache/vcbench/faces)
+    note: str | None = None               # a line every later stage repeats where this dataset's numbers appear
 
     def load_presets(self) -> list:
         """The chosen presets, in order (unknown names answer with "did you mean")."""

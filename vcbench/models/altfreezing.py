@@ -96,9 +96,10 @@ class Head(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.projection = nn.Linear(cin, 1)
 
-    def forward(self, x):
-        x = x.mean(dim=(2, 3, 4))
-        return self.projection(self.dropout(x))
+    def forward(self, x, pre_logits: bool = False):
+        """(N, C, T', H', W') map -> (N, 1) logits, or the pooled (N, C) with ``pre_logits``."""
+        x = self.dropout(x.mean(dim=(2, 3, 4)))
+        return x if pre_logits else self.projection(x)
 
 
 class ResNet3D(nn.Module):
@@ -117,11 +118,10 @@ class ResNet3D(nn.Module):
         self.pathway0_pool = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
         self.head = Head(cin, arch.dropout)
 
-    def forward(self, x):
-        x = self.s1.pathway0_stem(x)
-        x = self.s2(x)
-        x = self.pathway0_pool(x)
-        return self.head(self.s5(self.s4(self.s3(x))))
+    def forward_features(self, x):
+        """The trunk: stem, s2, the temporal pool, s3-s5 (the head is applied by the wrapper)."""
+        x = self.pathway0_pool(self.s2(self.s1.pathway0_stem(x)))
+        return self.s5(self.s4(self.s3(x)))
 
 
 class AltFreezingDetector(nn.Module):
@@ -162,15 +162,11 @@ class AltFreezingDetector(nn.Module):
         """(N, 3, T, H, W) normalised clips -> the last stage's map (N, C, T', H', W')."""
         if clips.ndim != 5 or clips.shape[1] != 3:
             raise ValueError(f"expected clips of shape (N, 3, T, H, W), got {tuple(clips.shape)}")
-        r = self.resnet
-        x = r.pathway0_pool(r.s2(r.s1.pathway0_stem(clips)))
-        return r.s5(r.s4(r.s3(x)))
+        return self.resnet.forward_features(clips)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool -> dropout -> projection: (N, 1) logits, or the pooled (N, C) with ``pre_logits``."""
-        h = self.resnet.head
-        x = h.dropout(x.mean(dim=(2, 3, 4)))
-        return x if pre_logits else h.projection(x)
+        return self.resnet.head(x, pre_logits=pre_logits)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """clips: (N, 3, T, H, W), normalised -> logits (N, 1)."""

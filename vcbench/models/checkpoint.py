@@ -15,7 +15,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..fileio import atomic_path
-from .detectors import build_detector
+from .networks import build_network
 
 
 FORMAT = "vcbench-detector/1"
@@ -70,7 +70,7 @@ def _not_a_checkpoint(head: bytes) -> str | None:
     return "text" if text.isprintable() or text.strip() else "unknown data"
 
 
-def load_detector(name: str | None = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
     """Build ``name``, load ``checkpoint`` strictly (see checkpoint_filter_fn), eval mode.
 
     A vcbench checkpoint names its architecture: ``name=None`` takes it from the file, and
@@ -87,15 +87,18 @@ def load_detector(name: str | None = "altfreezing", checkpoint: str | os.PathLik
     if obj is None:   # untrained: initialised from a fixed seed, so the same command gives the same number
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)
-            return build_detector(name).to(device).eval()
-    model = build_detector(name)
+            return build_network(name).to(device).eval()
+    model = build_network(name)
     provenance = {}
     if ours:
         if obj.get("arch") != name:
             raise CheckpointError(f"{checkpoint}: a {obj.get('arch')!r} checkpoint, not {name!r} "
                                   f"(pass --model {obj.get('arch')})")
         if obj.get("preprocess"):
-            model.preprocess = Preprocess.from_dict(obj["preprocess"])
+            try:
+                model.preprocess = Preprocess.from_dict(obj["preprocess"])
+            except (TypeError, ValueError) as e:
+                raise CheckpointError(f"{checkpoint}: its declared input (preprocess) is not usable: {e}") from None
         provenance = obj.get("provenance", {})
     try:
         sd = checkpoint_filter_fn(obj, model)

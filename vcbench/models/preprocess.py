@@ -32,9 +32,23 @@ STD_POINTS_256 = ((85.82991, 85.7792), (169.0532, 84.3381), (127.574, 137.0006),
 TEMPLATE_224 = tuple((x * 224 / 256, y * 224 / 256) for x, y in STD_POINTS_256)
 
 
+#: what a network takes: ``clip`` = (C, T, H, W) windows along a face track (frame detectors come next)
+INPUTS = ("clip",)
+#: how the face is cut: ``align5`` = the release's one 5-point similarity per clip (see module doc)
+CROPS = ("align5",)
+#: how window scores become the video's: ``mean`` over every window of every track (AltFreezing's),
+#: ``max-track`` = the highest track mean
+AGGREGATES = ("mean", "max-track")
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """What a clip must look like for a set of weights (stored in vcbench checkpoints)."""
+    """A network's input, declared with its weights (timm's pretrained cfg): what the scorer must
+    feed it, stored in vcbench checkpoints. The scorer reads this and nothing else about the
+    network, so a detector with another declaration needs no change in ``scoring``.
+
+    ``input``/``crop``/``aggregate``: see INPUTS, CROPS, AGGREGATES; ``clip_len``: frames per
+    window; ``size``: S of the S x S crop; ``mean``/``std``: per RGB channel on the 0-255 scale."""
 
     clip_len: int = 32
     size: int = 224
@@ -42,6 +56,14 @@ class Preprocess:
     std: tuple[float, float, float] = (58.395, 57.12, 57.375)
     box_scale: float = 2.0        # box enlarged by half its size on every side
     template: tuple = TEMPLATE_224  # in a 224 px frame; scaled to ``size``
+    input: str = "clip"
+    crop: str = "align5"
+    aggregate: str = "mean"
+
+    def __post_init__(self):
+        for key, allowed in (("input", INPUTS), ("crop", CROPS), ("aggregate", AGGREGATES)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"preprocess {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
 
     def template_px(self) -> np.ndarray:
         return np.asarray(self.template, np.float64) * (self.size / 224.0)

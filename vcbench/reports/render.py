@@ -289,6 +289,9 @@ def _datasets(rep: Report, run: BenchRun, thumbs: bool) -> None:
         if g:
             card["lines"].append(f"generated with swapper {g.get('swapper')}, face backend {g.get('face_backend')}, "
                                  f"presets {', '.join(g.get('presets') or [])}")
+        if d.get("note"):                     # its maker's word on what its numbers mean
+            card["lines"].append(f"note: {d['note']}")
+            rep.warnings.append(f"dataset {name}: {d['note']}")
         rep.cards.append(card)
         if thumbs and presets is not None:
             _gallery(rep, run, _Recorded(d), presets)
@@ -300,7 +303,7 @@ class _Recorded:
     """A dataset as the run recorded it (context.json): its name, the evaluated split's records, paths."""
 
     def __init__(self, d: dict):
-        from ..datasets.base import VideoRecord
+        from ..contracts import VideoRecord
 
         self.name = d["name"]
         self.records = [VideoRecord(**r) for r in d.get("records", [])]

@@ -1,4 +1,4 @@
-"""Bring-your-own ``.py`` detectors run in a child process of their own.
+"""The child process a ``.py`` detector runs in (see ``byo.FileDetector``).
 
 A user's file is code vcbench does not control: it may call ``sys.exit`` or ``os._exit``, crash the
 interpreter, or hang. In the benchmark's own process any of those ended the whole run (with the
