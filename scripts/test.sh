@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: set up from nothing, then run the whole suite.
+# The README's test command: set up from nothing, then run the whole suite on 2 processes (a file per
+# process at a time; the expensive fixtures are built once and shared, see tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -z "${VIRTUAL_ENV:-}" ] && [ -z "${CONDA_PREFIX:-}" ] && . .venv/bin/activate
-python -m pytest -q "$@"
+python -m pytest -q -n 2 --dist loadfile "$@"

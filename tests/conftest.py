@@ -2,12 +2,40 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test processes share the machine's cores: one compute thread each (and in the processes they
+    # start), instead of each oversubscribing every core; numbers never depend on it (each test
+    # compares runs made under the same setting)
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+
+def shared_dir(tmp_path_factory, name: str, build) -> Path:
+    """A folder made once per test session by ``build(folder)``, whichever pytest-xdist worker asks
+    first (the others wait on a lock, then reuse it): expensive fixtures (a generated dataset, a
+    trained model) are built once however the tests are spread over processes."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base     # the session's shared folder
+    folder = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").is_file():
+            if folder.exists():
+                shutil.rmtree(folder)                 # a build that died half-way
+            folder.mkdir(parents=True)
+            build(folder)
+            (folder / ".built").write_text("")
+    return folder
 
 
 def ffmpeg() -> str:
@@ -137,3 +165,68 @@ def one_preset_per_kind(near_height: int = 720) -> list[str]:
     for p in builtin_presets().values():
         groups.setdefault(preset_kind(p), []).append(p)
     return [min(g, key=lambda p: (abs((p.height or near_height) - near_height), p.name)).name for g in groups.values()]
+
+
+def _make_calls(folder: Path) -> None:
+    """A generated dataset (train/val/test by identity) whose TEST videos are then replaced by
+    garbage: any training step that opened one would fail or be counted."""
+    import csv
+    import os
+
+    from click.testing import CliRunner
+
+    from vcbench.cli import cli
+    from vcbench.samples import SAMPLE_NOTE, sample_identities
+
+    old = os.environ.get("VCBENCH_CACHE")
+    os.environ["VCBENCH_CACHE"] = str(folder / "vcache")
+    try:
+        targets, sources = sample_identities(folder / "media", frames=48)
+        r = CliRunner().invoke(cli, ["generate", "--source", str(sources), "--target", str(targets), "--out",
+                                     str(folder / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                                     "--seed", "3", "--note", SAMPLE_NOTE, "--cache-dir", str(folder / "faces")])
+    finally:
+        if old is None:
+            os.environ.pop("VCBENCH_CACHE", None)
+        else:
+            os.environ["VCBENCH_CACHE"] = old
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(folder / "ds" / "manifest.csv")))
+    assert {x["split"] for x in rows} == {"train", "val", "test"}
+    for x in rows:
+        if x["split"] == "test":
+            (folder / "ds" / x["path"]).write_bytes(b"not a video: the test split must never be opened\n" * 50)
+    write_toml(folder / "d.toml", f'[datasets.calls]\nkind = "manifest"\nroot = "{folder / "ds"}"\n')
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory):
+    """The fine-tuning tests' dataset (``_make_calls``), built once per session; the module runs with
+    ``VCBENCH_CACHE`` in it (its renditions are shared by every fine-tuning run)."""
+    import csv
+
+    if not has_mediapipe:
+        pytest.skip("needs mediapipe's bundled face models")
+    root = shared_dir(tmp_path_factory, "calls", _make_calls)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VCBENCH_CACHE", str(root / "vcache"))
+    rows = list(csv.DictReader(open(root / "ds" / "manifest.csv")))
+    yield {"root": root, "toml": root / "d.toml", "faces": root / "faces", "rows": rows,
+           "tests": [x for x in rows if x["split"] == "test"]}
+    mp.undo()
+
+
+def ft_args(calls, out, *extra) -> list[str]:
+    return ["finetune", "--train", "calls", "--datasets", str(calls["toml"]), "--out", str(out), "--cache-dir",
+            str(calls["faces"]), "--model", "altfreezing-tiny", "--device", "cpu", *extra]
+
+
+#: the longest test files first: two processes then finish together instead of one waiting on the
+#: other's last long file (pytest-xdist hands out whole files in collection order)
+LONGEST_FIRST = ("test_readme.py", "test_resume.py", "test_determinism.py", "test_finetune.py", "test_generate.py",
+                 "test_webrtc.py", "test_benchmark.py", "test_conference.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    order = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))      # stable: keeps each file's order

@@ -9,7 +9,7 @@ from vcbench.config import load_datasets
 from vcbench.datasets import get_dataset
 from vcbench.errors import ConfigError, DatasetError
 
-from conftest import write_toml
+from conftest import place, write_toml
 
 
 def read_csv(p: Path) -> list[dict]:
@@ -81,6 +81,19 @@ def test_celebdf_labels_and_identity_disjoint_splits(tmp_path, celebdf_tree):
     assert train_ids and val_ids and not (train_ids & val_ids)
     assert ds.excluded, "fakes mixing a train and a val identity are left out, and said so"
     assert all(r.label == (1 if r.video_id.startswith("Celeb-synthesis") else 0) for r in ds.records)
+    # the test fake id1_id0_0000 shows clip id1_0000: that real and every other fake of that clip leave
+    # train/val (test pixels would be trained on), each named with the test video it shares the clip with
+    why = dict(ds.excluded)
+    assert "Celeb-real/id1_0000" not in rec and why["Celeb-real/id1_0000"] == (
+        "shares clip id1_0000 with test video Celeb-synthesis/id1_id0_0000")
+    assert not [r for r in ds.records if r.split != "test" and r.target_id == "id1" and r.video_id.endswith("_0000")]
+    shared = [v for v, w in ds.excluded if w.startswith("shares clip")]
+    assert len(shared) >= 3 and "Celeb-synthesis/id1_id3_0000" in shared    # (a fake across splits goes first)
+    from vcbench.datasets.check import check_dataset
+
+    rep = check_dataset(ds)
+    assert any(f"{len(shared)} of them share a clip with a test video" in w for w in rep.warnings), rep.warnings
+    assert any("identities appear in train and in val/test" in w and "official test list" in w for w in rep.warnings)
 
 
 @pytest.mark.parametrize("line,msg", [
@@ -194,3 +207,33 @@ def test_prepare_is_resumable_and_sharded(tmp_path, carphone, tiny_video, cli_ru
     # real/b is a copy of real/a: the cache is keyed by content, so its tracks are already there
     assert "real/a" not in r.output and "real/b" not in r.output
     assert "4 videos: 1 done, 2 already done, 1 failed" in r.output
+
+
+def test_folder_identities_from_a_pattern_and_finetune_refuses_a_folder_without(tmp_path, tiny_video, cli_runner):
+    """A folder dataset split by file name can put one person on both sides: finetune refuses it
+    (the benchmark may still score it); an identity pattern makes the split identity-disjoint."""
+    names = {"real": [f"p{i}_take{k}" for i in range(6) for k in range(3)],
+             "fake": [f"p{i}_from_p{(i + 1) % 6}_take{k}" for i in range(6) for k in range(2)]}
+    root = tmp_path / "f"
+    place(tiny_video, root, [f"{sub}/{n}.mp4" for sub, ns in names.items() for n in ns])
+    toml = write_toml(tmp_path / "d.toml", f'[datasets.plain]\nkind = "folder"\nroot = "{root}"\n'
+                                           f'[datasets.people]\nkind = "folder"\nroot = "{root}"\n'
+                                           f'identity = "^(?P<target>p\\\\d+)(?:_from_(?P<source>p\\\\d+))?"\n'
+                                           'val_fraction = 0.3\ntest_fraction = 0.3\n')
+    plain = get_dataset("plain", toml)
+    assert plain.split_by == "file name" and all(not r.target_id for r in plain.records)
+    people = get_dataset("people", toml)
+    assert people.split_by == "identity"
+    rec = {r.video_id: r for r in people.records}
+    assert rec["fake/p2_from_p3_take1"].target_id == "p2" and rec["fake/p2_from_p3_take1"].source_id == "p3"
+    assert rec["real/p4_take0"].target_id == "p4" and rec["real/p4_take0"].source_id == ""
+    split_of = {}
+    for r in people.records:                              # every video of a person in one split
+        assert split_of.setdefault(r.target_id, r.split) == r.split
+    r = cli_runner.invoke(cli, ["finetune", "--train", "plain", "--datasets", str(toml), "--out", str(tmp_path / "ft"),
+                                "--model", "altfreezing-tiny", "--device", "cpu"])
+    assert r.exit_code == 1 and "dataset 'plain' (folder) has no identities" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "ft" / "last.pth").exists()
+    bad = write_toml(tmp_path / "bad.toml", f'[datasets.b]\nkind = "folder"\nroot = "{root}"\nidentity = "p(\\\\d"\n')
+    with pytest.raises(DatasetError, match="key 'identity': not a regular expression"):
+        get_dataset("b", bad)

@@ -1,11 +1,12 @@
-"""Same input, preset and seed: the same bytes, on the kind of clip users run (1280x720, 10 s).
+"""Same input, preset and seed: the same bytes, on the kind of clip users run (1280x720).
 
 Small clips hide scheduling-dependent encoders (x264's multi-threaded VBV gave 3 different files
-in 3 runs at 720p); one preset of each kind (codec, network, camera, display, recorder) runs twice here, two at a time in separate
-processes (how vcbench gets throughput without threads inside an encode), and so does generate.
-The camera presets (whose seeded per-frame Python stages cost ~0.1 s a frame at 720p) run on the
-first 3 s of the same clip; their encoders are the ones the other presets exercise on all 10 s.
-Generate makes its masters and two call conditions from the first 2 s (60 frames).
+in 3 runs at 720p); one preset of each kind (codec, network, camera, display, recorder) runs twice
+here, two at a time in separate processes (how vcbench gets throughput without threads inside an
+encode), and so does generate. Each preset runs on a 2 s talking head at 720p (60 frames: every
+encoder's threads, lookahead and rate control at work); a preset that changes something later in
+the call (bwe-step switches resolution at 5 s) runs on 6 s. Generate makes its masters and two call
+conditions from the same 2 s.
 """
 from __future__ import annotations
 
@@ -27,14 +28,17 @@ KINDS = [n for n in one_preset_per_kind(720) if n != "clean"]
 def clip_720p(tmp_path_factory):
     from vcbench.samples import talking_head
 
-    return talking_head(tmp_path_factory.mktemp("clip720") / "face720.mp4", (1280, 720), 300)
+    return talking_head(tmp_path_factory.mktemp("clip720") / "face720.mp4", (1280, 720), 180)   # 6 s
 
 
 @pytest.fixture(scope="module")
-def clip_720p_3s(tmp_path_factory):
-    from vcbench.samples import talking_head
+def clip_720p_2s(tmp_path_factory, clip_720p):
+    """The first 2 s of the 6 s clip (its first 60 frames, the stream copied: same pixels)."""
+    from vcbench.video import ffmpeg_exe, run_ffmpeg
 
-    return talking_head(tmp_path_factory.mktemp("clip720s") / "face720s.mp4", (1280, 720), 90)
+    out = tmp_path_factory.mktemp("clip720s") / "face720s.mp4"
+    run_ffmpeg(ffmpeg_exe(), ["-i", str(clip_720p), "-frames:v", "60", "-c", "copy", str(out)], "the 2 s clip")
+    return out
 
 
 def _simulate(args) -> str:
@@ -45,12 +49,12 @@ def _simulate(args) -> str:
     return hashlib.sha256(Path(out).read_bytes()).hexdigest()
 
 
-def test_every_preset_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, clip_720p_3s):
+def test_every_preset_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, clip_720p_2s):
     from vcbench.conference.presets import get_preset
 
     names = [n for n in KINDS if not get_preset(n).background_blur and not get_preset(n).background_replace
              or has_mediapipe]
-    jobs = [(str(clip_720p_3s if get_preset(n).has_camera else clip_720p),
+    jobs = [(str(clip_720p if get_preset(n).bwe_step_s else clip_720p_2s),
              str(tmp_path / f"{n}.{k}{get_preset(n).extension}"), n) for n in names for k in (0, 1)]
     import multiprocessing
 
@@ -61,7 +65,7 @@ def test_every_preset_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, c
 
 
 @pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
-def test_generate_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, astronaut_rgb):
+def test_generate_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p_2s, astronaut_rgb):
     import shutil
 
     import cv2
@@ -73,7 +77,7 @@ def test_generate_is_bit_identical_run_to_run_at_720p(tmp_path, clip_720p, astro
     src.mkdir()
     tgt.mkdir()
     cv2.imwrite(str(src / "astronaut.png"), cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
-    shutil.copyfile(clip_720p, tgt / "talker.mp4")
+    shutil.copyfile(clip_720p_2s, tgt / "talker.mp4")
     outs = []
     for k in (0, 1):
         out = tmp_path / f"ds{k}"

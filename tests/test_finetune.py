@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,42 +15,12 @@ import torch
 
 from vcbench.cli import cli
 
-from conftest import has_mediapipe, write_toml
+from conftest import ft_args, has_mediapipe, write_toml
 
 pytestmark = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
 
 TINY = ["--model", "altfreezing-tiny", "--device", "cpu"]
 
-
-@pytest.fixture(scope="module")
-def calls(tmp_path_factory):
-    """A generated dataset (train/val/test by identity) whose TEST videos are then replaced by
-    garbage: any training step that opened one would fail or be counted."""
-    from click.testing import CliRunner
-
-    from vcbench.samples import SAMPLE_NOTE, sample_identities
-
-    root = tmp_path_factory.mktemp("ft")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VCBENCH_CACHE", str(root / "vcache"))
-    targets, sources = sample_identities(root / "media", frames=48)
-    r = CliRunner().invoke(cli, ["generate", "--source", str(sources), "--target", str(targets), "--out",
-                                 str(root / "ds"), "--val-fraction", "0.3", "--test-fraction", "0.2", "--note", SAMPLE_NOTE,
-                                 "--cache-dir", str(root / "faces")])
-    assert r.exit_code == 0, r.output
-    rows = list(csv.DictReader(open(root / "ds" / "manifest.csv")))
-    tests = [x for x in rows if x["split"] == "test"]
-    assert tests and {x["split"] for x in rows} == {"train", "val", "test"}
-    for x in tests:
-        (root / "ds" / x["path"]).write_bytes(b"not a video: the test split must never be opened\n" * 50)
-    toml = write_toml(root / "d.toml", f'[datasets.calls]\nkind = "manifest"\nroot = "{root / "ds"}"\n')
-    yield {"root": root, "toml": toml, "faces": root / "faces", "rows": rows, "tests": tests}
-    mp.undo()
-
-
-def ft_args(calls, out, *extra) -> list[str]:
-    return ["finetune", "--train", "calls", "--datasets", str(calls["toml"]), "--out", str(out), "--cache-dir",
-            str(calls["faces"]), *TINY, *extra]
 
 
 # --- freezing: which tensors change, exactly ---------------------------------------------
@@ -141,10 +106,19 @@ def test_finetune_learns_and_score_reads_best(calls, trained, cli_runner, tmp_pa
     ds = run["datasets"]["calls"]
     assert ds["test_videos_not_opened"] == len(calls["tests"]) and "test" not in ds["counts"]
     assert len(ds["manifest_sha256"]) == 64
+    assert ds["face_labels"].startswith("per face: a fake trains on its swapped face tracks")
     assert run["methods_seen"] == ["mesh"]
     assert {"clean", "zoom-360p", "lossy-180p"} <= set(run["presets_seen"])
     assert run["augment"]["name"] == "call" and run["augment"]["preset_p"] == 0.5
     assert run["note"] == f"calls: {SAMPLE_NOTE}"           # the dataset's note, repeated by the run
+    # best.pth records what it trained and validated on: every train/val video, person and no test one
+    rec = torch.load(out / "best.pth", weights_only=True)["provenance"]["training"]
+    (s,) = rec["sets"]
+    seen = [x for x in calls["rows"] if x["split"] in ("train", "val")]
+    assert s["dataset"] == "calls" and s["splits"] == ["train", "val"] and rec["from"].endswith(str(out.resolve()))
+    assert set(s["videos"]) == {x["video_id"] for x in seen}
+    assert set(s["identities"]) == {i for x in seen for i in (x["source_id"], x["target_id"]) if i}
+    assert not set(s["videos"]) & {x["video_id"] for x in calls["tests"]}
     assert run["software"]["versions"]["torch"] and run["hardware"]["world_size"] == 1
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == list(range(10, 301, 10))
@@ -200,7 +174,7 @@ def test_benchmark_reads_a_finetune_run(calls, trained, cli_runner, tmp_path):
         (root / x["path"]).unlink()
     media = calls["root"] / "media"
     r = cli_runner.invoke(cli, ["generate", "--source", str(media / "sources"), "--target", str(media / "targets"),
-                                "--out", str(root), "--val-fraction", "0.3", "--test-fraction", "0.2",
+                                "--out", str(root), "--val-fraction", "0.3", "--test-fraction", "0.2", "--seed", "3",
                                 "--cache-dir", str(calls["faces"])])
     assert r.exit_code == 0, r.output            # generate resumes: only the missing test videos are made
     det = tmp_path / "mine.py"
@@ -217,6 +191,11 @@ def test_benchmark_reads_a_finetune_run(calls, trained, cli_runner, tmp_path):
     assert cells[("ft", "burst-loss")]["seen"] is False and cells[("mine", "clean")]["seen"] is None
     assert all(c["metrics"]["n"] == len(calls["tests"]) for c in cells.values())
     assert any(cmp["model"] == "mine" and cmp["baseline"] == "ft" for cmp in res["comparisons"])
+    # its training record is checked: the test split is identity-disjoint, the val split is its own val
+    ov = cells[("ft", "clean")]["overlap"]
+    assert ov["checked"] and set(ov["by_reason"]) == {"val: video"} and ov["by_reason"]["val: video"] > 0
+    assert cells[("ft", "clean")]["val_videos"] == 0 and not cells[("mine", "clean")]["overlap"]["checked"]
+    assert cells[("ft", "clean")]["operating_points"]["model"]["from"].startswith("the model's own val")
     preds = (tmp_path / "b" / "predictions.csv").read_text()
     r = cli_runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
@@ -267,158 +246,6 @@ def test_training_clips_are_the_clips_score_feeds(calls, cli_runner, tmp_path):
         ep = ds.episode(0, label, e)
         if pos < 4:
             assert np.array_equal(x[pos].numpy(), ds.clips(ep)[slot]) and int(vids[pos]) == ep.video
-
-
-# --- exact resume after kill -9, and torchrun ---------------------------------------------------
-
-def _cli(calls, out, *extra, env=None, timeout=300):
-    args = [sys.executable, "-m", "vcbench", *ft_args(calls, out, "--steps", "12", "--batch-size", "4",
-                                                       "--eval-every", "6", "--save-every", "4", "--workers", "1",
-                                                       *extra)]
-    e = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), **(env or {})}
-    return subprocess.run(args, capture_output=True, text=True, env=e, timeout=timeout)
-
-
-def _weights(path: Path) -> dict:
-    return torch.load(path, weights_only=True)["state_dict"]
-
-
-def _max_diff(a: dict, b: dict) -> float:
-    assert a.keys() == b.keys()
-    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
-
-
-def test_killed_run_resumes_to_the_same_weights(calls, tmp_path):
-    ref = _cli(calls, tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    want = _weights(tmp_path / "ref" / "last.pth")
-
-    # kill -9 right after the step-4 save, then resume
-    a = tmp_path / "a"
-    killed = _cli(calls, a, env={"VCBENCH_FAULT": "after-save:last.pth:4"})
-    assert killed.returncode == -signal.SIGKILL
-    assert torch.load(a / "last.pth", weights_only=True)["trainer"]["step"] == 4
-    resumed = _cli(calls, a, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    said = " ".join(resumed.stderr.split())            # the console may wrap the line
-    assert "resuming" in said and "at step 4 of 12" in said
-    assert _max_diff(_weights(a / "last.pth"), want) <= 1e-6
-
-    # kill -9 in the middle of the step-8 save: the step-4 last.pth is intact, and resuming still lands exactly
-    b = tmp_path / "b"
-    killed = _cli(calls, b, env={"VCBENCH_FAULT": "mid-save:last.pth:8"})
-    assert killed.returncode == -signal.SIGKILL
-    assert any(p.name.startswith(".last.") for p in b.iterdir())       # the half-written temporary
-    assert torch.load(b / "last.pth", weights_only=True)["trainer"]["step"] == 4
-    resumed = _cli(calls, b, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _max_diff(_weights(b / "last.pth"), want) <= 1e-6
-    assert not any(p.name.startswith(".last.") for p in b.iterdir())
-    steps = [json.loads(x)["step"] for x in (b / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [json.loads(x)["step"] for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()]
-
-
-# the configuration a real run uses (hardening issue, point 1): alternate freezing from a --checkpoint,
-# saves every 10, evaluations every 20, default augmentation (call-condition renditions) and workers
-REALISTIC = ["--freezing", "alternate", "--steps", "40", "--save-every", "10", "--eval-every", "20", "--seed", "1"]
-
-
-def _real_cli(calls, out, init, *extra, env=None):
-    args = [sys.executable, "-m", "vcbench", *ft_args(calls, out, "--checkpoint", str(init), *extra)]
-    e = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), **(env or {})}
-    return subprocess.run(args, capture_output=True, text=True, env=e, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def init_weights(tmp_path_factory):
-    """A --checkpoint to start from: loading one draws nothing from the torch RNG (the old bug)."""
-    from vcbench.models import build_network
-    from vcbench.models.checkpoint import checkpoint_dict
-
-    torch.manual_seed(123)
-    path = tmp_path_factory.mktemp("init") / "init.pth"
-    torch.save(checkpoint_dict(build_network("altfreezing-tiny"), {}), path)
-    return path
-
-
-def test_realistic_run_is_deterministic_and_resumes_exactly(calls, init_weights, tmp_path):
-    # the first run builds its renditions into a fresh cache, the second reads them: same weights
-    fresh = {"VCBENCH_CACHE": str(tmp_path / "fresh-cache")}
-    one = _real_cli(calls, tmp_path / "one", init_weights, *REALISTIC, env=fresh)
-    assert one.returncode == 0, one.stderr[-2000:]
-    assert list((tmp_path / "fresh-cache").rglob("*.mp4")) or list((tmp_path / "fresh-cache").rglob("*.mkv"))
-    two = _real_cli(calls, tmp_path / "two", init_weights, *REALISTIC, env=fresh)
-    assert two.returncode == 0, two.stderr[-2000:]
-    want = _weights(tmp_path / "one" / "last.pth")
-    assert _max_diff(_weights(tmp_path / "two" / "last.pth"), want) == 0
-    assert _max_diff(_weights(tmp_path / "two" / "best.pth"), _weights(tmp_path / "one" / "best.pth")) == 0
-
-    # killed after its first last.pth (step 10: the middle of the first 16-micro-batch block), resumed
-    k = tmp_path / "killed"
-    r = _real_cli(calls, k, init_weights, *REALISTIC, env={**fresh, "VCBENCH_FAULT": "after-save:last.pth:10"})
-    assert r.returncode == -signal.SIGKILL
-    r = _real_cli(calls, k, init_weights, *REALISTIC, "--resume", env=fresh)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert _max_diff(_weights(k / "last.pth"), want) == 0
-    assert _max_diff(_weights(k / "best.pth"), _weights(tmp_path / "one" / "best.pth")) == 0
-    assert (k / "metrics.jsonl").read_text() .count("val_auc") == 2
-
-
-def test_resume_after_an_evaluation_past_the_last_save(calls, init_weights, tmp_path):
-    """An evaluation ran (and wrote best.pth) after the last save; the kill comes after it."""
-    cfg = ["--steps", "20", "--save-every", "8", "--eval-every", "12", "--seed", "2"]
-    ref = _real_cli(calls, tmp_path / "ref", init_weights, *cfg)
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    k = tmp_path / "k"
-    r = _real_cli(calls, k, init_weights, *cfg, env={"VCBENCH_FAULT": "after-eval:12"})
-    assert r.returncode == -signal.SIGKILL
-    assert torch.load(k / "last.pth", weights_only=True)["trainer"]["step"] == 8
-    r = _real_cli(calls, k, init_weights, *cfg, "--resume")
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert _max_diff(_weights(k / "last.pth"), _weights(tmp_path / "ref" / "last.pth")) == 0
-    assert _max_diff(_weights(k / "best.pth"), _weights(tmp_path / "ref" / "best.pth")) == 0
-    evals = [json.loads(x)["step"] for x in (k / "metrics.jsonl").read_text().splitlines() if "val_auc" in x]
-    assert evals == [12, 20]                     # the evaluation redone after the resume is logged once
-
-
-@pytest.mark.parametrize("strategy", ["none", "head", "gradual"])
-def test_killed_mid_block_resumes_exactly_under_each_freezing(strategy, calls, init_weights, tmp_path):
-    cfg = ["--freezing", strategy, "--gradual-every", "3", "--steps", "12", "--save-every", "5",
-           "--eval-every", "12", "--seed", "3"]
-    ref = _real_cli(calls, tmp_path / "ref", init_weights, *cfg)
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    k = tmp_path / "k"
-    r = _real_cli(calls, k, init_weights, *cfg, env={"VCBENCH_FAULT": "step:7"})   # between saves, mid-block
-    assert r.returncode == -signal.SIGKILL
-    r = _real_cli(calls, k, init_weights, *cfg, "--resume")
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert _max_diff(_weights(k / "last.pth"), _weights(tmp_path / "ref" / "last.pth")) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_torchrun_two_processes(calls, tmp_path):
-    out = tmp_path / "ddp"
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-            "--master_port", str(_free_port()), "-m", "vcbench",
-            *ft_args(calls, out, "--steps", "6", "--batch-size", "2", "--eval-every", "3", "--save-every", "3",
-                     "--workers", "0")]
-    env = {**os.environ, "VCBENCH_CACHE": str(calls["root"] / "vcache"), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("wrote ") == 1                  # rank 0 alone reports and writes
-    run = json.loads((out / "run.json").read_text())
-    assert run["hardware"]["world_size"] == 2 and run["status"] == "finished"
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "finetune.status.json", "last.pth", "metrics.jsonl",
-                                                     "run.json"]       # one of each: rank 1 writes none
-    assert json.loads((out / "finetune.status.json").read_text())["state"] == "finished"
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in lines if "val_auc" in x] == [3, 6]
-    assert torch.load(out / "last.pth", weights_only=True)["trainer"]["step"] == 6
 
 
 # --- bad input: one line each, nothing damaged ---------------------------------------------------
@@ -560,3 +387,54 @@ def test_early_stopping_after_patience_evaluations(calls, cli_runner, tmp_path):
     assert [e["step"] for e in evals] == [2, 4, 6] and len({e["auc"] for e in evals}) == 1
     assert run["best_step"] in (2, 4, 6) and run["best_val_auc"] == evals[0]["auc"]
     assert torch.load(out / "last.pth", weights_only=True)["trainer"]["step"] == 6
+
+
+def test_two_optimisers_as_released_step_in_turn_with_their_own_momentum(tmp_path):
+    """--alt-optimizers two: the release's construction (temporal kernels in one optimiser, spatial in
+    the other, the rest in both, weight decay on all of it), each stepped only in its phase, each
+    with its own momentum buffer for the shared parameters."""
+    from vcbench.errors import ConfigError
+    from vcbench.finetune.config import FinetuneConfig
+    from vcbench.finetune.freezing import Schedule
+    from vcbench.finetune.trainer import AltOptimizers, build_optimizer, train_step
+    from vcbench.models import build_network
+
+    torch.manual_seed(0)
+    model = build_network("altfreezing-tiny")
+    cfg = FinetuneConfig(train=("x",), out=tmp_path, model="altfreezing-tiny", freezing="alternate", lr=0.05,
+                         alt_temporal_steps=2, alt_spatial_steps=1, warmup_steps=0, clip_grad=0, augment="none",
+                         alt_optimizers="two", weight_decay=1e-3)
+    opt = build_optimizer(model, cfg)
+    assert isinstance(opt, AltOptimizers)
+    ids = {side: {id(p) for g in o.param_groups for p in g["params"]} for side, o in opt.opts.items()}
+    decayed = {side: {id(p) for g in o.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+               for side, o in opt.opts.items()}
+    params = dict(model.named_parameters())
+    for n, p in params.items():
+        kind = _kind(n, p)
+        where = {s for s in ids if id(p) in ids[s]}
+        assert where == ({"spatial"} if kind == "spatial" else {"temporal"} if kind == "temporal"
+                         else {"temporal", "spatial"}), n
+        assert all(id(p) in decayed[s] for s in where), n          # BN too: its names carry no "norm"
+    sched = Schedule.for_model(model, "alternate", temporal_steps=2, spatial_steps=1)
+    shared = params["resnet.head.projection.weight"]
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):                                          # temporal, temporal, spatial
+        before = {k: v.clone() for k, v in params.items()}
+        x = torch.randn(4, 3, 8, 64, 64, generator=g)
+        train_step(model, model, sched, opt, [(x, torch.tensor([0.0, 1.0, 0.0, 1.0]))], step, cfg)
+        moved = {n for n, p in params.items() if not torch.equal(before[n], p)}
+        frozen = "spatial" if step < 2 else "temporal"
+        assert not any(_kind(n, params[n]) == frozen for n in moved) and moved
+        buf = {s: opt.opts[s].state.get(shared, {}).get("momentum_buffer") for s in opt.opts}
+        if step < 2:
+            assert buf["temporal"] is not None and buf["spatial"] is None
+        else:                                                      # the spatial one starts its own momentum
+            assert buf["spatial"] is not None and not torch.equal(buf["spatial"], buf["temporal"])
+    state = opt.state_dict()
+    again = AltOptimizers(model, cfg)
+    again.load_state_dict(state)
+    for side in ("temporal", "spatial"):                         # last.pth restores both momenta
+        assert torch.equal(again.opts[side].state[shared]["momentum_buffer"], opt.opts[side].state[shared]["momentum_buffer"])
+    with pytest.raises(ConfigError, match="needs freezing 'alternate'"):
+        FinetuneConfig(train=("x",), out=tmp_path, freezing="none", alt_optimizers="two")

@@ -253,11 +253,11 @@ def test_pairs_never_cross_splits_and_never_self_swap(tmp_path):
     ids = [f"id{i:02d}" for i in range(20)]
     src = _files(tmp_path / "s", [f"{i}.png" for i in ids] + ["id00/second.jpg"])
     tgt = _files(tmp_path / "t", [f"{i}.mp4" for i in ids])
-    plan = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o"))
+    plan = make_plan(resolve_config(None, source=src, target=tgt, out=tmp_path / "o", val_fraction=0.3,
+                                    test_fraction=0.3))
     assert {s.name for s in plan.sources} >= {"id00", "id00-second"}
     assert {s.identity for s in plan.sources if s.name.startswith("id00")} == {"id00"}
     assert set(plan.split_of.values()) == {"train", "val", "test"}
-    assert sum(v == "test" for v in plan.split_of.values()) == 3     # round(20 * 0.15)
     for s, t in plan.pairs:
         assert plan.split_of[s.identity] == plan.split_of[t.identity]
         assert s.identity != t.identity
@@ -467,6 +467,28 @@ def test_map_swaps_each_mapped_identity_and_leaves_the_others(tmp_path, carphone
     big = np.abs(np.stack(fake).astype(int) - np.stack(real).astype(int)).max(-1) > 16   # beyond x264's noise
     assert big[:, :, :352].mean() < 0.001 and big[:, :, 352:].mean() > 0.02, (big[:, :, :352].mean(), big[:, :, 352:].mean())
 
+    # per-face labels: the fake is fake on the right person's track only; its real on every track
+    rows = {x["video_id"]: x for x in csv.DictReader(open(tmp_path / "ds" / "manifest.csv"))}
+    from vcbench.faces.tracking import track_video
+
+    vt = track_video(tmp_path / "ds" / "videos/clean/mesh/pair__astronaut.mp4", cache_dir=tmp_path / "c")
+    right = [t.track_id for t in vt.tracks if t.boxes[:, 0].mean() > 352]
+    assert rows["clean/mesh/pair__astronaut"]["label_tracks"] == ";".join(map(str, right)) and right
+    assert rows["clean/original/pair"]["label_tracks"] == "all"
+    from vcbench.models import build_network
+    from vcbench.scoring import score_videos
+
+    torch_net = build_network("altfreezing-tiny")
+    fake = tmp_path / "ds" / "videos/clean/mesh/pair__astronaut.mp4"
+    (one,), _ = score_videos([fake], network=torch_net, device="cpu", cache_dir=tmp_path / "c", mode="sparse",
+                             clips=1, label_tracks={fake: right}, tracking="all")
+    (both,), _ = score_videos([fake], network=torch_net, device="cpu", cache_dir=tmp_path / "c", mode="sparse",
+                              clips=1, tracking="all")
+    assert [t.track_id for t in one.tracks] == right and len(both.tracks) == len(vt.tracks) > len(right)
+    _, failed = score_videos([fake], network=torch_net, device="cpu", cache_dir=tmp_path / "c",
+                             label_tracks={fake: [7]})
+    assert "face track(s) its label is true of (7) are not among the tracks found" in failed.failed[0][1]
+
     r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "ds2"), "--map", "astronaut=3"])
     assert r.exit_code != 0 and "--map names face(s) 3; this video has 2 face identities (0, 1)" in r.output
     for bad, say in (("astronaut", "expected SOURCE=TARGET_ID"), ("astronot=0", "astronaut")):
@@ -543,13 +565,14 @@ def test_target_whose_face_leaves_for_a_long_stretch_is_skipped(tmp_path, media,
         for f in [*frames[:10], *[np.zeros_like(frames[0])] * 20, *frames[10:15]]:
             w.write(f)
     r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
-                                "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2",
+                                "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2", "--split", "test",
                                 "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code == 1
     assert "gappy.mp4: no face for 2.5 s (frames 10-29; max_gap 2)" in _quiet(r.output)
     r = cli_runner.invoke(cli, ["generate", "--source", str(media["source"]), "--target", str(tgt),
                                 "--out", str(tmp_path / "ds"), "--min-face-fraction", "0.2", "--max-gap", "3",
-                                "--min-swapped", "0.4", "--cache-dir", str(tmp_path / "c")])   # 15 of 35 frames
+                                "--min-swapped", "0.4", "--split", "test",
+                                "--cache-dir", str(tmp_path / "c")])   # 15 of 35 frames
     assert r.exit_code == 0, _quiet(r.output)
     q = list(csv.DictReader(open(tmp_path / "ds" / "quality.csv")))[0]
     assert float(q["swapped_fraction"]) == pytest.approx(15 / 35, abs=0.03)
@@ -581,7 +604,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
               "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "min_swapped": 0.25, "max_gap": 1.5, "crf": 20, "master": "dlc",
               "shard": "1/2",
-              "ffmpeg": "ffmpeg", "cache_dir": "cache", "note": "pilot data"}
+              "ffmpeg": "ffmpeg", "cache_dir": "cache", "note": "pilot data", "plan": True}
     flags = {p.opts[0][2:].replace("-", "_") for p in cli.commands["generate"].params
              if isinstance(p, click.Option) and p.opts[0] not in ("--config", "--help")}
     fields = {f for f in GenerateConfig.__dataclass_fields__}
@@ -914,3 +937,38 @@ def test_bench_timing_gallery_shows_the_lag(tmp_path):
     assert img.shape == (28 + 3 * 64, 5 * 64, 3) and len(got["frames"]) == 3
     d = got["face_mean_diff_vs_exact"]
     assert d["exact"] == 0 and d["video"] > 0.5 and d["live"] > 0.5
+
+
+def test_splits_never_move_when_identities_are_added_and_a_rerun_keeps_recorded_ones(tmp_path, cli_runner):
+    """An identity's split is a hash of the identity alone: 40 -> 50 targets moves none of the 40
+    (the old rank cut moved three); a dataset already in --out keeps the splits it recorded."""
+    import csv
+
+    from vcbench.generate.config import resolve_config
+    from vcbench.generate.plan import make_plan
+
+    ids = [f"p{i:03d}" for i in range(50)]
+    src = _files(tmp_path / "s", [f"{i}.png" for i in ids])
+    forty = make_plan(resolve_config(None, source=src, target=_files(tmp_path / "t40", [f"{i}.mp4" for i in ids[:40]]),
+                                     out=tmp_path / "o40"))
+    fifty = make_plan(resolve_config(None, source=src, target=_files(tmp_path / "t50", [f"{i}.mp4" for i in ids]),
+                                     out=tmp_path / "o50"))
+    assert all(fifty.split_of[i] == forty.split_of[i] for i in forty.split_of)
+    counts = {k: sum(v == k for v in fifty.split_of.values()) for k in ("train", "val", "test")}
+    assert counts["train"] > counts["val"] > 0 and counts["test"] > 0       # about 70/15/15 of 50
+
+    # --plan: the pairs and splits, nothing swapped
+    out = tmp_path / "planned"
+    r = cli_runner.invoke(cli, ["generate", "--source", str(src), "--target", str(tmp_path / "t40"), "--out",
+                                str(out), "--plan"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(out / "plan.csv")))
+    assert len(rows) == len(forty.pairs) and all(r["split"] == forty.split_of[r["target_id"]] for r in rows)
+    assert "nothing swapped" in r.output and "train: " in r.output and "test : " in r.output
+    assert not (out / "videos").exists() and not (out / "manifest.csv").exists()
+
+    # an existing dataset's recorded splits win over the rule (one made by an older vcbench)
+    moved = {i: ("test" if s == "train" else "train") for i, s in forty.split_of.items()}
+    (out / "generate.json").write_text(json.dumps({"splits": moved}))
+    again = make_plan(resolve_config(None, source=src, target=tmp_path / "t40", out=out))
+    assert all(again.split_of[i] == moved[i] for i in moved)

@@ -120,14 +120,15 @@ def test_report_numbers_are_results_json(bench_run, cli_runner, tmp_path):
     cells = {(c["model"], c["dataset"], c["preset"]): c for c in res["cells"]}
     assert len(p.rows) == len(cells) == 4
     for row in p.rows:
-        model, dataset, preset, auc, _ci, _dc, _df, ap, eer, n, _seen = row
+        model, dataset, preset, auc, _ci, _dc, _df, ap, eer, n, _overlap, _failed, _f1, _seen = row
         c = cells[(model, dataset, preset)]
         assert float(auc) == pytest.approx(c["metrics"]["auc"], abs=0) and float(ap) == c["metrics"]["ap"]
         assert float(eer) == c["metrics"]["eer"] and int(n) == c["metrics"]["n"]
         assert f"{c['metrics']['auc']:.3f}" in html
     # the summary quotes the paired test and the smoke-scale warning
     cmp = res["comparisons"][0]
-    assert f"DeLong p = {cmp['delong_p']:.3g}" in html if cmp["delong_p"] is not None else "undefined" in html
+    p_holm = cmp["p_holm"]
+    assert f"Holm-adjusted p = {p_holm:.3g}" in html if p_holm is not None else "undefined" in html
     assert "Smoke scale" in html and "training loss: ft" in html and "val AUC: ft" in html
     assert html.count("<svg") >= 4 and "data:image/jpeg;base64," in html
     tables = out.parent / "report_tables"

@@ -6,7 +6,6 @@ works without torch, cv2 or mediapipe.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 
@@ -395,6 +394,9 @@ def generate_default(name):
 @click.option("--master", type=click.Choice(["vcbench", "dlc"]), default=generate_default("master"), show_default=True,
               help="Encode of the clean masters, reals and fakes alike: vcbench = x264 medium at --crf; dlc = "
                    "Deep-Live-Cam's (also -tune film and its bt601 -> bt709 colour conversion).")
+@click.option("--plan", "plan", is_flag=True,
+              help="Write OUT/plan.csv (each pair: source, target, identities, split) and print a summary per "
+                   "split, without swapping anything.")
 @click.option("--note", default=None,
               help="A line every later stage repeats where this dataset's numbers appear (finetune's run.json, the "
                    "report), e.g. 'pilot data, 3 identities'.")
@@ -408,10 +410,12 @@ def generate_default(name):
 def generate(ctx, config_file, **kw):
     """Swap source identities onto target videos; encode reals and fakes identically.
 
-    Re-running the same command skips finished videos and completes the rest.
+    Re-running the same command skips finished videos and completes the rest. Each identity's
+    split is a seeded hash of the identity alone: adding targets never moves an existing one.
 
     \b
     Example:
+    vcbench generate --source faces/ --target videos/ --out ds/ --plan
     vcbench generate --source faces/ --target videos/ --out ds/ --preset clean,zoom-360p
     """
     from .generate.config import resolve_config
@@ -421,6 +425,12 @@ def generate(ctx, config_file, **kw):
     cfg = resolve_config(config_file, **given_options(ctx, kw))
     with Progress("generate", echo=lambda m: click.echo(m, err=True)) as progress:
         report = run(cfg, progress)
+    if cfg.plan:
+        click.echo(f"wrote {cfg.out / 'plan.csv'}: {report.batch.done} pair(s); nothing swapped (--plan)")
+        for line in report.plan:
+            click.echo(f"  {line}")
+        finish_batch(report.batch)
+        return
     click.echo(f"wrote {cfg.out / 'manifest.csv'}: {len(report.records)} videos")
     for split, c in report.counts.items():
         click.echo(f"  {split:<5} real {c['real']:>4}  fake {c['fake']:>4}")
@@ -510,6 +520,10 @@ def finetune_default(name):
               help="alternate: steps training the temporal kernels per cycle.")
 @click.option("--alt-spatial-steps", type=int, default=finetune_default("alt_spatial_steps"), show_default=True,
               help="alternate: steps training the spatial kernels per cycle.")
+@click.option("--alt-optimizers", type=click.Choice(["one", "two"]), default=finetune_default("alt_optimizers"),
+              show_default=True,
+              help="alternate: one optimiser with masked gradients (an approximation: shared parameters keep one "
+                   "momentum), or two as released (temporal and spatial, each with its own momentum).")
 @click.option("--gradual-every", type=int, default=finetune_default("gradual_every"), show_default=True,
               help="gradual: unfreeze one more stage (head down) every N steps.")
 @click.option("--steps", type=int, default=finetune_default("steps"), show_default=True)
@@ -606,6 +620,12 @@ def benchmark_default(name):
 @click.option("--detector-timeout", type=click.FloatRange(min=0, min_open=True), default=benchmark_default("detector_timeout"),
               show_default=True, help="Seconds per video a .py detector may take; one that hangs is stopped and "
                                       "its videos fail.")
+@click.option("--overlap", type=click.Choice(["exclude", "flag"]), default=benchmark_default("overlap"), show_default=True,
+              help="Test/val videos a model trained on, or showing a person or clip it trained on: left out of its "
+                   "cells (exclude) or kept and counted (flag); each cell says how many and why.")
+@click.option("--compare", "compare", multiple=True,
+              help="A:B, two models to compare per cell (clustered paired bootstrap, Holm-adjusted); repeatable "
+                   "(default: every model against the first).")
 @click.option("--face-backend", default=benchmark_default("face_backend"), show_default=True)
 @device_option
 @shard_option
@@ -648,7 +668,8 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
         if kw.get("out") is None:
             raise click.ClickException("--merge needs --out (where the merged run goes)")
         n = merge_runs(list(merge), kw["out"], warn=lambda m: click.echo(f"warning: {m}", err=True))
-        res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"])
+        res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"], overlap=kw["overlap"],
+                              compare=kw["compare"])
         click.echo(f"merged {n} predictions from {len(merge)} run(s) into {kw['out']}")
         _print_cells(res)
         return
@@ -661,21 +682,20 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
             raise click.exceptions.Exit(1)
         return
     res = compute_results(cfg.out, cfg.split, cfg.bootstrap, cfg.seed,
-                          timings={"seconds": round(time.perf_counter() - t0, 2)})
+                          timings={"seconds": round(time.perf_counter() - t0, 2)}, overlap=cfg.overlap,
+                          compare=cfg.compare)
     _print_cells(res)
     click.echo(f"wrote {cfg.out / 'results.json'}")
     finish_batch(batch)
 
 
 def _print_cells(res: dict) -> None:
-    from .benchmark.results import cell_lines
+    from .benchmark.results import cell_lines, comparison_lines
 
     for line in cell_lines(res):
         click.echo(line)
-    for cmp in res["comparisons"]:
-        if cmp["delong_p"] is not None:
-            click.echo(f"{cmp['model']} vs {cmp['baseline']} on {cmp['dataset']}/{cmp['preset']}: "
-                       f"delta AUC {cmp['delta_auc']:+.3f}, DeLong p = {cmp['delong_p']:.3g} ({cmp['videos']} videos)")
+    for line in comparison_lines(res):
+        click.echo(line)
 
 
 def _benchmark_listing(datasets_file) -> list[str]:

@@ -87,6 +87,7 @@ DATASET_KEYS: dict[str, dict[str, Any]] = {
     },
     "folder": {
         "split_file": "",                     # JSON {"train": [names], "val": [...], "test": [...]}
+        "identity": "",                       # regex on the file stem: group target (or group 1), group source
         "val_fraction": 0.15,
         "test_fraction": 0.15,
         "seed": 0,

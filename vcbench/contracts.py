@@ -39,9 +39,15 @@ FEATURE_KEY = ("dataset", "preset", "video_id")
 SHORTCUT_FEATURES = ("file_size", "bitrate", "width", "height", "frames", "duration", "codec")
 SHORTCUT_AUC = 0.7
 
+#: a model's training record (in a vcbench checkpoint's provenance, a weight tag, or a
+#: ``<file>.training.json`` beside a checkpoint or detector): ``{"schema", "from", "sets": [...]}``,
+#: each set one dataset's part (``datasets.keys.training_set``), or ``{"tag": NAME}`` naming a weight tag
+TRAINING_SCHEMA = "vcbench-training/1"
+TRAINING_SET_KEYS = ("dataset", "kind", "splits", "videos", "identities", "canonical")
+
 #: manifest.csv (DESIGN.md), in order: one VideoRecord per row
 MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "method", "source_id", "target_id",
-                    "preset", "pair_id", "frames", "fps", "width", "height"]
+                    "preset", "pair_id", "frames", "fps", "width", "height", "clip_id", "label_tracks"]
 #: quality.csv in a generated dataset: one row per fake (generate/quality.py)
 QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "swapped_fraction", "face_psnr",
                    "face_ssim", "id_sim_fake", "id_sim_real"]
@@ -50,7 +56,12 @@ QUALITY_COLUMNS = ["video_id", "source_id", "target_id", "frames", "timing", "sw
 @dataclass(frozen=True)
 class VideoRecord:
     """One video: a manifest.csv row. ``label``: 0 real, 1 fake. ``path`` is relative to the
-    dataset root; ``pair_id``: a fake and the real it was made from, under the same preset, share it."""
+    dataset root; ``pair_id``: a fake and the real it was made from, under the same preset, share it.
+    ``clip_id``: the public source clip its frames come from, named the same in every dataset
+    (``ffpp/071``, ``ffpp/actors/01__scene``, ``celebdf/id4_0003``; ``datasets.keys``), or empty:
+    how a video made from an FF++ clip is known to share it with FF++ itself. ``label_tracks``: the
+    face tracks the label is true of (:func:`parse_label_tracks`): a fake's swapped faces (``0;2``),
+    ``all`` (a real: every face is real), or empty (unknown: scorers and trainers choose as before)."""
 
     video_id: str
     path: str
@@ -65,9 +76,27 @@ class VideoRecord:
     fps: float | None = None
     width: int | None = None
     height: int | None = None
+    clip_id: str = ""
+    label_tracks: str = ""
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parse_label_tracks(text: str, where: str = "label_tracks") -> list[int] | str | None:
+    """``"0;2"`` -> [0, 2]; ``"all"`` -> "all"; ``""`` -> None (unknown)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text == "all":
+        return "all"
+    try:
+        ids = [int(x) for x in text.split(";") if x != ""]
+    except ValueError:
+        raise RunFileError(f"{where}: expected track ids like 0;2, 'all' or nothing, got {text!r}") from None
+    if not ids or any(i < 0 for i in ids):
+        raise RunFileError(f"{where}: expected track ids like 0;2, 'all' or nothing, got {text!r}")
+    return ids
 
 
 class RunFileError(ConfigError):
@@ -196,6 +225,36 @@ def read_metrics_lines(path: Path) -> list[dict]:
     return out
 
 
+def checked_training(doc: Any, where: str) -> dict:
+    """A training declaration as read from ``where``: ``{"tag": NAME}`` or a record whose every set
+    has the keys of :data:`TRAINING_SET_KEYS` with lists where lists belong; else one line naming it."""
+    if not isinstance(doc, dict):
+        raise RunFileError(f"{where}: a training record must be a JSON object, not {type(doc).__name__}")
+    if "tag" in doc:
+        if not isinstance(doc["tag"], str):
+            raise RunFileError(f"{where}: 'tag' must be a weight tag's name")
+        return {"tag": doc["tag"]}
+    sets = doc.get("sets")
+    if not isinstance(sets, list) or not sets:
+        raise RunFileError(f"{where}: a training record needs 'sets' (a list of datasets) or 'tag'")
+    for k, s in enumerate(sets):
+        if not isinstance(s, dict):
+            raise RunFileError(f"{where}: sets[{k}] is not an object")
+        missing = [key for key in TRAINING_SET_KEYS if key not in s]
+        if missing:
+            raise RunFileError(f"{where}: sets[{k}] has no {', '.join(missing)}")
+        for key in ("splits", "videos", "identities", "canonical"):
+            if not isinstance(s[key], list) or not all(isinstance(x, str) for x in s[key]):
+                raise RunFileError(f"{where}: sets[{k}].{key} must be a list of strings")
+    out = {"schema": doc.get("schema", TRAINING_SCHEMA), "from": str(doc.get("from") or where), "sets": sets}
+    if "threshold" in doc:                 # the operating threshold its own validation chose, if declared
+        t = doc["threshold"]
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 <= t <= 1:
+            raise RunFileError(f"{where}: 'threshold' must be a probability in [0, 1], got {t!r}")
+        out["threshold"] = float(t)
+    return out
+
+
 def check_types(where: str, doc: dict, expect: dict[str, Any]) -> None:
     """Optional keys of ``doc`` that, when present and not null, must have the given types."""
     for key, tp in expect.items():
@@ -206,5 +265,6 @@ def check_types(where: str, doc: dict, expect: dict[str, Any]) -> None:
 
 __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS", "PRED_KEY", "FEATURE_KEY",
            "MANIFEST_COLUMNS", "QUALITY_COLUMNS", "SHORTCUT_FEATURES", "SHORTCUT_AUC", "VideoRecord",
+           "TRAINING_SCHEMA", "TRAINING_SET_KEYS", "checked_training", "parse_label_tracks",
            "RunFileError", "VcbenchError", "read_json_object", "read_rows", "checked_predictions",
            "read_metrics_lines", "check_types", "torn_tail"]

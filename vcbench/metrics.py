@@ -196,3 +196,81 @@ def delong(y, s1, s2) -> tuple[float, float, float]:
         return float(aucs[0]), float(aucs[1]), 1.0 if aucs[0] == aucs[1] else float("nan")
     z = (aucs[0] - aucs[1]) / math.sqrt(var)
     return float(aucs[0]), float(aucs[1]), math.erfc(abs(z) / math.sqrt(2))   # 2 x normal tail
+
+
+def operating_point(y, s, threshold: float) -> dict:
+    """Everything a deployment at ``threshold`` sees (``score >= threshold`` is fake): the confusion
+    matrix, precision, recall (= TPR), F1, FPR, accuracy and balanced accuracy."""
+    y, s = _check(y, s)
+    pred = s >= threshold
+    tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+    fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+
+    def ratio(a, b):
+        return a / b if b else None
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * tp, 2 * tp + fp + fn)
+    fpr, tnr = ratio(fp, fp + tn), ratio(tn, fp + tn)
+    rates = [r for r in (recall, tnr) if r is not None]
+    return {"threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn, "precision": precision,
+            "recall": recall, "f1": f1, "fpr": fpr, "accuracy": ratio(tp + tn, len(y)),
+            "balanced_accuracy": float(np.mean(rates)) if rates else None}
+
+
+def pr_curve(y, s, points: int = 50) -> list[list[float]]:
+    """The precision-recall curve as [recall, precision] pairs, one per distinct threshold (at most
+    ``points``, evenly spaced along the ranking, always ending at recall 1)."""
+    y, s = _check(y, s)
+    if not y.sum():
+        return []
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    precision, recall = tps / (distinct + 1), tps / tps[-1]
+    keep = np.unique(np.r_[np.linspace(0, len(distinct) - 1, min(points, len(distinct))).round().astype(int)])
+    return [[round(float(recall[i]), 4), round(float(precision[i]), 4)] for i in keep]
+
+
+def paired_bootstrap_delta(y, s1, s2, clusters, n: int = 1000, seed: int = 0, level: float = 0.95,
+                           metric=auc) -> tuple[float, float, float, float]:
+    """metric(s1) - metric(s2) on the same videos, with a percentile interval and a two-sided p-value
+    from ``n`` resamples of whole clusters (a target identity's real and all its fakes move
+    together: videos of one person are not independent). Returns (delta, lo, hi, p); p is
+    2 x the smaller tail of the resampled deltas around 0, never below 1/(n+1)."""
+    y = np.asarray(y, np.int64)
+    a, b = np.asarray(s1, np.float64), np.asarray(s2, np.float64)
+    delta = metric(y, a) - metric(y, b)
+    if not math.isfinite(delta) or n <= 0:
+        return float(delta), float("nan"), float("nan"), float("nan")
+    uniq, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    ds = []
+    for _ in range(n):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(uniq), len(uniq))])
+        d = metric(y[idx], a[idx]) - metric(y[idx], b[idx])
+        if math.isfinite(d):
+            ds.append(d)
+    if not ds:
+        return float(delta), float("nan"), float("nan"), float("nan")
+    ds = np.asarray(ds)
+    lo, hi = np.percentile(ds, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    if np.all(ds == 0):
+        return float(delta), float(lo), float(hi), 1.0
+    tail = min((np.sum(ds <= 0) + 1) / (len(ds) + 1), (np.sum(ds >= 0) + 1) / (len(ds) + 1))
+    return float(delta), float(lo), float(hi), float(min(1.0, 2 * tail))
+
+
+def holm(pvalues: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None / NaN stay None): the family-wise
+    error of every comparison a run makes stays at the level."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None and math.isfinite(p)]
+    m = len(idx)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda k: pvalues[k])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out

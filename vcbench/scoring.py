@@ -177,7 +177,21 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
 CROPPERS = {"align5": cut_crops}
 
 
-def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir, dump_dir, q, stop):
+def label_tracks_of(vt, want, tracking: str) -> list:
+    """The tracks to score: ``want`` = a video's ``label_tracks`` (the faces its label is true of:
+    track ids, ``"all"``, or None for the settings' own ``tracking``)."""
+    if want is None:
+        return select_tracks(vt, tracking)
+    if want == "all":
+        return list(vt.tracks)
+    chosen = [t for t in vt.tracks if t.track_id in want]
+    if not chosen:
+        raise FaceError(f"{vt.path}: the face track(s) its label is true of ({';'.join(map(str, want))}) are not "
+                        f"among the tracks found ({', '.join(str(t.track_id) for t in vt.tracks) or 'none'})")
+    return chosen
+
+
+def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir, dump_dir, q, stop, labels):
     from .faces.tracking import LazyBackend, track_video
     from .video import iter_frames
 
@@ -191,7 +205,7 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                 if backend is None:      # one backend per run, built only when a video needs detecting
                     backend = LazyBackend(backend_name)
                 vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
-                tracks = select_tracks(vt, st.tracking)
+                tracks = label_tracks_of(vt, labels.get(str(video)), st.tracking)
                 if not tracks:
                     raise FaceError(f"{video}: no face found; nothing scored")
                 windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
@@ -244,8 +258,12 @@ def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) ->
 
 def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, settings: ScoreSettings | None = None,
                  device: str = "auto", timeline: Path | None = None, backend: str = "mediapipe", cache_dir=None,
-                 network=None, dump_clips: Path | None = None, **overrides) -> tuple[list[VideoScore], BatchResult]:
+                 network=None, dump_clips: Path | None = None, label_tracks: dict | None = None,
+                 **overrides) -> tuple[list[VideoScore], BatchResult]:
     """Score each video; returns (scores, batch). A video with no face is a failure, named.
+
+    ``label_tracks``: path -> the face tracks its label is true of (track ids or ``"all"``;
+    ``contracts.parse_label_tracks``); a video not in it is scored by ``settings.tracking``.
 
     ``network``: a loaded network (else ``model`` + ``checkpoint`` are loaded). What it is fed
     comes from its declared input (``network.preprocess``); ``settings.aggregate`` None takes the
@@ -265,7 +283,8 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, daemon=True,
-                          args=([Path(v) for v in videos], pp, st, backend, cache_dir, dump_clips, q, stop))
+                          args=([Path(v) for v in videos], pp, st, backend, cache_dir, dump_clips, q, stop,
+                                {str(Path(k)): v for k, v in (label_tracks or {}).items()}))
     th.start()
     state: dict[int, _VideoState] = {}
     results: dict[int, VideoScore] = {}

@@ -31,6 +31,8 @@ class BenchmarkConfig:
     datasets: Path | None = None           # datasets.toml
     ffmpeg: str | None = None
     detector_timeout: float = 600.0        # seconds per video a .py detector may take before it is stopped
+    overlap: str = "exclude"               # exclude | flag: test videos a model trained on (decided in results)
+    compare: tuple[str, ...] = ()          # A:B model pairs to compare (default: each against the first)
 
     def __post_init__(self):
         from ..runtime import parse_shard
@@ -55,6 +57,9 @@ class BenchmarkConfig:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.bootstrap < 0:
             raise ConfigError("bootstrap must be >= 0")
+        from .overlap import check_mode
+
+        check_mode(self.overlap)
         parse_shard(self.shard)
 
     def identity(self) -> dict:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import BatchResult
-from ..errors import ConfigError, DatasetError, VcbenchError
-from ..contracts import FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows, torn_tail
+from ..errors import DatasetError, VcbenchError
+from ..contracts import (FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, parse_label_tracks, read_json_object, read_rows,
+                         torn_tail)
 from ..fileio import write_json
 from ..runs import BatchJob
 from ..runtime import parse_shard
@@ -196,7 +197,8 @@ class BenchmarkJob(BatchJob):
             rows = [_row(det.name, ds.name, pname, r, None, 0, f"rendition failed: {e}") for r, p, e in todo
                     if e is not None]
             if ok:
-                got = det.predict([p for _, p in ok], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in ok])
+                got = det.predict([p for _, p in ok], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in ok],
+                                  [parse_label_tracks(r.label_tracks, f"{ds.name}/{r.video_id}") for r, _ in ok])
                 rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status) for (r, _), g in zip(ok, got)]
             self.progress.advance(len(todo))
             self.preds.add(rows)
@@ -212,6 +214,17 @@ class BenchmarkJob(BatchJob):
         self.feats.close()
         for det in self.detectors:
             det.close()
+
+
+def _model_entry(det) -> dict:
+    """models.json's entry: the detector as it ran, its training declaration resolved into the
+    record the overlap check reads (a weight tag becomes the data it names)."""
+    from .overlap import resolve
+
+    entry = det.to_json()
+    entry["training_declared"] = det.training if det.training is not None and "tag" in det.training else None
+    entry["training"] = resolve(det.training)
+    return entry
 
 
 def detector_settings(cfg):
@@ -241,7 +254,7 @@ def run_benchmark(cfg, progress=None) -> BatchResult:
     datasets = [get_dataset(name, cfg.datasets) for name in cfg.dataset]
     detectors = load_detectors(cfg.model, detector_settings(cfg))
     folder = run_folder(cfg, {d.name: d.fingerprint() for d in detectors}, log=progress.log)
-    write_json(folder.path / "models.json", {d.name: d.to_json() for d in detectors})
+    write_json(folder.path / "models.json", {d.name: _model_entry(d) for d in detectors})
     write_context(folder.path, cfg, datasets, presets)
     job = BenchmarkJob(cfg, datasets, presets, detectors, folder, progress)
     try:

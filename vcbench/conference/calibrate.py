@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, VcbenchError
+from ..errors import ConfigError
 from ..batch import BatchResult
 from ..fileio import write_json
 from ..runs import BatchJob

@@ -21,7 +21,7 @@ def simulate_with(engine: str, input, output, preset, **kw) -> dict:
     if engine not in ENGINES:
         raise VideoError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     p = preset if isinstance(preset, Preset) else get_preset(preset, kw.pop("presets_file", None))
-    if engine == "webrtc" and p.codec != "none":
+    if engine == "webrtc":                 # a preset without a codec makes no call: it says so
         from .webrtc.engine import simulate_webrtc
 
         return simulate_webrtc(input, output, p, **kw)

@@ -30,6 +30,9 @@ class Dataset:
     records: list[VideoRecord]
     excluded: list[tuple[str, str]] = field(default_factory=list)
     note: str | None = None        # what its maker says every result on it must carry (generate --note)
+    #: how videos were put in splits: "identity" (no person on two sides), "split file" (the user's
+    #: word), or "file name" (a folder without identities: one person may land in train and val)
+    split_by: str = "identity"
 
     def abspath(self, rec: VideoRecord) -> Path:
         return self.root / rec.path
@@ -200,6 +203,10 @@ def read_manifest(path: Path) -> list[VideoRecord]:
                         raise DatasetError(f"{where}: column 'fps' must be a positive number, got {row['fps']!r}")
                 kw[fld.name] = v
             kw.setdefault("method", "original" if kw["label"] == 0 else "unknown")
+            if kw.get("label_tracks"):
+                from ..contracts import parse_label_tracks
+
+                parse_label_tracks(kw["label_tracks"], f"{where}: column 'label_tracks'")
             out.append(VideoRecord(**kw))
     unique_ids(out, str(path))
     return out
@@ -218,7 +225,7 @@ def describe(ds: Dataset, split: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": ds.name, "kind": ds.kind, "root": str(ds.root), "videos": len(ds.records),
         "groups": [[split_, meth, g["real"], g["fake"], len(g["ids"])] for (split_, meth), g in sorted(groups.items())],
-        "records": [{**r.row(), "path": str(ds.abspath(r))} for r in ds.records if r.split == split],
+        "records": [{**r.row(), "path": str(ds.abspath(r))} for r in ds.records if r.split in (split, "val")],
         "quality": None, "generated": None, "note": ds.note}
     q = Path(ds.root) / "quality.csv"
     if q.is_file():

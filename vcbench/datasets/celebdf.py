@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config import DatasetConfig
 from ..errors import DatasetError
 from ..contracts import VideoRecord
+from .keys import celebdf_clip
 from .base import Dataset, hash_split, hash_unit, list_videos, unique_ids
 
 REAL_DIRS = ("Celeb-real", "YouTube-real")
@@ -83,6 +84,7 @@ def load(cfg: DatasetConfig) -> Dataset:
     id_split = identity_splits(ids, float(cfg.opt("val_fraction")), seed)
 
     records: list[VideoRecord] = []
+    clip_of: dict[str, tuple[str, str]] = {}          # video_id -> (target identity, clip number)
     for folder in folders:
         for p in files[folder]:
             rel = f"{folder}/{p.name}"
@@ -90,7 +92,8 @@ def load(cfg: DatasetConfig) -> Dataset:
             in_test = rel in test
             if folder == "YouTube-real":
                 split = "test" if in_test else hash_split(p.stem, seed, float(cfg.opt("val_fraction")))
-                records.append(VideoRecord(vid, rel, 0, split, "original", "", "", "clean", vid))
+                records.append(VideoRecord(vid, rel, 0, split, "original", "", "", "clean", vid,
+                                           clip_id=celebdf_clip(folder, p.stem)))
                 continue
             if folder == "Celeb-real":
                 m = _REAL_RE.match(p.stem)
@@ -98,7 +101,9 @@ def load(cfg: DatasetConfig) -> Dataset:
                     excluded.append((vid, "name is not id<k>_<nnnn>"))
                     continue
                 split = "test" if in_test else id_split[m.group(1)]
-                records.append(VideoRecord(vid, rel, 0, split, "original", "", m.group(1), "clean", vid))
+                records.append(VideoRecord(vid, rel, 0, split, "original", "", m.group(1), "clean", vid,
+                                           clip_id=celebdf_clip(folder, p.stem)))
+                clip_of[vid] = (m.group(1), m.group(2))
                 continue
             m = _FAKE_RE.match(p.stem)
             if not m:
@@ -114,6 +119,27 @@ def load(cfg: DatasetConfig) -> Dataset:
                     continue
                 split = sides.pop()
             records.append(VideoRecord(vid, rel, 1, split, "Celeb-synthesis", source, target, "clean",
-                                       f"Celeb-real/{target}_{clip}"))
+                                       f"Celeb-real/{target}_{clip}", clip_id=celebdf_clip(folder, p.stem)))
+            clip_of[vid] = (target, clip)
+    records = drop_test_clips(records, clip_of, excluded)
     unique_ids(records, cfg.source)
     return Dataset(cfg.name, "celebdf", root, records, excluded)
+
+
+def drop_test_clips(records: list[VideoRecord], clip_of: dict[str, tuple[str, str]],
+                    excluded: list[tuple[str, str]]) -> list[VideoRecord]:
+    """A train/val video that shows a test video's clip (the same target identity and clip number:
+    the real a test fake was made from, or a fake made from a test real) would put test pixels in
+    training: it is left out, named in ``excluded`` with the test video it shares the clip with."""
+    test_clip = {}
+    for r in records:
+        if r.split == "test" and r.video_id in clip_of:
+            test_clip.setdefault(clip_of[r.video_id], r.video_id)
+    kept = []
+    for r in records:
+        key = clip_of.get(r.video_id)
+        if r.split != "test" and key in test_clip:
+            excluded.append((r.video_id, f"shares clip {key[0]}_{key[1]} with test video {test_clip[key]}"))
+            continue
+        kept.append(r)
+    return kept

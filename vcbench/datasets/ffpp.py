@@ -16,6 +16,7 @@ from ..config import DatasetConfig
 from ..errors import DatasetError
 from ..registry import suggest
 from ..contracts import VideoRecord
+from .keys import ffpp_clip
 from .base import Dataset, hash_split, list_videos, unique_ids
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
@@ -53,6 +54,38 @@ def official_pair_splits(split_dir: Path | None = None, where: str = "") -> dict
                 if vid in out and out[vid] != split:
                     raise DatasetError(f"{src}: id {vid!r} is in both {out[vid]!r} and {split!r}")
                 out[vid] = split
+    return out
+
+
+def official_training_set(splits=("train",), methods=("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"),
+                          compression: str = "c23") -> dict:
+    """The training-record part of weights trained on FF++'s official split(s) (the shipped split
+    files): every original of those pairs, both fakes of each pair per method, their people and
+    clips (``datasets.keys``): what a test video is checked against for a named weight tag."""
+    from .keys import training_set
+
+    ids = official_pair_splits()
+    recs = []
+    for split in splits:
+        for i in sorted(k for k, v in ids.items() if v == split):
+            recs.append(VideoRecord(f"original/{compression}/{i}", "", 0, split, "original", "", i,
+                                    clip_id=ffpp_clip("youtube", i)))
+    pairs = _official_pairs(splits)
+    for m in methods:
+        for a, b in pairs:
+            for t, src in ((a, b), (b, a)):
+                recs.append(VideoRecord(f"{m}/{compression}/{t}_{src}", "", 1, ids[t], m, src, t,
+                                        clip_id=ffpp_clip("fake", f"{t}_{src}")))
+    out = training_set("ffpp", "ffpp", None, None, recs, set(splits))
+    out["note"] = f"FF++ {compression} official {'+'.join(splits)} split, methods {', '.join(methods)}"
+    return out
+
+
+def _official_pairs(splits) -> list[tuple[str, str]]:
+    out = []
+    for split in splits:
+        text = resources.files("vcbench.datasets").joinpath(f"data/ffpp-splits/{split}.json").read_text()
+        out += [(str(a), str(b)) for a, b in json.loads(text)]
     return out
 
 
@@ -108,7 +141,7 @@ def load(cfg: DatasetConfig) -> Dataset:
                 target = stem.split("__")[0]
                 split = _actor_split(target)
             records.append(VideoRecord(vid, str(p.relative_to(root)), 0, split, "original", "", target,
-                                       "clean", vid))
+                                       "clean", vid, clip_id=ffpp_clip(orig, stem)))
 
     for m in methods:
         d = _comp_dir(root / "manipulated_sequences" / m, comp)
@@ -141,6 +174,6 @@ def load(cfg: DatasetConfig) -> Dataset:
                 excluded.append((vid, "its two identities are not in one split"))
                 continue
             records.append(VideoRecord(vid, str(p.relative_to(root)), 1, splits.pop(), m, source, target,
-                                       "clean", pair))
+                                       "clean", pair, clip_id=ffpp_clip("fake", stem)))
     unique_ids(records, cfg.source)
     return Dataset(cfg.name, "ffpp", root, records, excluded)

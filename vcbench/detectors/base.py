@@ -78,6 +78,9 @@ class Detector(abc.ABC):
         self.provenance: dict = {}
         self.seen_presets: tuple[str, ...] | None = None    # from a fine-tuning run's checkpoint, when known
         self.seen_methods: tuple[str, ...] | None = None
+        #: what it was trained on, as declared: a training record (contracts.checked_training), a weight
+        #: tag (``{"tag": NAME}``), or None (unknown: the benchmark says overlap was not checked)
+        self.training: dict | None = None
 
     # -- building
     @classmethod
@@ -104,12 +107,15 @@ class Detector(abc.ABC):
 
     # -- scoring
     @abc.abstractmethod
-    def predict_batch(self, paths: list[Path], ids: list[str]) -> list[Prediction]:
-        """One Prediction per path (``ids``: the videos' qualified ids, ``dataset/preset/video``)."""
+    def predict_batch(self, paths: list[Path], ids: list[str], tracks: list | None = None) -> list[Prediction]:
+        """One Prediction per path (``ids``: the videos' qualified ids, ``dataset/preset/video``;
+        ``tracks``: per video the face tracks its label is true of, track ids or ``"all"`` or None,
+        for detectors that score face tracks; others may ignore it)."""
 
-    def predict(self, paths: list[Path], ids: list[str]) -> list[Prediction]:
+    def predict(self, paths: list[Path], ids: list[str], tracks: list | None = None) -> list[Prediction]:
         """:meth:`predict_batch`, with every score checked: not a finite probability fails the video."""
-        got = list(self.predict_batch(paths, ids))
+        labelled = tracks is not None and any(t is not None for t in tracks)
+        got = list(self.predict_batch(paths, ids, tracks) if labelled else self.predict_batch(paths, ids))
         if len(got) != len(paths):
             return [Prediction.failed(f"{self.name} returned {len(got)} predictions for {len(paths)} videos")] * len(paths)
         return [p if p.score is None else checked(p.score, self.name, p.clips) for p in got]
@@ -126,7 +132,25 @@ class Detector(abc.ABC):
     def to_json(self) -> dict:
         return {"name": self.name, "spec": self.spec, "kind": self.kind, "provenance": self.provenance,
                 "seen_presets": list(self.seen_presets) if self.seen_presets is not None else None,
-                "seen_methods": list(self.seen_methods) if self.seen_methods is not None else None}
+                "seen_methods": list(self.seen_methods) if self.seen_methods is not None else None,
+                "training": self.training}
+
+
+def declared_training(path: Path) -> dict | None:
+    """The training declaration in ``<path>.training.json`` beside a checkpoint or detector file
+    (a record, or ``{"tag": NAME}``), or None when there is none."""
+    import json
+
+    from ..contracts import checked_training, read_text
+
+    side = Path(str(path) + ".training.json")
+    if not side.is_file():
+        return None
+    try:
+        doc = json.loads(read_text(side))
+    except ValueError as e:
+        raise ConfigError(f"{side}: not valid JSON ({e})") from None
+    return checked_training(doc, str(side))
 
 
 def checked(score, where: str, clips: int = 1) -> Prediction:

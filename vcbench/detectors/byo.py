@@ -23,9 +23,12 @@ class FileDetector(Detector):
         from ..fileio import sha256_file
         from .isolate import IsolatedDetector
 
+        from .base import declared_training
+
         super().__init__(name, spec, settings)
         self.path = path
         self.provenance = {"file": str(path), "sha256": sha256_file(path)}
+        self.training = declared_training(path)
         self._iso = IsolatedDetector(path, name, settings.timeout)
 
     @classmethod
@@ -35,7 +38,7 @@ class FileDetector(Detector):
             raise ConfigError(f"--model {spec}: {path} not found")
         return cls(name, spec, settings, path)
 
-    def predict_batch(self, paths, ids):
+    def predict_batch(self, paths, ids, tracks=None):
         if self._iso.kind == "single" and len(paths) > 1:     # one call per video: its exit fails it alone
             return [q for p, i in zip(paths, ids) for q in self.predict_batch([p], [i])]
         kind, value = self._iso.call([str(p) for p in paths])
@@ -83,9 +86,15 @@ class PluginDetector(Detector):
         if not (callable(getattr(obj, "predict_batch", None)) or callable(getattr(obj, "predict", None))):
             raise ConfigError(f"plug-in {name!r} ({entry_point.value}): neither a vcbench Detector subclass nor "
                               "an object with predict_batch(paths) or predict(path)")
-        return cls(name, spec, settings, obj, entry_point.value)
+        det = cls(name, spec, settings, obj, entry_point.value)
+        declared = getattr(obj, "training_data", None)
+        if declared is not None:
+            from ..contracts import checked_training
 
-    def predict_batch(self, paths, ids):
+            det.training = checked_training(declared, f"plug-in {name!r}'s training_data")
+        return det
+
+    def predict_batch(self, paths, ids, tracks=None):
         name = self.name
         if callable(getattr(self.obj, "predict_batch", None)):
             try:

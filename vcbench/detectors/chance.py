@@ -21,7 +21,7 @@ class ChanceDetector(Detector):
         det.provenance = {"seed": settings.seed}
         return det
 
-    def predict_batch(self, paths, ids):
+    def predict_batch(self, paths, ids, tracks=None):
         seed = self.settings.seed
         return [Prediction(int(hashlib.sha1(f"{seed}|{vid}".encode()).hexdigest()[:12], 16) / float(1 << 48), 0)
                 for vid in ids]

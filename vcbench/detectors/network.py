@@ -13,6 +13,24 @@ from ..errors import CheckpointError, ConfigError
 from .base import Detector, DetectorSettings, Prediction
 
 
+def _training(ckpt: Path, record) -> dict | None:
+    """What the weights were trained on: a vcbench checkpoint's own record, a ``.training.json``
+    beside the file, or the weight tag its SHA-256 pins; None when nobody says."""
+    from ..contracts import checked_training
+    from .base import declared_training
+
+    if record is not None:
+        return checked_training(record, f"{ckpt} (its training record)")
+    side = declared_training(ckpt)
+    if side is not None:
+        return side
+    from ..fileio import sha256_file
+    from ..models.archs import tag_of_sha256
+
+    tag = tag_of_sha256(sha256_file(ckpt))
+    return {"tag": tag} if tag else None
+
+
 class NetworkDetector(Detector):
     kind = "vcbench"
 
@@ -47,13 +65,18 @@ class NetworkDetector(Detector):
 
         obj = read_checkpoint(ckpt)
         prov: dict = {}
+        record = None
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             arch = obj.get("arch", arch or name)
-            prov = {"provenance": obj.get("provenance", {})}
+            inner = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
+            record = inner.get("training")
+            prov = {"provenance": {k: v for k, v in inner.items() if k != "training"}}   # the record: det.training
         elif arch is None:
             raise CheckpointError(f"--model {spec}: {ckpt} is not a vcbench checkpoint, so NAME must be the "
                                   f"registered architecture it fits (e.g. altfreezing={ckpt})")
-        return cls(name, spec, settings, arch, ckpt, prov)
+        det = cls(name, spec, settings, arch, ckpt, prov)
+        det.training = _training(ckpt, record)
+        return det
 
     def network(self):
         """The loaded network (strictly, ``weights_only``), built on first use."""
@@ -71,12 +94,13 @@ class NetworkDetector(Detector):
         """The declared input (``models.preprocess.Preprocess``) the scorer feeds this network."""
         return self.network().preprocess
 
-    def predict_batch(self, paths, ids):
+    def predict_batch(self, paths, ids, tracks=None):
         from ..scoring import score_videos
 
         s = self.settings
+        labels = {str(p): t for p, t in zip(paths, tracks or []) if t is not None}
         results, batch = score_videos(list(paths), network=self.network(), settings=s.score, device=s.device,
-                                      backend=s.face_backend, cache_dir=s.cache_dir)
+                                      backend=s.face_backend, cache_dir=s.cache_dir, label_tracks=labels)
         by_path = {r.video: r for r in results}
         why = {str(item): reason for item, reason in batch.failed}
         return [Prediction(by_path[str(p)].score, by_path[str(p)].n_clips) if str(p) in by_path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceError, VideoError
+from ..errors import VideoError
 from ..fileio import atomic_path
 from .base import Face, FaceBackend, iou
 

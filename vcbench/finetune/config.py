@@ -29,6 +29,7 @@ class FinetuneConfig:
     alt_temporal_steps: int = 20
     alt_spatial_steps: int = 1
     alt_first: str = "temporal"            # which group the run starts with
+    alt_optimizers: str = "one"            # one (masked gradients, one momentum) | two (the release's optimizer.py)
     gradual_every: int = 100               # gradual: unfreeze one more stage (head down) every N steps
     steps: int = 1000
     batch_size: int = 8                    # clips per step and process (before accumulation)
@@ -66,7 +67,8 @@ class FinetuneConfig:
             raise ConfigError("finetune needs at least one --train dataset")
         checks = [("freezing", self.freezing, FREEZINGS), ("optimizer", self.optimizer, OPTIMIZERS),
                   ("precision", self.precision, ("fp32", "bf16")), ("augment", self.augment, ("call", "online", "none")),
-                  ("alt_first", self.alt_first, ("temporal", "spatial"))]
+                  ("alt_first", self.alt_first, ("temporal", "spatial")),
+                  ("alt_optimizers", self.alt_optimizers, ("one", "two"))]
         for key, value, allowed in checks:
             if value not in allowed:
                 from ..registry import suggest
@@ -74,6 +76,9 @@ class FinetuneConfig:
                 hint = suggest(value, list(allowed))
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}"
                                   + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        if self.alt_optimizers == "two" and self.freezing != "alternate":
+            raise ConfigError(f"alt_optimizers 'two' steps a temporal and a spatial optimiser in turn: it needs "
+                              f"freezing 'alternate', not {self.freezing!r}")
         for key in ("steps", "batch_size", "accumulate", "save_every", "eval_every", "alt_temporal_steps",
                     "alt_spatial_steps", "gradual_every", "aug_seeds", "val_clips", "log_every", "max_frames",
                     "clips_per_track"):

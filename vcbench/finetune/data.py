@@ -55,6 +55,7 @@ class TrainVideo:
     pair_id: str
     path: str
     variants: dict[str, Variant] = field(default_factory=dict)   # "clean", "<preset>/s<j>"
+    label_tracks: object = None         # the face tracks its label is true of (ids, "all"), None: unknown
 
 
 @dataclass
@@ -63,6 +64,7 @@ class DataPlan:
     val: list[TrainVideo]
     datasets: dict                      # name -> {manifest_sha256, counts, kind, root}
     failed: list[tuple[str, str]]       # (dataset/video_id, why): left out before training
+    training: dict | None = None        # the training record (contracts.TRAINING_SCHEMA) best.pth carries
 
 
 def _identities(recs) -> dict[str, str]:
@@ -83,8 +85,19 @@ def select_records(cfg) -> tuple[dict, list, list]:
     names = list(dict.fromkeys(list(cfg.train) + ([cfg.val] if cfg.val else [])))
     loaded = {n: get_dataset(n, cfg.datasets) for n in names}
     for n, ds in loaded.items():
+        if ds.split_by == "file name":
+            raise DatasetError(f"dataset {n!r} ({ds.kind}) has no identities: its split by file name can put one "
+                               "person in train and in val; give it identity = \"REGEX\" (a search on the file "
+                               "stem whose group 'target' or first group is the person) or a split_file in "
+                               "datasets.toml (the benchmark may still score it)")
+    for n, ds in loaded.items():
         rows = sorted((r for r in ds.records if r.split != "test"), key=lambda r: r.video_id)
+        labelled = sum(bool(r.label_tracks) for r in rows)
         info[n] = {"kind": ds.kind, "root": str(ds.root), "manifest_sha256": ds.manifest_sha256(), "note": ds.note,
+                   "face_labels": ("per face: a fake trains on its swapped face tracks, a real on all"
+                                   if rows and labelled == len(rows) else
+                                   f"per face for {labelled} of {len(rows)} videos, the rest per video"
+                                   if labelled else "per video: every face of a fake trains as fake"),
                    "counts": {s: c for s, c in ds.counts().items() if s != "test"},
                    "test_videos_not_opened": sum(r.split == "test" for r in ds.records)}
         if n in cfg.train:
@@ -119,15 +132,20 @@ def _check_split(split: str, items: list, names) -> None:
 
 
 def _to_video(ds, rec) -> TrainVideo:
+    from ..contracts import parse_label_tracks
+
     return TrainVideo(ds.name, rec.video_id, int(rec.label), rec.method, rec.preset or "clean", rec.source_id,
-                      rec.target_id, rec.pair_id or rec.video_id, str(ds.abspath(rec)))
+                      rec.target_id, rec.pair_id or rec.video_id, str(ds.abspath(rec)),
+                      label_tracks=parse_label_tracks(rec.label_tracks, f"{ds.name}/{rec.video_id}"))
 
 
-def _rows(vt, tracking: str = "release") -> list[TrackRows]:
-    from ..scoring import select_tracks
+def _rows(vt, tracking: str = "release", label_tracks=None) -> list[TrackRows]:
+    """The tracks a video trains on: those its label is true of when the dataset says (a fake's
+    swapped faces, every face of a real), else the scorer's own choice."""
+    from ..scoring import label_tracks_of
 
     return [TrackRows(t.track_id, np.asarray(t.frames), np.asarray(t.boxes, np.float32),
-                      np.asarray(t.kps, np.float32)) for t in select_tracks(vt, tracking)]
+                      np.asarray(t.kps, np.float32)) for t in label_tracks_of(vt, label_tracks, tracking)]
 
 
 def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
@@ -151,9 +169,9 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
         if progress is not None:
             progress.advance(n)
 
-    def track(path: str) -> list[TrackRows]:
+    def track(path: str, label_tracks=None) -> list[TrackRows]:
         vt = track_video(path, backend=backend, max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
-        rows = _rows(vt)
+        rows = _rows(vt, label_tracks=label_tracks)
         if not rows:
             raise VcbenchError(f"{path}: no face found")
         return rows
@@ -164,7 +182,7 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
             for ds, rec in items:
                 v = _to_video(ds, rec)
                 try:
-                    v.variants["clean"] = Variant(v.path, "clean", track(v.path))
+                    v.variants["clean"] = Variant(v.path, "clean", track(v.path, v.label_tracks))
                 except (VcbenchError, OSError) as e:
                     failed.append((f"{ds.name}/{rec.video_id}", str(e)))
                     advance(1 + (len(aug) * policy.rendition_seeds if render else 0))
@@ -178,7 +196,7 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
                         try:
                             r = rendition(Path(v.path), p, pair_seed(cfg.seed + j, v.pair_id, p.name), cfg.ffmpeg,
                                           tracks_key=key, tracks_dir=cfg.cache_dir)
-                            v.variants[f"{p.name}/s{j}"] = Variant(str(r), p.name, track(str(r)))
+                            v.variants[f"{p.name}/s{j}"] = Variant(str(r), p.name, track(str(r), v.label_tracks))
                         except (VcbenchError, OSError) as e:   # the clean video still trains
                             failed.append((f"{ds.name}/{rec.video_id} under {p.name}", str(e)))
                         advance()
@@ -186,7 +204,25 @@ def plan_data(cfg, policy, progress=None, log=print) -> DataPlan:
         backend.close()
     _check_split("train", [(None, v) for v in out_train], cfg.train)
     _check_split("val", [(None, v) for v in out_val], [cfg.val] if cfg.val else cfg.train)
-    return DataPlan(out_train, out_val, info, failed)
+    return DataPlan(out_train, out_val, info, failed, training_record(train_recs, val_recs, info))
+
+
+def training_record(train_recs: list, val_recs: list, info: dict) -> dict:
+    """What the run trained and validated on, per dataset (``datasets.keys.training_set``): every
+    train and val video it was given (a video that failed to decode counts: it was meant to be
+    seen), their people and public clips. The benchmark checks test videos against it."""
+    from ..contracts import TRAINING_SCHEMA
+    from ..datasets.keys import training_set
+
+    by: dict[str, tuple] = {}
+    for split, items in (("train", train_recs), ("val", val_recs)):
+        for ds, rec in items:
+            entry = by.setdefault(ds.name, (ds, [], set()))
+            entry[1].append(rec)
+            entry[2].add(split)
+    return {"schema": TRAINING_SCHEMA, "from": "vcbench finetune",
+            "sets": [training_set(n, ds.kind, ds.root, info[n]["manifest_sha256"], recs, splits)
+                     for n, (ds, recs, splits) in by.items()]}
 
 
 # --- the clip sampler -------------------------------------------------------------------

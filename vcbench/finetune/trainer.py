@@ -53,7 +53,11 @@ def lr_at(step: int, cfg) -> float:
 
 
 def build_optimizer(model, cfg):
+    """One optimiser (decay on weights of 2+ dimensions), or the release's two (``AltOptimizers``)."""
     import torch
+
+    if getattr(cfg, "alt_optimizers", "one") == "two":
+        return AltOptimizers(model, cfg)
 
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     flat = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]   # BN and biases
@@ -61,6 +65,71 @@ def build_optimizer(model, cfg):
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
     return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+class AltOptimizers:
+    """AltFreezing's own optimisers (its ``optimizer.py``, ``construct_optimizer_altertraining``): two,
+    stepped in turn by the schedule's phase. The temporal one holds the t x1x1 kernels (t > 1), the
+    spatial one the 1 x k x k kernels (k > 1); both hold everything else (the stem, 1x1x1 convs,
+    BatchNorm, the head), each with its own momentum. Weight decay as the release applies it:
+    ``weight_decay`` on every parameter whose module name lacks "norm", which in this network's
+    names (``a_bn``, ``bn``) is all of them, BatchNorm included; 0 for a "norm" module.
+
+    ``--alt-optimizers one`` (the default) approximates this with one optimiser whose inactive
+    gradients are dropped: the shared parameters then carry one momentum across phases, and
+    BatchNorm weights and biases are not decayed."""
+
+    def __init__(self, model, cfg):
+        import torch
+        import torch.nn as nn
+
+        params = dict(model.named_parameters())
+        groups = {"temporal": ([], []), "spatial": ([], [])}      # (no decay, decay) per optimiser
+        placed = set()
+        for name, m in model.named_modules():
+            own = [(f"{name}.{k}" if name else k, p) for k, p in m.named_parameters(recurse=False)]
+            if not own:
+                continue
+            decay = 0 if "norm" in name else 1
+            if isinstance(m, nn.Conv3d) and m.kernel_size[0] == 1 and m.kernel_size[1] > 1:
+                sides = ("spatial",)
+            elif isinstance(m, nn.Conv3d) and m.kernel_size[0] > 1 and m.kernel_size[1] == 1:
+                sides = ("temporal",)
+            else:                                  # the stem, 1x1x1 convs, BatchNorm, the head
+                sides = ("temporal", "spatial")
+            for n, p in own:
+                if p.requires_grad:
+                    for side in sides:
+                        groups[side][decay].append(p)
+                placed.add(n)
+        missing = sorted(set(params) - placed)
+        if missing:
+            raise ValueError(f"parameters in no optimiser: {missing[:3]}")
+        make = (lambda g: torch.optim.SGD(g, lr=cfg.lr, momentum=0.9)) if cfg.optimizer == "sgd" else \
+            (lambda g: torch.optim.AdamW(g, lr=cfg.lr))
+        self.opts = {side: make([{"params": nodecay, "weight_decay": 0.0},
+                                 {"params": dec, "weight_decay": cfg.weight_decay}])
+                     for side, (nodecay, dec) in groups.items()}
+
+    @property
+    def param_groups(self) -> list:
+        return [g for o in self.opts.values() for g in o.param_groups]
+
+    def step(self, phase: str) -> None:
+        self.opts[phase].step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.opts.values():
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"alt_optimizers": {k: o.state_dict() for k, o in self.opts.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "alt_optimizers" not in state:
+            raise ValueError("the saved optimiser state is one optimiser's; this run uses two (alt_optimizers)")
+        for k, o in self.opts.items():
+            o.load_state_dict(state["alt_optimizers"][k])
 
 
 def config_differences(have: dict, want: dict, ignore) -> list[str]:
@@ -286,7 +355,8 @@ def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
     }
     provenance = {"run": str(out.resolve()), "model": cfg.model, "freezing": cfg.freezing,
                   "train_datasets": list(cfg.train), "val_dataset": cfg.val or list(cfg.train),
-                  "presets_seen": presets_seen, "methods_seen": methods_seen, "augment": policy.to_json()}
+                  "presets_seen": presets_seen, "methods_seen": methods_seen, "augment": policy.to_json(),
+                  "training": {**plan.training, "from": f"vcbench finetune run {out.resolve()}"}}
 
     dev_type = "cuda" if device.startswith("cuda") else "cpu"
     tb = _tensorboard(out) if cfg.tensorboard and world.main else None
@@ -436,14 +506,18 @@ def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str =
     mask_gradients(model, schedule, step)
     if cfg.clip_grad > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.clip_grad)
-    opt.step()
+    if isinstance(opt, AltOptimizers):
+        opt.step(schedule.phase(step))             # the optimiser of the group this step trains
+    else:
+        opt.step()
     opt.zero_grad(set_to_none=True)
     return total
 
 
 def validate(model, videos, cfg, device: str) -> dict:
-    """Score the val videos the way ``score`` does (sparse windows, release tracking, mean
-    aggregation): video AUC, mean clip BCE and the Youden threshold on video scores."""
+    """Score the val videos the way ``score`` does (sparse windows, release tracking or the faces a
+    video's label is true of, mean aggregation): video AUC, mean clip BCE and the Youden threshold
+    on video scores."""
     import numpy as np
 
     from .. import metrics as M
@@ -453,7 +527,8 @@ def validate(model, videos, cfg, device: str) -> dict:
     settings = ScoreSettings(mode="sparse", clips=cfg.val_clips, max_frames=cfg.max_frames, precision=cfg.precision)
     by_path = {v.path: v for v in videos}
     results, batch = score_videos(list(by_path), network=model, settings=settings, device=device,
-                                  backend=cfg.face_backend, cache_dir=cfg.cache_dir)
+                                  backend=cfg.face_backend, cache_dir=cfg.cache_dir,
+                                  label_tracks={v.path: v.label_tracks for v in videos if v.label_tracks is not None})
     y = np.array([by_path[str(r.video)].label for r in results])
     s = np.array([r.score for r in results])
     clip_y = [by_path[str(r.video)].label for r in results for t in r.tracks for _ in t.clip_scores]

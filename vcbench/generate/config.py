@@ -52,6 +52,7 @@ class GenerateConfig:
     ffmpeg: str | None = None
     cache_dir: Path | None = None         # face-track cache (default ~/.cache/vcbench/faces)
     note: str | None = None               # a line every later stage repeats where this dataset's numbers appear
+    plan: bool = False                    # write OUT/plan.csv (pairs, identities, splits) and stop
 
     def load_presets(self) -> list:
         """The chosen presets, in order (unknown names answer with "did you mean")."""

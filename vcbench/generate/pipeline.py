@@ -38,6 +38,7 @@ class Report:
     records: list[VideoRecord]
     batch: BatchResult
     counts: dict = field(default_factory=dict)
+    plan: list[str] = field(default_factory=list)      # generate --plan: the summary it printed
 
     @property
     def failures(self) -> list[tuple[str, str]]:
@@ -139,6 +140,14 @@ class GenerateJob(BatchJob):
         made: list[VideoRecord] = []
         quality: list[dict] = []
         for t in self.plan.targets:
+            _, fakes = masters(self.ctx, t, self.by_target[t.name])
+            mine = {}
+            for p in fakes.values():
+                if quality_path(p).exists():
+                    q = json.loads(quality_path(p).read_text(encoding="utf-8"))
+                    quality.append(q)
+                    mine[q["video_id"]] = q
+            labelled = all("swapped_tracks" in q for q in mine.values()) and mine
             for rec, path in self.outputs(t):
                 if not path.exists():
                     continue
@@ -147,12 +156,12 @@ class GenerateJob(BatchJob):
                 except VcbenchError as e:
                     result.fail(rec.video_id, str(e))
                     continue
+                tracks = ""
+                if labelled:            # a real: every face is real; a fake: the faces it swapped
+                    q = mine.get("clean/" + rec.video_id.split("/", 1)[1]) if rec.label else None
+                    tracks = "all" if not rec.label else ";".join(map(str, q["swapped_tracks"])) if q else ""
                 made.append(VideoRecord(**{**rec.row(), "frames": info.frames, "fps": round(info.fps, 3),
-                                           "width": info.width, "height": info.height}))
-            _, fakes = masters(self.ctx, t, self.by_target[t.name])
-            for p in fakes.values():
-                if quality_path(p).exists():
-                    quality.append(json.loads(quality_path(p).read_text(encoding="utf-8")))
+                                           "width": info.width, "height": info.height, "label_tracks": tracks}))
         out, plan = self.cfg.out, self.plan
         write_manifest(made, out / "manifest.csv")
         if quality:
@@ -190,9 +199,17 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
     from ..runs import RunFolder, run_job
     from ..runtime import parse_shard
 
+    from ..fileio import make_folder
+    from .plan import plan_summary, write_plan
+
     progress = progress or Progress("generate")
     shard = parse_shard(cfg.shard)
     plan = make_plan(cfg)
+    if cfg.plan:                                   # a preview: who goes onto whom, in which split
+        make_folder(cfg.out)
+        write_plan(plan, cfg.out)
+        return Report([], BatchResult("pairs", done=len(plan.pairs), failed=list(plan.refused)),
+                      plan=plan_summary(plan))
     job = GenerateJob(cfg, plan, progress)
     folder = RunFolder(cfg.out, "generate", shard=shard, log=progress.log).open()
     folder.claim(cfg.identity(), record=cfg.to_json(),
@@ -202,6 +219,7 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
         if cfg.pairs is not None and cfg.pairs > plan.possible_pairs:
             progress.log(f"--pairs {cfg.pairs}: only {plan.possible_pairs} pair(s) possible (a source and a target "
                          f"of the same split, never a target's own identity); making {plan.possible_pairs}")
+        write_plan(plan, cfg.out)
         job.prepare([t for t in job.shard(job.items(), shard) if not job.is_done(t)])
         status.result = run_job(job, shard).result
     return Report(job.records, status.result, job.counts)

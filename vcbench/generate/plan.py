@@ -1,8 +1,10 @@
 """Who is swapped onto whom: inputs, identities, identity-disjoint splits, pairs, names.
 
 A file directly in the source/target folder is its own identity (its stem); files in a
-subfolder share that identity. Splits are drawn per identity and a pair only joins a source
-and a target of the same split, so no identity appears on two sides.
+subfolder share that identity. An identity's split is a seeded hash threshold of the identity
+alone, so adding targets or sources never moves an existing one, and a re-run into an existing
+dataset keeps the splits it recorded; a pair only joins a source and a target of the same split,
+so no identity appears on two sides.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.base import hash_unit
+from ..datasets.base import hash_split
 from ..errors import ConfigError
 from .config import GenerateConfig
 
@@ -51,6 +53,8 @@ class Plan:
     unpaired_targets: list[str] = field(default_factory=list)
     possible_pairs: int = 0                  # pairs the splits allow, before --pairs draws from them
     refused: list[tuple[str, str]] = field(default_factory=list)   # (file, why) left out of the plan
+    unpaired_ids: list[str] = field(default_factory=list)          # identities of the unpaired targets
+    cfg_pairs: int | None = None                                   # --pairs, when given
 
 
 def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | None = None) -> list[Item]:
@@ -91,21 +95,82 @@ def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | Non
     return items
 
 
-def assign_splits(groups: list[list[str]], cfg: GenerateConfig) -> dict[str, str]:
-    """identity -> split. Within each group (target identities, then source-only ones)
-    identities are ranked by a seeded hash and cut at the val/test fractions, so every
-    split gets its share of both roles and a small set lands entirely in train."""
+def assign_splits(identities: list[str], cfg: GenerateConfig, recorded: dict[str, str] | None = None) -> dict[str, str]:
+    """identity -> split: a seeded hash threshold of the identity alone (``datasets.base.hash_split``),
+    so adding identities never moves one, or the one ``--split`` names. ``recorded``: the splits
+    of the dataset already in ``--out``, kept as they were (a dataset made by an earlier vcbench,
+    whose rule differed, stays consistent when it grows)."""
     out: dict[str, str] = {}
-    for ids in groups:
-        ids = sorted(set(ids) - set(out), key=lambda i: hash_unit(i, cfg.seed))
-        if cfg.split:
-            out.update({i: cfg.split for i in ids})
-            continue
-        n_test = int(round(len(ids) * cfg.test_fraction))
-        n_val = int(round(len(ids) * cfg.val_fraction))
-        for k, i in enumerate(ids):
-            out[i] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    for i in sorted(set(identities)):
+        if recorded and i in recorded:
+            out[i] = recorded[i]
+        elif cfg.split:
+            out[i] = cfg.split
+        else:
+            out[i] = hash_split(i, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     return out
+
+
+PLAN_FILE = "plan.csv"
+PLAN_COLUMNS = ["source", "target", "source_id", "target_id", "split"]
+
+
+def recorded_splits(out: Path) -> dict[str, str]:
+    """The identity splits a dataset in ``out`` was made with: generate.json's, else plan.csv's
+    (written before the first video). Empty for a new ``--out``."""
+    import csv
+    import json
+
+    g = out / "generate.json"
+    try:
+        doc = json.loads(g.read_text(encoding="utf-8")) if g.is_file() else None
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("splits"), dict):
+        return {str(k): str(v) for k, v in doc["splits"].items()}
+    p = out / PLAN_FILE
+    if not (p.is_file() and (out / "generate.identity.json").is_file()):   # a --plan preview decides nothing
+        return {}
+    with open(p, newline="", encoding="utf-8", errors="replace") as f:
+        rows = list(csv.DictReader(f))
+    got: dict[str, str] = {}
+    for r in rows:
+        for k in ("source_id", "target_id"):
+            for ident in (r.get(k) or "").split("+"):
+                if ident:
+                    got[ident] = r.get("split", "")
+    return got
+
+
+def write_plan(plan: "Plan", out: Path) -> Path:
+    """``OUT/plan.csv``: one row per (source, target) pair with both identities and the split."""
+    from ..fileio import write_csv
+
+    return write_csv(out / PLAN_FILE, [{"source": s.name, "target": t.name, "source_id": s.identity,
+                                        "target_id": t.identity, "split": plan.split_of[t.identity]}
+                                       for s, t in plan.pairs], PLAN_COLUMNS)
+
+
+def plan_summary(plan: "Plan") -> list[str]:
+    """What ``generate --plan`` prints: identities, pairs and unpaired targets per split."""
+    lines = []
+    tids = {t.identity for t in plan.targets} | {t for t in plan.unpaired_ids}
+    sids = {p.identity for s in plan.sources for p in (s.parts or (s,))}
+    for split in ("train", "val", "test"):
+        t = sorted(i for i in tids if plan.split_of.get(i) == split)
+        s_ = sorted(i for i in sids if plan.split_of.get(i) == split)
+        pairs = [(s, x) for s, x in plan.pairs if plan.split_of[x.identity] == split]
+        lines.append(f"{split:<5}: {len(t)} target identit{'y' if len(t) == 1 else 'ies'}, {len(s_)} source "
+                     f"identit{'y' if len(s_) == 1 else 'ies'}, {len(pairs)} pair(s)")
+    if plan.unpaired_targets:
+        lines.append(f"unpaired targets (no source of their split): {', '.join(plan.unpaired_targets)}")
+    if plan.cfg_pairs is not None and plan.cfg_pairs < plan.possible_pairs:
+        lines.append(f"--pairs {plan.cfg_pairs}: drawn from {plan.possible_pairs} possible pairs")
+    empty = [k for k in ("train", "val", "test") if not any(plan.split_of[x.identity] == k for _, x in plan.pairs)]
+    if empty:
+        lines.append(f"no pairs in: {', '.join(empty)} (a split is a hash threshold per identity: with few "
+                     "identities one can stay empty; add identities, change --seed, or use --split)")
+    return lines
 
 
 def make_plan(cfg: GenerateConfig) -> Plan:
@@ -114,8 +179,8 @@ def make_plan(cfg: GenerateConfig) -> Plan:
     refused: list[tuple[str, str]] = []
     sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source", refused)
     targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video", refused)
-    target_ids = [t.identity for t in targets]
-    split_of = assign_splits([target_ids, [s.identity for s in sources]], cfg)
+    split_of = assign_splits([t.identity for t in targets] + [s.identity for s in sources], cfg,
+                             recorded_splits(cfg.out) if cfg.out is not None else None)
     if cfg.map:
         from .mapping import parse_map
 
@@ -136,7 +201,8 @@ def make_plan(cfg: GenerateConfig) -> Plan:
         pairs = [allowed[k] for k in pick]
     used = {t.name for _, t in pairs}
     return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
-                [t.name for t in targets if t.name not in used], len(allowed), refused)
+                [t.name for t in targets if t.name not in used], len(allowed), refused,
+                [t.identity for t in targets if t.name not in used], cfg.pairs)
 
 
 def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:

@@ -118,16 +118,20 @@ def outputs(ctx: Context, t: Item, sources: list[Item], split: str) -> list[tupl
     from ..conference.engines import output_extension
     from ..contracts import VideoRecord
 
+    from ..datasets.keys import canonical_clip
+
     out, swapper = [], ctx.tools.swapper.name
+    clip = canonical_clip(t.path.resolve())              # an FF++ or Celeb-DF file as target: its public clip
     for p in ctx.presets:
         ext = ".mp4" if p.codec == "none" else output_extension(p, ctx.cfg.engine)
         rel = rel_path(p.name, ext, "original", t.name)
         real_id = video_id(p.name, "original", t.name)   # the pair_id of the real and its fakes
-        out.append((VideoRecord(real_id, rel, 0, split, "original", "", t.identity, p.name, real_id), ctx.cfg.out / rel))
+        out.append((VideoRecord(real_id, rel, 0, split, "original", "", t.identity, p.name, real_id, clip_id=clip),
+                    ctx.cfg.out / rel))
         for s in sources:
             rel = rel_path(p.name, ext, swapper, t.name, s.name)
             out.append((VideoRecord(video_id(p.name, swapper, t.name, s.name), rel, 1, split, swapper, s.identity,
-                                    t.identity, p.name, real_id), ctx.cfg.out / rel))
+                                    t.identity, p.name, real_id, clip_id=clip), ctx.cfg.out / rel))
     return out
 
 
@@ -291,6 +295,21 @@ def quality_subject(w: Target, s: Item, source) -> tuple:
     return source[s.faces.index(of_track[best[0]])], best[1]
 
 
+def swapped_tracks(ctx: Context, w: Target) -> list[int]:
+    """The target's face tracks the swap acts on (its selection, or under ``--map`` the mapped
+    identities) in at least half of their frames: the faces a fake's label 1 is true of."""
+    select = Selection(ctx, w.identities)
+    out = []
+    for tr in w.tracks.tracks:
+        hit = 0
+        for r, t in enumerate(tr.frames):
+            chosen = select.faces(w.per_frame[int(t)])
+            hit += any(np.allclose(np.asarray(f.box, np.float32), tr.boxes[r], atol=1e-3) for f in chosen)
+        if hit >= 0.5 * len(tr):
+            out.append(tr.track_id)
+    return out
+
+
 def make_fake(ctx: Context, w: Target, s: Item, source) -> None:
     """Source ``s`` on this target: its fake master (unless there), its tracks in the cache, its
     quality record (unless there)."""
@@ -313,6 +332,7 @@ def make_fake(ctx: Context, w: Target, s: Item, source) -> None:
         q.update(face_quality(w.real, path, track, src, ctx.tools.arcface()))
         if s.parts:
             q["face_identities"] = w.identities.describe()
+        q["swapped_tracks"] = swapped_tracks(ctx, w)
         write_json(quality_path(path), {"video_id": vid, "source_id": s.identity, "target_id": w.item.identity, **q})
 
 

@@ -51,12 +51,16 @@ class WeightTag:
     arch: str
     source: str
     sha256: str | None = None
+    #: the public data the weights were trained on, by name (the benchmark's overlap check builds
+    #: the record: ``benchmark.overlap.TRAINING_SETS``); "" when not known
+    trained_on: str = ""
 
 
 WEIGHT_TAGS: dict[str, WeightTag] = {
     "altfreezing.official": WeightTag(
         "altfreezing.official", "altfreezing",
-        "AltFreezing release (CVPR 2023), checkpoints/model.pth, trained on FF++ c23 (4 methods)"),
+        "AltFreezing release (CVPR 2023), checkpoints/model.pth, trained on FF++ c23 (4 methods)",
+        trained_on="ffpp-c23-train"),
 }
 
 

@@ -98,19 +98,21 @@ def bar_chart(title: str, groups: list[str], series: dict[str, list[float | None
     return _frame(title, "", ylabel, body + _legend(list(series)), xticks, yticks)
 
 
-def roc_chart(title: str, curves: dict[str, tuple[list[float], list[float]]]) -> str:
-    """ROC curves (FPR, TPR) with the chance diagonal."""
+def roc_chart(title: str, curves: dict[str, tuple[list[float], list[float]]],
+              labels: tuple[str, str] = ("false positive rate", "true positive rate"), diagonal: bool = True) -> str:
+    """Curves on the unit square: ROC (FPR, TPR) with the chance diagonal, or with ``labels`` and
+    no diagonal any other rate-against-rate curve (precision-recall)."""
     if not curves:
         return ""
     fx = lambda v: ML + v * (W - ML - MR)  # noqa: E731
     fy = _yscale(0.0, 1.0)
     body = [f'<line x1="{fx(0):.1f}" y1="{fy(0):.1f}" x2="{fx(1):.1f}" y2="{fy(1):.1f}" stroke="#bbb" '
-            'stroke-dasharray="4 3"/>']
+            'stroke-dasharray="4 3"/>'] if diagonal else []
     for i, (name, (fpr, tpr)) in enumerate(curves.items()):
         body.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="'
                     + " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in zip(fpr, tpr)) + '"/>')
     ticks = [(v, f"{v:.1f}") for v in _ticks(0, 1)]
-    return _frame(title, "false positive rate", "true positive rate", body + _legend(list(curves)),
+    return _frame(title, labels[0], labels[1], body + _legend(list(curves)),
                   [(fx(v), s) for v, s in ticks], [(fy(v), s) for v, s in ticks])
 
 

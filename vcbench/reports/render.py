@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import metrics as M
 from ..fileio import atomic_path
 from . import figures as F
-from .load import BenchRun, FinetuneRun, check_model_names, load_bench, load_finetune, read_csv_rows
+from .load import BenchRun, FinetuneRun, check_model_names, load_bench, load_finetune
 from .tables import Cell, Table, fmt, num, to_csv, to_latex, to_markdown
 
 SMOKE_N = 50          # below this many videos per cell, intervals are wide: say so
@@ -93,9 +93,12 @@ def _main_table(rep: Report, run: BenchRun) -> None:
     by = _by_key(cells)
     t = Table(f"results-{len(rep.tables)}", f"Video-level AUC on the {run.results.get('split')} split ({run.path.name})",
               ["model", "dataset", "preset", "AUC", "95% CI", "vs clean", f"vs {models[0]}" if models else "vs first",
-               "AP", "EER", "n (real/fake)", "trained on"],
-              note="AUC with a bootstrap 95 % interval resampled by pair; deltas in AUC points; 'trained on': "
-                   "whether a fine-tuned model saw this condition in training.")
+               "AP", "EER", "n (real/fake)", "overlap", "failed (real/fake)", "F1 @ own thr.", "trained on"],
+              note="AUC with a bootstrap 95 % interval resampling target identities (a person's real and all its fakes "
+                   "together); deltas in AUC points; 'overlap': test videos left out (or flagged) because the model "
+                   "trained or validated on them, their person or their clip ('?' = the model's training data is "
+                   "unknown); 'F1 @ own thr.': at the threshold the model's own validation chose (0.5 when it "
+                   "declares none); 'trained on': whether a fine-tuned model saw this condition in training.")
     for c in cells:
         m = c["metrics"]
         clean = by.get((c["model"], c["dataset"], "clean"))
@@ -107,11 +110,19 @@ def _main_table(rep: Report, run: BenchRun) -> None:
         seen = {None: "", True: "seen", False: "unseen"}[c.get("seen")]
         auc_cell = num(m["auc"], css=_auc_css(m["auc"]), hint=_ci(c)) if m["auc"] is not None else \
             Cell(m.get("note") or "n/a", None, "warn")
+        ov = c.get("overlap") or {}
+        n_ov = ov.get("excluded", 0) if ov.get("mode") == "exclude" else ov.get("flagged", 0)
+        ov_cell = (Cell("?", None, "warn") if not ov.get("checked") and "unknown" in str(ov.get("why", "")) else
+                   Cell("", None) if not ov.get("checked") else
+                   Cell(f"{'-' if ov.get('mode') == 'exclude' else 'flagged '}{n_ov}", n_ov, "warn" if n_ov else ""))
+        fl = c.get("failures") or {}
+        fail_cell = Cell(f"{fl.get('real', 0)}/{fl.get('fake', 0)}", c.get("failed", 0), "bad" if fl.get("flag") else "")
+        op = _own_point(c)
         t.add(c["model"], c["dataset"], c["preset"], auc_cell, Cell(_ci(c), _ci(c)),
               num(d_clean, css=_delta_css(d_clean)) if d_clean is not None else Cell("", None),
               num(d_first, css=_delta_css(d_first)) if d_first is not None else Cell("", None),
-              num(m["ap"]), num(m["eer"]), Cell(f"{m['n']} ({m['n_real']}/{m['n_fake']})", m["n"]),
-              Cell(seen, seen, seen))
+              num(m["ap"]), num(m["eer"]), Cell(f"{m['n']} ({m['n_real']}/{m['n_fake']})", m["n"]), ov_cell,
+              fail_cell, num(op.get("f1")), Cell(seen, seen, seen))
     rep.tables.append(t)
     if any(c.get("per_method") for c in cells):
         pm = Table(f"per-method-{len(rep.tables)}", "AUC per swap method (each method's fakes against all reals)",
@@ -121,6 +132,14 @@ def _main_table(rep: Report, run: BenchRun) -> None:
                 pm.add(c["model"], c["dataset"], c["preset"], meth, Cell(str(v.get("fakes")), v.get("fakes")),
                        num(v.get("auc"), css=_auc_css(v.get("auc"))))
         rep.tables.append(pm)
+
+
+def _own_point(c: dict) -> dict:
+    """The operating point the summary uses: the model's own threshold, applied unchanged (what a
+    deployment sees), else 0.5."""
+    ops = c.get("operating_points") or {}
+    own = ops.get("model") or {}
+    return own if "f1" in own else ops.get("0.5") or {}
 
 
 def _words(rep: Report, run: BenchRun) -> None:
@@ -136,11 +155,15 @@ def _words(rep: Report, run: BenchRun) -> None:
         c0 = by.get((cmp["baseline"], cmp["dataset"], cmp["preset"]))
         if not c1 or not c0 or cmp.get("auc") is None:
             continue
-        p = cmp.get("delong_p")
+        p = cmp.get("p_holm", cmp.get("delong_p"))
+        ci = cmp.get("ci95") or [None, None]
+        op1, op0 = _own_point(c1), _own_point(c0)
         rep.summary.append(
             f"On {cmp['dataset']} ({cmp['preset']}), {cmp['model']} reaches AUC {fmt(cmp['auc'])} {_ci(c1)} against "
             f"{cmp['baseline']}'s {fmt(cmp['baseline_auc'])} {_ci(c0)} on the same {cmp['videos']} videos "
-            f"(delta {cmp['delta_auc']:+.3f}; DeLong p = " + ("undefined" if p is None else f"{p:.3g}") + ").")
+            f"(delta {cmp['delta_auc']:+.3f}" + (f", 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci[0] is not None else "")
+            + "; Holm-adjusted p = " + ("undefined" if p is None else f"{p:.3g}") + "); at their own thresholds, F1 "
+            f"{fmt(op1.get('f1'))} against {fmt(op0.get('f1'))}.")
     for model in models:
         for c in cells:
             if c["model"] != model or c["preset"] == "clean" or c["metrics"]["auc"] is None:
@@ -160,6 +183,22 @@ def _words(rep: Report, run: BenchRun) -> None:
     for c in cells:
         if c["metrics"]["auc"] is None:
             rep.warnings.append(f"{c['model']} / {c['dataset']} / {c['preset']}: {c['metrics'].get('note') or 'no AUC'}.")
+        ov, fl = c.get("overlap") or {}, c.get("failures") or {}
+        n_ov = ov.get("excluded") or ov.get("flagged") or 0
+        if n_ov:
+            how = "left out" if ov.get("mode") == "exclude" else "kept and flagged"
+            rep.warnings.append(f"{c['model']} / {c['dataset']} / {c['preset']}: {n_ov} video(s) {how} because the "
+                                f"model trained or validated on them, their person or their clip ("
+                                + ", ".join(f"{k} {v}" for k, v in ov.get("by_reason", {}).items()) + ").")
+        if fl.get("flag"):
+            rep.warnings.append(f"{c['model']} / {c['dataset']} / {c['preset']}: reals and fakes fail at different "
+                                f"rates ({fl['rate_real']:.0%} / {fl['rate_fake']:.0%}); scored 0.5, the failed videos "
+                                f"would give AUC {fmt(fl.get('auc_if_scored_05'))}.")
+    unknown = sorted({c["model"] for c in cells if "unknown" in str((c.get("overlap") or {}).get("why", ""))})
+    if unknown:
+        rep.warnings.append(f"Training data unknown for {', '.join(unknown)}: no test video could be checked against "
+                            "it (a vcbench checkpoint records it; for other weights put a .training.json beside the "
+                            "file).")
     small = sorted({c["metrics"]["n"] for c in cells if c["metrics"]["n"] < SMOKE_N})
     if small:
         rep.warnings.append(f"Smoke scale: cells of {', '.join(map(str, small))} videos (under {SMOKE_N}); the "
@@ -225,26 +264,51 @@ def _roc(rep: Report, run: BenchRun) -> None:
 
 
 def _operating_points(rep: Report, run: BenchRun) -> None:
-    t = Table(f"operating-{len(rep.tables)}", "Operating points (threshold chosen on the val split)",
-              ["model", "dataset", "preset", "threshold", "from", "accuracy", "balanced acc.", "TPR @ FPR 1%",
-               "TPR @ FPR 10%", "acc. @ 0.5"])
+    t = Table(f"operating-{len(rep.tables)}", "Operating points: the model's own threshold applied unchanged (what "
+              "a deployment sees), the threshold tuned on this dataset's val split, and 0.5",
+              ["model", "dataset", "preset", "point", "threshold", "from", "precision", "recall", "F1", "FPR",
+               "balanced acc.", "TP / FP / TN / FN"])
     for c in _cells(run):
-        m = c["metrics"]
-        t.add(c["model"], c["dataset"], c["preset"], num(m.get("threshold"), 4), c.get("threshold_from") or "",
-              num(m.get("acc_thr")), num(m.get("bacc_thr")), num(m.get("tpr_at_fpr_1")), num(m.get("tpr_at_fpr_10")),
-              num(m.get("acc_05")))
+        ops = c.get("operating_points") or {}
+        for key, label in (("model", "own"), ("target_val", "tuned on target val"), ("0.5", "0.5")):
+            op = ops.get(key) or {}
+            if "tp" not in op:
+                t.add(c["model"], c["dataset"], c["preset"], label, Cell("", None), op.get("from", ""),
+                      *[Cell("", None)] * 6)
+                continue
+            t.add(c["model"], c["dataset"], c["preset"], label, num(op.get("threshold"), 4), op.get("from", ""),
+                  num(op.get("precision")), num(op.get("recall")), num(op.get("f1")), num(op.get("fpr")),
+                  num(op.get("balanced_accuracy")),
+                  Cell(f"{op['tp']} / {op['fp']} / {op['tn']} / {op['fn']}", op["tp"]))
     rep.tables.append(t)
+    pr = {}
+    for c in _cells(run):
+        if c["preset"] == "clean" and c.get("pr_curve"):
+            pr.setdefault(c["dataset"], {})[c["model"]] = ([p[0] for p in c["pr_curve"]], [p[1] for p in c["pr_curve"]])
+    for ds, curves in sorted(pr.items()):
+        rep.figures.append({"section": "roc", "title": f"Precision-recall: {ds} (clean)",
+                            "svg": F.roc_chart(f"Precision-recall: {ds} (clean)", curves, ("recall", "precision"),
+                                               diagonal=False)})
 
 
 def _comparisons(rep: Report, run: BenchRun) -> None:
     comps = run.results.get("comparisons", [])
     if not comps:
         return
-    t = Table(f"paired-{len(rep.tables)}", "Paired comparison on the same videos (DeLong's test for AUC)",
-              ["model", "baseline", "dataset", "preset", "videos", "AUC", "baseline AUC", "delta", "p"])
+    t = Table(f"paired-{len(rep.tables)}", "Paired comparisons on the same videos",
+              ["model", "baseline", "dataset", "preset", "videos (identities)", "AUC", "baseline AUC", "delta",
+               "95% CI", "p", "p (Holm)", "DeLong p"],
+              note="delta AUC with an interval and p-value from a paired bootstrap resampling target identities (a "
+                   "person's real and all its fakes move together); p (Holm) adjusts for every comparison of the run; "
+                   "DeLong's test assumes independent videos and is shown for reference.")
     for c in comps:
-        t.add(c["model"], c["baseline"], c["dataset"], c["preset"], Cell(str(c["videos"]), c["videos"]),
+        ci = c.get("ci95") or [None, None]
+        t.add(c["model"], c["baseline"], c["dataset"], c["preset"],
+              Cell(f"{c['videos']} ({c.get('clusters', '?')})", c["videos"]),
               num(c.get("auc")), num(c.get("baseline_auc")), num(c.get("delta_auc"), css=_delta_css(c.get("delta_auc"))),
+              Cell(f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci[0] is not None else "", ci[0]),
+              Cell("undefined" if c.get("p") is None else f"{c['p']:.3g}", c.get("p")),
+              Cell("undefined" if c.get("p_holm") is None else f"{c['p_holm']:.3g}", c.get("p_holm")),
               Cell("undefined" if c.get("delong_p") is None else f"{c['delong_p']:.3g}", c.get("delong_p")))
     rep.tables.append(t)
 
