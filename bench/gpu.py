@@ -7,7 +7,8 @@ PyTorch runs it with the repository on PYTHONPATH. In one run, on the same devic
   checkpoint saved on CUDA loads back bit for bit;
 - forward: clips/s of the release's way (fp32, contiguous) vs the scorer's (bf16 autocast,
   channels_last_3d), batch 8 of 32 x 224 clips; the ratio is what the layout and precision buy;
-- training: clips/s of train_step (alternate freezing) in fp32 vs bf16, and the GPU's busy fraction.
+- training: clips/s of train_step (alternate freezing) in fp32 vs bf16, and the GPU's busy fraction;
+- the zoo: each registered full-size network's forward clips/s on its declared input, fp32 vs bf16.
 
     python -m bench.gpu [--device cuda] [--seconds 20]   # figures to bench/results/gpu.json (and $OUT)
 """
@@ -126,6 +127,17 @@ def main() -> None:
     res["forward_bf16_channels_last"] = _forward_rate(net, x, a.seconds, bf16=True, channels_last=True)
     res["forward_ratio"] = round(res["forward_bf16_channels_last"] / res["forward_release_fp32"], 2)
     print("forward clips/s", res["forward_release_fp32"], "->", res["forward_bf16_channels_last"], flush=True)
+    res["zoo"] = {}
+    for name in ("ftcn", "sbi", "dfb-xception", "dfb-effnb4"):
+        torch.manual_seed(0)
+        m = build_network(name).to(dev).eval()
+        pp = m.preprocess
+        xz = torch.randn(8, 3, pp.clip_len, pp.size, pp.size, device=dev)
+        cl = pp.input == "clip"
+        fp32 = _forward_rate(m, xz, a.seconds / 4, bf16=False, channels_last=False)
+        bf16 = _forward_rate(m, xz, a.seconds / 4, bf16=True, channels_last=cl)
+        res["zoo"][name] = {"fp32": fp32, "bf16": bf16, "ratio": round(bf16 / fp32, 2)}
+        print("zoo", name, res["zoo"][name], flush=True)
     res["train_fp32"] = training(dev, a.seconds, bf16=False)
     res["train_bf16"] = training(dev, a.seconds, bf16=True)
     print("train", res["train_fp32"], res["train_bf16"], flush=True)
@@ -140,4 +152,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from vcbench.runtime import quiet_native_logs
+
+    quiet_native_logs()    # mediapipe/TFLite/OpenCV lines off the figures (as the CLI does)
     main()

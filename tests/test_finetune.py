@@ -438,3 +438,24 @@ def test_two_optimisers_as_released_step_in_turn_with_their_own_momentum(tmp_pat
         assert torch.equal(again.opts[side].state[shared]["momentum_buffer"], opt.opts[side].state[shared]["momentum_buffer"])
     with pytest.raises(ConfigError, match="needs freezing 'alternate'"):
         FinetuneConfig(train=("x",), out=tmp_path, freezing="none", alt_optimizers="two")
+
+
+def test_a_frame_detector_fine_tunes_on_the_same_data(calls, cli_runner, tmp_path):
+    """sbi-tiny (an SBI-shaped frame detector) with head freezing: one-frame box crops from the same
+    sampler, the same run folder; only the head moves; alternate freezing is refused by name."""
+    from vcbench.models import build_network, load_network
+
+    out = tmp_path / "sbi"
+    r = cli_runner.invoke(cli, ft_args(calls, out, "--model", "sbi-tiny", "--freezing", "head", "--steps", "8",
+                                       "--batch-size", "4", "--eval-every", "8", "--save-every", "8",
+                                       "--workers", "0"))
+    assert r.exit_code == 0, r.output
+    torch.manual_seed(0)                                       # the run's seeded initial network
+    start = build_network("sbi-tiny").state_dict()
+    end = load_network(None, out / "last.pth").state_dict()
+    net = load_network(None, out / "best.pth")
+    assert net.arch_name == "sbi-tiny" and net.preprocess.input == "frames"
+    changed = {k for k in start if not torch.equal(start[k], end[k])}
+    assert "net._fc.weight" in changed and all(net.stage_of(k) == "head" for k in changed), sorted(changed)[:5]
+    bad = cli_runner.invoke(cli, ft_args(calls, tmp_path / "alt", "--model", "sbi-tiny"))
+    assert bad.exit_code == 1 and "freezing 'alternate' needs a network with split spatial and temporal" in bad.output

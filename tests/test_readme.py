@@ -48,6 +48,7 @@ def test_readme_commands_run_as_written(tmp_path):
             assert f"report: {report.resolve()}" in r.stdout and report.is_file()
             html = report.read_text()
             assert "finetuned" in html and "altfreezing-tiny" in html and "unseen" in html
+            assert "sbi-tiny" in html                        # a frame detector's row beside AltFreezing's
             assert "pipeline check" in html
     assert (tmp_path / "runs" / "sim" / "carphone-zoom.mp4").is_file()
     assert (tmp_path / "runs" / "demo" / "report-again.html").is_file()

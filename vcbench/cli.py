@@ -706,6 +706,10 @@ def _benchmark_listing(datasets_file) -> list[str]:
     lines = ["detectors (NAME=CHECKPOINT | NAME=untrained for a network; chance; plug-ins):"]
     lines += [f"  {e.name:<20} {e.help}" for e in DETECTORS]
     lines.append("  NAME=path/to/detector.py  your own: predict(video_path) -> float, or a class with predict_batch")
+    from .models.archs import WEIGHT_TAGS
+
+    lines.append("weight tags (a checkpoint's .training.json {\"tag\": NAME}, or its pinned sha256):")
+    lines += [f"  {t.name:<24} {t.source}" for t in WEIGHT_TAGS.values()]
     lines.append("datasets:")
     try:
         from .config import load_datasets

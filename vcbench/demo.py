@@ -77,7 +77,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
     done("generate", t0)
 
     bench_out = out / "benchmark"
-    models = ["altfreezing-tiny=untrained"]            # the "before" row: the same network, untrained
+    # the "before" row (the same network, untrained) and a frame detector (an SBI-shaped EfficientNet)
+    models = ["altfreezing-tiny=untrained", "sbi-tiny=untrained"]
     det = example_detector()
     if det is not None:
         models.append(f"sharpness={det}")

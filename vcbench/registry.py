@@ -23,11 +23,12 @@ class Entry(Generic[T]):
     meta: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> T:
-        self.target = _resolve(self.target)
+        self.target = resolve_target(self.target)
         return self.target  # type: ignore[return-value]
 
 
-def _resolve(target: Any) -> Any:
+def resolve_target(target: Any) -> Any:
+    """A lazy ``"module:attr"`` target imported (anything else as it is)."""
     if isinstance(target, str):
         module, _, attr = target.partition(":")
         return getattr(importlib.import_module(module), attr)
@@ -48,7 +49,7 @@ class Registry(Generic[T]):
     def _check(self, name: str, obj: Any) -> None:
         if self.base_cls is None or isinstance(obj, str):
             return
-        base = self.base_cls = _resolve(self.base_cls)
+        base = self.base_cls = resolve_target(self.base_cls)
         if not (isinstance(obj, type) and issubclass(obj, base)):
             raise TypeError(f"{self.kind} {name!r}: {obj!r} is not a subclass of {base.__module__}.{base.__qualname__}")
 

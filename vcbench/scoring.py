@@ -25,7 +25,8 @@ import numpy as np
 from .batch import BatchResult
 from .errors import ConfigError, FaceError, VcbenchError
 from .fileio import atomic_path
-from .models.preprocess import AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, normalise, track_windows
+from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, frame_windows, memory_format,
+                                normalise, track_windows)
 from .runtime import resolve_device, resolve_precision
 
 TRACKINGS = ("release", "all")
@@ -57,9 +58,16 @@ class VideoScore:
 
     @property
     def score(self) -> float:
-        """Probability of fake: mean over every clip of every track (release), or the best track."""
+        """Probability of fake: mean over every clip of every track (AltFreezing), the best track,
+        or per frame the most fake face then the mean over frames (SBI)."""
         if self.aggregate == "max-track":
             return max(t.score for t in self.tracks)
+        if self.aggregate == "max-face-mean-frame":
+            per_frame: dict[int, float] = {}
+            for t in self.tracks:
+                for f, v in t.frame_scores.items():
+                    per_frame[f] = max(per_frame.get(f, -1.0), v)
+            return float(np.mean(list(per_frame.values())))
         return float(np.mean([c for t in self.tracks for c in t.clip_scores]))
 
     def line(self) -> str:
@@ -149,6 +157,12 @@ class _End:
 
 
 @dataclass
+class _Broken:
+    """The producer itself failed (not one video): the loop stops with this reason."""
+    why: str
+
+
+@dataclass
 class _VideoState:
     """What the model loop gathers for one video until its last clip is scored."""
     left: int
@@ -173,10 +187,6 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
-#: crop policy (``Preprocess.crop``) -> the function that cuts a video's tracks into crops
-CROPPERS = {"align5": cut_crops}
-
-
 def label_tracks_of(vt, want, tracking: str) -> list:
     """The tracks to score: ``want`` = a video's ``label_tracks`` (the faces its label is true of:
     track ids, ``"all"``, or None for the settings' own ``tracking``)."""
@@ -196,7 +206,6 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
     from .video import iter_frames
 
     backend = None
-    cropper = CROPPERS[pp.crop]
     try:
         for vi, video in enumerate(videos):
             if stop.is_set():
@@ -205,16 +214,21 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                 if backend is None:      # one backend per run, built only when a video needs detecting
                     backend = LazyBackend(backend_name)
                 vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
-                tracks = label_tracks_of(vt, labels.get(str(video)), st.tracking)
+                # a frame detector sees every face its declaration keeps (frames sampled over the video)
+                tracks = label_tracks_of(vt, labels.get(str(video)), st.tracking if pp.input == "clip" else "all")
                 if not tracks:
                     raise FaceError(f"{video}: no face found; nothing scored")
-                windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
+                if pp.input == "frames":
+                    windows = frame_windows(tracks, vt.n_frames, pp)
+                    tracks = [t for t in tracks if t.track_id in windows]
+                else:
+                    windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
                 need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
                 # RGB only for the frames some window needs (every frame up to the last is still
                 # decoded: long-GOP files do not seek); sparse windows end on each track's last row,
                 # so the tracks keep their length
                 frames = sorted({int(t.frames[r]) for t in tracks for r in need[t.track_id]})
-                crops = cropper(iter_frames(video, indices=frames), tracks, pp, need)
+                crops = cut_crops(iter_frames(video, indices=frames), tracks, pp, need)   # cut as pp.crop says
                 crops = {tc.track_id: tc for tc in crops}
                 plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws
                         if tid in crops and max(w) < len(crops[tid])]
@@ -239,6 +253,11 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
         _put(q, _End(), stop)
     except _Stopped:
         return
+    except BaseException as e:  # noqa: BLE001 - the model loop must hear of it, never wait forever
+        try:
+            _put(q, _Broken(f"{type(e).__name__}: {e}"), stop)
+        except _Stopped:
+            pass
     finally:
         if backend is not None:
             backend.close()
@@ -254,6 +273,17 @@ def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) ->
             np.savez_compressed(f, clip=clip, frames=tc.frames[rows_a].astype(np.int64),
                                 boxes=tc.boxes[rows_a].astype(np.float32), kps=tc.kps[rows_a].astype(np.float32))
     return path
+
+
+def _next(q: queue.Queue, th: threading.Thread):
+    """The producer's next record; if its thread has died without a word (it never should), the
+    loop ends with an error instead of waiting forever."""
+    while True:
+        try:
+            return q.get(timeout=1.0)
+        except queue.Empty:
+            if not th.is_alive() and q.empty():
+                return _Broken("the decoding thread ended without finishing")
 
 
 def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, settings: ScoreSettings | None = None,
@@ -279,7 +309,7 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     pp = net.preprocess
     if st.aggregate is None:
         st = dataclasses.replace(st, aggregate=pp.aggregate)
-    net = net.to(memory_format=torch.channels_last_3d)
+    net = net.to(memory_format=memory_format(pp))
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, daemon=True,
@@ -292,15 +322,18 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     bf16 = st.precision == "bf16"
     dev_type = "cuda" if dev.startswith("cuda") else "cpu"
     try:
-        while not isinstance(rec := q.get(), _End):
+        while not isinstance(rec := _next(q, th), _End):
+            if isinstance(rec, _Broken):
+                raise VcbenchError(f"scoring stopped: {rec.why}")
             if isinstance(rec, _VideoFailed):
                 batch.fail(videos[rec.index], rec.why)
                 continue
             if isinstance(rec, _VideoCut):
                 state[rec.index] = _VideoState.of(rec)
                 continue
-            x = normalise(torch.from_numpy(rec.clips).to(dev, non_blocking=True), pp).contiguous(
-                memory_format=torch.channels_last_3d)
+            x = normalise(torch.from_numpy(rec.clips).to(dev, non_blocking=True), pp)
+            if pp.input == "clip":
+                x = x.contiguous(memory_format=torch.channels_last_3d)
             with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
                 p = torch.sigmoid(net(x).float()).squeeze(1).cpu().numpy()
             vs = state[rec.index]
@@ -351,12 +384,17 @@ class ScoredFiles:
     settings: ScoreSettings
     results: list[VideoScore]
     batch: BatchResult
+    preprocess: Preprocess | None = None
 
     def header(self) -> str:
-        st = self.settings
-        per = f"{st.to_json()['clips_per_track']} clips per track" if st.mode == "sparse" else "every window"
-        return (f"{self.model} ({self.checkpoint or 'untrained'}): probability of fake; {st.mode} ({per}), "
-                f"tracking {st.tracking}, aggregate {st.aggregate}, {st.precision}")
+        st, pp = self.settings, self.preprocess
+        if pp is not None and pp.input == "frames":
+            how = (f"{pp.frames} frames per video, faces {pp.faces}, {pp.crop} crops {pp.size} px, aggregate "
+                   f"{st.aggregate}")
+        else:
+            per = f"{st.to_json()['clips_per_track']} clips per track" if st.mode == "sparse" else "every window"
+            how = f"{st.mode} ({per}), tracking {st.tracking}, aggregate {st.aggregate}"
+        return f"{self.model} ({self.checkpoint or 'untrained'}): probability of fake; {how}, {st.precision}"
 
 
 def score_files(videos: list[Path], checkpoint: Path | None = None, model: str | None = None, untrained: bool = False,
@@ -383,7 +421,7 @@ def score_files(videos: list[Path], checkpoint: Path | None = None, model: str |
                                   cache_dir=cache_dir, network=net, dump_clips=dump_clips)
     if output is not None:
         write_scores(results, output, model=model, checkpoint=checkpoint, settings=st.to_json())
-    return ScoredFiles(model, checkpoint, st, results, batch)
+    return ScoredFiles(model, checkpoint, st, results, batch, net.preprocess)
 
 
 SCORE_COLUMNS = ["video", "score", "aggregate", "tracks", "track_scores", "clips", "model", "checkpoint",
@@ -398,7 +436,7 @@ def write_scores(results: list[VideoScore], path: Path, model: str, checkpoint=N
 
     sha = None
     if checkpoint is not None:
-        from .models.altfreezing import Weights
+        from .models.keys import Weights
 
         sha = Weights.of_file(checkpoint).sha256
     st = settings or {}

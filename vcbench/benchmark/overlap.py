@@ -25,8 +25,14 @@ def _ffpp_c23_train() -> dict:
     return official_training_set(("train",), compression="c23")
 
 
+def _ffpp_c23_train_reals() -> dict:
+    from ..datasets.ffpp import official_training_set
+
+    return official_training_set(("train",), methods=(), compression="c23")
+
+
 #: named public training data a weight tag can point at (``models.archs.WeightTag.trained_on``)
-TRAINING_SETS = {"ffpp-c23-train": _ffpp_c23_train}
+TRAINING_SETS = {"ffpp-c23-train": _ffpp_c23_train, "ffpp-c23-train-reals": _ffpp_c23_train_reals}
 
 
 def resolve(declared: dict | None) -> dict | None:

@@ -77,7 +77,8 @@ def official_training_set(splits=("train",), methods=("Deepfakes", "Face2Face", 
                 recs.append(VideoRecord(f"{m}/{compression}/{t}_{src}", "", 1, ids[t], m, src, t,
                                         clip_id=ffpp_clip("fake", f"{t}_{src}")))
     out = training_set("ffpp", "ffpp", None, None, recs, set(splits))
-    out["note"] = f"FF++ {compression} official {'+'.join(splits)} split, methods {', '.join(methods)}"
+    out["note"] = (f"FF++ {compression} official {'+'.join(splits)} split, "
+                   + (f"methods {', '.join(methods)}" if methods else "real videos only"))
     return out
 
 

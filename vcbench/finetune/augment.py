@@ -151,11 +151,12 @@ class RandomOp:
         return clip, label, True
 
 
-def transforms(policy: AugmentPolicy) -> list[RandomOp]:
-    """The policy as the ordered list of random operations :func:`augment_clip` samples from."""
+def transforms(policy: AugmentPolicy, temporal: bool = True) -> list[RandomOp]:
+    """The policy as the ordered list of random operations :func:`augment_clip` samples from
+    (without the frame drops and freezes for a frame detector's one-frame clips: ``temporal`` False)."""
     if not policy.online:
         return []
-    return [
+    ops = [
         RandomOp("blend", policy.blend_p, lambda c, y, r: (clip_blend(c, r), 1), reals_only=True),
         RandomOp("dropout", policy.dropout_p, lambda c, y, r: (temporal_dropout(c, r.random(len(c)) < 0.15), y)),
         RandomOp("repeat", policy.repeat_p, lambda c, y, r: (_repeat(c, r), y)),
@@ -166,6 +167,7 @@ def transforms(policy: AugmentPolicy) -> list[RandomOp]:
         RandomOp("jpeg", policy.jpeg_p, lambda c, y, r: (
             jpeg(c, int(r.integers(policy.jpeg_quality[0], policy.jpeg_quality[1] + 1))), y)),
     ]
+    return ops if temporal else [op for op in ops if op.name not in ("dropout", "repeat")]
 
 
 def _repeat(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -178,7 +180,7 @@ def augment_clip(clip: np.ndarray, label: int, policy: AugmentPolicy, rng: np.ra
     """Apply ``policy`` (its :func:`transforms`, or ``ops`` already built) to one clip; returns
     (clip, label, names of what was applied)."""
     applied: list[str] = []
-    for op in (transforms(policy) if ops is None else ops):
+    for op in (transforms(policy, temporal=len(clip) > 1) if ops is None else ops):
         clip, label, done = op(clip, label, rng)
         if done:
             applied.append(op.name)

@@ -94,6 +94,11 @@ class FinetuneConfig:
         from ..models import NETWORKS
 
         NETWORKS.entry(self.model)            # unknown model: "did you mean"
+        from ..models.archs import ARCHS
+
+        if self.freezing not in ARCHS[self.model].freezings:
+            raise ConfigError(f"freezing {self.freezing!r} needs a network with split spatial and temporal kernels; "
+                              f"{self.model!r} takes {', '.join(ARCHS[self.model].freezings)}")
         if self.augment == "call":
             self.load_aug_presets()
 

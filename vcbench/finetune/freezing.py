@@ -36,12 +36,14 @@ class Schedule:
     spatial_steps: int = 1
     first: str = "temporal"
     every: int = 100
+    stage: object = stage_of   # parameter name -> stage ("head", "s5", ... "s1"): the network's own
 
     @classmethod
     def for_model(cls, model, strategy: str, **kw) -> "Schedule":
         from ..models.altfreezing import parameter_groups
 
-        return cls(strategy, parameter_groups(model), tuple(n for n, _ in model.named_parameters()), **kw)
+        return cls(strategy, parameter_groups(model), tuple(n for n, _ in model.named_parameters()), **kw,
+                   stage=getattr(model, "stage_of", stage_of))
 
     def phase(self, step: int) -> str:
         """A short label of what trains at ``step`` (logged with every line of metrics.jsonl)."""
@@ -69,7 +71,7 @@ class Schedule:
         if self.strategy == "none":
             return frozenset(self.names)
         stages = set(self.open_stages(step))
-        return frozenset(n for n in self.names if stage_of(n) in stages)
+        return frozenset(n for n in self.names if self.stage(n) in stages)
 
     def never_trained(self) -> frozenset[str]:
         """Parameters no step of this schedule updates (``head``'s backbone): they get
@@ -93,7 +95,7 @@ def apply_modes(model, schedule: Schedule, step: int) -> None:
     if not frozen:
         return
     for name, module in model.named_modules():
-        if name.count(".") >= 1 and stage_of(name + ".x") in frozen:
+        if name.count(".") >= 1 and schedule.stage(name + ".x") in frozen:
             module.eval()
 
 

@@ -290,8 +290,8 @@ def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
             log(f"skipped: {item}: {why}")
 
     model = initial_model(cfg)
-    model = model.to(device).to(memory_format=_layout(device))
     pp = model.preprocess
+    model = model.to(device).to(memory_format=_layout(device, pp))
     schedule = Schedule.for_model(model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
                                   spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first, every=cfg.gradual_every)
     never = schedule.never_trained()
@@ -371,7 +371,7 @@ def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
             res = validate(model, plan.val, cfg, device)
             # the scorer runs channels_last_3d; training keeps its own layout, so a run computes the
             # same way before and after an evaluation (and after a resume)
-            model.to(memory_format=_layout(device))
+            model.to(memory_format=_layout(device, pp))
             apply_modes(model, schedule, step)
         return D.broadcast(world, res)
 
@@ -493,7 +493,8 @@ def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str =
         x = x.to(device, non_blocking=True)
         if x.dtype == torch.uint8:                 # (N, T, S, S, 3) clips: normalised where the model is
             x = normalise(x, model.preprocess)
-        x = x.contiguous(memory_format=_layout(device))
+        if model.preprocess.input == "clip":
+            x = x.contiguous(memory_format=_layout(device, model.preprocess))
         y = y.to(device=device, dtype=torch.float32)
         last = a == len(batches) - 1
         ctx = net.no_sync() if (not last and hasattr(net, "no_sync")) else contextlib.nullcontext()
@@ -543,11 +544,14 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def _layout(device: str):
-    """channels_last_3d on CUDA (cuDNN's fast path), contiguous on CPU."""
+def _layout(device: str, pp):
+    """Channels-last on CUDA (cuDNN's fast path: 3D for clip networks, 2D for frame ones),
+    contiguous on CPU."""
     import torch
 
-    return torch.channels_last_3d if device.startswith("cuda") else torch.contiguous_format
+    from ..models.preprocess import memory_format
+
+    return memory_format(pp) if device.startswith("cuda") else torch.contiguous_format
 
 
 def _tensorboard(out: Path):

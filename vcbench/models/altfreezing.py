@@ -9,8 +9,6 @@ normalised; ``forward`` returns one raw logit per clip, ``(N, 1)``; sigmoid is a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 import torch
@@ -132,7 +130,7 @@ class AltFreezingDetector(nn.Module):
         self.arch = arch
         self.arch_name = name
         self.preprocess = arch.preprocess
-        self.weights: Weights | None = None      # where loaded weights came from (None: fresh init)
+        self.weights = None                      # checkpoint.Weights: where loaded weights came from
         self.resnet = ResNet3D(arch)
         self.init_weights(zero_init_residual)
 
@@ -178,29 +176,6 @@ class AltFreezingDetector(nn.Module):
         nn.init.normal_(proj.weight, 0.0, 0.01)
         nn.init.zeros_(proj.bias)
         self.resnet.head.projection = proj.to(self.resnet.head.projection.weight.device)
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Where a detector's weights came from: the file, its SHA-256, the named tag it matches
-    (e.g. ``altfreezing.official``) and the provenance a vcbench checkpoint carries."""
-
-    checkpoint: str
-    sha256: str
-    tag: str | None = None
-    provenance: Mapping = None
-
-    @classmethod
-    def of_file(cls, path: str | Path, provenance: Mapping | None = None) -> "Weights":
-        from ..fileio import sha256_file
-        from .archs import tag_of_sha256
-
-        digest = sha256_file(path)
-        return cls(str(path), digest, tag_of_sha256(digest), dict(provenance or {}))
-
-    def to_json(self) -> dict:
-        return {"checkpoint": self.checkpoint, "sha256": self.sha256, "tag": self.tag,
-                "provenance": dict(self.provenance or {})}
 
 
 def parameter_groups(model: AltFreezingDetector) -> dict[str, list[str]]:
@@ -266,24 +241,9 @@ def checkpoint_filter_fn(obj, model: nn.Module | None = None) -> dict[str, torch
                 changed = True
     if model is None:
         return sd
-    want = model.state_dict()
-    matched = sum(k in sd for k in want)
-    for k, v in want.items():
-        if k not in sd and k.endswith("num_batches_tracked"):
-            sd[k] = torch.zeros_like(v)
-    missing = [k for k in want if k not in sd]
-    unexpected = [k for k in sd if k not in want]
-    shaped = [f"{k} {tuple(sd[k].shape)} != {tuple(want[k].shape)}" for k in want
-              if k in sd and sd[k].shape != want[k].shape]
-    if missing or unexpected or shaped:
-        name = getattr(model, "arch_name", type(model).__name__)
-        parts = [f"checkpoint does not fit {name!r} ({matched} of {len(want)} keys present)"]
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shaped)):
-            if items:
-                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
-        raise CheckpointError("; ".join(parts))
-    return sd
+    from .keys import strict_check
+
+    return strict_check(sd, model.state_dict(), getattr(model, "arch_name", type(model).__name__))
 
 
 # --- builder ----------------------------------------------------------------------------

@@ -77,8 +77,10 @@ def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike
     loading it as another name is an error, so a small variant is never mistaken for the
     official network. Without a checkpoint the network is initialised from a fixed seed.
     """
-    from .altfreezing import Weights, checkpoint_filter_fn
+    from .archs import ARCHS
+    from .keys import Weights
     from .preprocess import Preprocess
+    from ..registry import resolve_target
 
     obj = read_checkpoint(checkpoint) if checkpoint is not None else None
     ours = isinstance(obj, dict) and obj.get("format") == FORMAT
@@ -100,6 +102,7 @@ def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike
             except (TypeError, ValueError) as e:
                 raise CheckpointError(f"{checkpoint}: its declared input (preprocess) is not usable: {e}") from None
         provenance = obj.get("provenance", {})
+    checkpoint_filter_fn = resolve_target(ARCHS[name].filter)      # the network's own, from its module
     try:
         sd = checkpoint_filter_fn(obj, model)
     except CheckpointError as e:

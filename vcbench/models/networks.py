@@ -9,7 +9,7 @@ from .archs import ARCHS
 
 NETWORKS: Registry = Registry("network")
 for _name, _arch in ARCHS.items():
-    NETWORKS.register(_name, "vcbench.models.altfreezing:build_altfreezing", help=_arch.help, arch=_name)
+    NETWORKS.register(_name, _arch.builder, help=_arch.help, arch=_name)
 
 
 def build_network(name: str):

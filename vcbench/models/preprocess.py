@@ -32,13 +32,20 @@ STD_POINTS_256 = ((85.82991, 85.7792), (169.0532, 84.3381), (127.574, 137.0006),
 TEMPLATE_224 = tuple((x * 224 / 256, y * 224 / 256) for x, y in STD_POINTS_256)
 
 
-#: what a network takes: ``clip`` = (C, T, H, W) windows along a face track (frame detectors come next)
-INPUTS = ("clip",)
-#: how the face is cut: ``align5`` = the release's one 5-point similarity per clip (see module doc)
-CROPS = ("align5",)
+#: what a network takes: ``clip`` = (C, T, H, W) windows along a face track; ``frames`` = single
+#: frames, ``frames`` of them sampled evenly over the video (a (C, 1, H, W) clip each)
+INPUTS = ("clip", "frames")
+#: how the face is cut: ``align5`` = the release's one 5-point similarity per clip (see module doc;
+#: for a frame detector, per frame); ``box`` = the detector box grown by ``box_scale`` around its
+#: centre, clipped to the frame and resized to S x S without keeping its aspect (SBI's crop)
+CROPS = ("align5", "box")
 #: how window scores become the video's: ``mean`` over every window of every track (AltFreezing's),
-#: ``max-track`` = the highest track mean
-AGGREGATES = ("mean", "max-track")
+#: ``max-track`` = the highest track mean, ``max-face-mean-frame`` = per sampled frame the most
+#: fake face, then the mean over frames (SBI's)
+AGGREGATES = ("mean", "max-track", "max-face-mean-frame")
+#: which faces of a sampled frame a frame detector scores: ``all``; ``half-largest`` = those at
+#: least half the largest one's area (SBI's); ``largest`` = one per frame (DeepfakeBench's crops)
+FACES = ("all", "half-largest", "largest")
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,9 @@ class Preprocess:
     feed it, stored in vcbench checkpoints. The scorer reads this and nothing else about the
     network, so a detector with another declaration needs no change in ``scoring``.
 
-    ``input``/``crop``/``aggregate``: see INPUTS, CROPS, AGGREGATES; ``clip_len``: frames per
-    window; ``size``: S of the S x S crop; ``mean``/``std``: per RGB channel on the 0-255 scale."""
+    ``input``/``crop``/``aggregate``/``faces``: see INPUTS, CROPS, AGGREGATES, FACES; ``clip_len``:
+    frames per window (1 for a frame detector); ``frames``: frames sampled per video by a frame
+    detector; ``size``: S of the S x S crop; ``mean``/``std``: per RGB channel on the 0-255 scale."""
 
     clip_len: int = 32
     size: int = 224
@@ -59,11 +67,15 @@ class Preprocess:
     input: str = "clip"
     crop: str = "align5"
     aggregate: str = "mean"
+    frames: int = 32
+    faces: str = "all"
 
     def __post_init__(self):
-        for key, allowed in (("input", INPUTS), ("crop", CROPS), ("aggregate", AGGREGATES)):
+        for key, allowed in (("input", INPUTS), ("crop", CROPS), ("aggregate", AGGREGATES), ("faces", FACES)):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"preprocess {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.input == "frames" and self.clip_len != 1:
+            raise ValueError(f"preprocess: a frame detector's clip_len is 1, got {self.clip_len}")
 
     def template_px(self) -> np.ndarray:
         return np.asarray(self.template, np.float64) * (self.size / 224.0)
@@ -178,6 +190,14 @@ def track_windows(n: int, length: int, mode: str = "dense", k: int | None = None
 
 # --- normalisation ----------------------------------------------------------------------
 
+def memory_format(pp: Preprocess):
+    """The channels-last layout of the network this input feeds: 3D convs for clips, 2D for frames
+    (the model's weights; a frame detector's (N, 3, 1, S, S) input stays contiguous)."""
+    import torch
+
+    return torch.channels_last_3d if pp.input == "clip" else torch.channels_last
+
+
 def normalise(clips, pp: Preprocess):
     """(N, T, S, S, 3) or (T, S, S, 3) uint8 (array, or tensor on any device) -> (N, 3, T, S, S)
     or (3, T, S, S) float32 tensor on the same device, normalised with the weights' mean/std on
@@ -215,17 +235,61 @@ class TrackCrops:
         return len(self.frames)
 
     def clip(self, rows: list[int], pp: Preprocess) -> np.ndarray:
-        """The aligned (T, S, S, 3) uint8 clip of these track rows."""
+        """The (T, S, S, 3) uint8 clip of these track rows, cut as ``pp.crop`` declares."""
+        if pp.crop == "box":
+            return box_clip([self.crops[r] for r in rows], pp.size)
         return align_clip([self.crops[r] for r in rows], self.crop_boxes[rows], self.kps[rows],
                           pp.template_px(), pp.size)
 
 
 def cut_crop(rgb: np.ndarray, box: np.ndarray, pp: Preprocess) -> tuple[np.ndarray, np.ndarray]:
     """``(crop box, crop)`` of one detector box in one frame: the release's step 1 (a copy, so
-    the frame can go)."""
+    the frame can go); for ``box`` crops, SBI's margin box."""
     h, w = rgb.shape[:2]
-    b = crop_box(box, w, h, pp.box_scale)
+    b = margin_box(box, w, h, pp.box_scale) if pp.crop == "box" else crop_box(box, w, h, pp.box_scale)
     return b, rgb[b[1]:b[3], b[0]:b[2]].copy()
+
+
+def margin_box(box: np.ndarray, width: int, height: int, scale: float) -> np.ndarray:
+    """SBI's test-time crop box: ``(scale - 1) / 2`` of the box's width and height added on each
+    side, truncated to int, the far edge one pixel past (``int(x1 + m) + 1``), clipped to the
+    frame (``[0, W]``, end exclusive)."""
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64).reshape(-1)[:4])
+    mw, mh = (x1 - x0) * (scale - 1) / 2, (y1 - y0) * (scale - 1) / 2
+    return np.array([max(0, int(x0 - mw)), max(0, int(y0 - mh)), min(width, int(x1 + mw) + 1),
+                     min(height, int(y1 + mh) + 1)], np.int64)
+
+
+def box_clip(crops: list[np.ndarray], size: int) -> np.ndarray:
+    """``box`` crops resized to S x S (bilinear, the aspect not kept: SBI's ``cv2.resize``)."""
+    import cv2
+
+    return np.stack([cv2.resize(c, (size, size)) for c in crops])
+
+
+def frame_windows(tracks, n_frames: int, pp: Preprocess) -> dict[int, list[list[int]]]:
+    """A frame detector's windows: ``pp.frames`` frame indices spread evenly over ``n_frames``
+    (``linspace(0, n - 1, k)`` truncated, duplicates once: SBI's sampling), and at each the faces
+    ``pp.faces`` keeps; returns track id -> one-row windows (track rows)."""
+    picks = sorted({int(i) for i in np.linspace(0, max(n_frames - 1, 0), pp.frames).astype(int)})
+    out: dict[int, list[list[int]]] = {}
+    for f in picks:
+        here = []
+        for t in tracks:
+            r = int(np.searchsorted(t.frames, f))
+            if r < len(t.frames) and int(t.frames[r]) == f:
+                b = np.asarray(t.boxes[r], np.float64)
+                here.append((float((b[2] - b[0]) * (b[3] - b[1])), t.track_id, r))
+        if not here:
+            continue
+        top = max(a for a, _, _ in here)
+        if pp.faces == "largest":
+            here = [max(here)]
+        elif pp.faces == "half-largest":
+            here = [h for h in here if h[0] >= top / 2]
+        for _, tid, r in here:
+            out.setdefault(tid, []).append([r])
+    return out
 
 
 def cut_crops(frames, tracks, pp: Preprocess, rows_needed: Mapping[int, set[int]] | None = None) -> list[TrackCrops]:

@@ -1,0 +1,56 @@
+"""Strict state-dict matching, shared by every network's ``checkpoint_filter_fn``: the official
+loaders of these releases silently skip keys that do not fit and carry on with random weights;
+vcbench refuses, naming every missing, unexpected or mis-shaped key."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import CheckpointError
+
+
+def strict_check(sd: dict, want: Mapping, name: str) -> dict:
+    """``sd`` if it fits ``want`` (a module's state dict) key for key and shape for shape; only
+    ``num_batches_tracked`` (no effect at inference) may be absent, filled with 0."""
+    import torch
+
+    matched = sum(k in sd for k in want)
+    for k, v in want.items():
+        if k not in sd and k.endswith("num_batches_tracked"):
+            sd[k] = torch.zeros_like(v)
+    missing = [k for k in want if k not in sd]
+    unexpected = [k for k in sd if k not in want]
+    shaped = [f"{k} {tuple(sd[k].shape)} != {tuple(want[k].shape)}" for k in want
+              if k in sd and sd[k].shape != want[k].shape]
+    if missing or unexpected or shaped:
+        parts = [f"checkpoint does not fit {name!r} ({matched} of {len(want)} keys present)"]
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shaped)):
+            if items:
+                more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{more}")
+        raise CheckpointError("; ".join(parts))
+    return sd
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a detector's weights came from: the file, its SHA-256, the named tag it matches
+    (e.g. ``altfreezing.official``) and the provenance a vcbench checkpoint carries."""
+
+    checkpoint: str
+    sha256: str
+    tag: str | None = None
+    provenance: Mapping = None
+
+    @classmethod
+    def of_file(cls, path: str | Path, provenance: Mapping | None = None) -> "Weights":
+        from ..fileio import sha256_file
+        from .archs import tag_of_sha256
+
+        digest = sha256_file(path)
+        return cls(str(path), digest, tag_of_sha256(digest), dict(provenance or {}))
+
+    def to_json(self) -> dict:
+        return {"checkpoint": self.checkpoint, "sha256": self.sha256, "tag": self.tag,
+                "provenance": dict(self.provenance or {})}
