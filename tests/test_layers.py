@@ -9,7 +9,7 @@ import vcbench
 ROOT = Path(vcbench.__file__).parent
 
 BASE = {"__init__", "errors", "fileio", "config", "runtime", "registry", "video", "samples", "provenance", "batch",
-        "metrics", "distributed", "contracts", "runs"}
+        "metrics", "distributed", "contracts", "runs", "alarms"}
 DOMAIN = {"faces", "datasets", "conference", "models", "scoring", "detectors"}
 STAGES = {"generate", "finetune", "benchmark"}
 OUTPUT = {"reports"}

@@ -626,6 +626,15 @@ def benchmark_default(name):
 @click.option("--compare", "compare", multiple=True,
               help="A:B, two models to compare per cell (clustered paired bootstrap, Holm-adjusted); repeatable "
                    "(default: every model against the first).")
+@click.option("--streaming", is_flag=True, default=benchmark_default("streaming"),
+              help="Keep every window's score (dense, every face) and report time to alarm: seconds until a "
+                   "fake raises the alarm, false alarms per hour of reals (windows.jsonl; implies --mode dense).")
+@click.option("--stride", type=click.IntRange(min=1), default=benchmark_default("stride"), show_default=True,
+              help="Streaming: a window every STRIDE frames of a face track (as vcbench watch scores).")
+@click.option("--smooth", type=click.IntRange(min=1), default=benchmark_default("smooth"), show_default=True,
+              help="Streaming: the running score is the mean of the last SMOOTH windows.")
+@click.option("--false-alarms-per-hour", type=click.FloatRange(min=0), default=benchmark_default("false_alarms_per_hour"),
+              show_default=True, help="Streaming: the threshold is the lowest whose val reals stay within this budget.")
 @click.option("--face-backend", default=benchmark_default("face_backend"), show_default=True)
 @device_option
 @shard_option
@@ -645,6 +654,10 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
     \b
     Example:
     vcbench benchmark --model altfreezing=runs/ft/best.pth --model chance --dataset ds --preset clean,zoom-360p --out runs/bench
+
+    \b
+    Time to alarm (seconds until a live fake is caught, false alarms per hour):
+    vcbench benchmark --model altfreezing=runs/ft/best.pth --dataset ds --preset zoom-360p --streaming --out runs/live
     """
     import time
 
@@ -669,7 +682,7 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
             raise click.ClickException("--merge needs --out (where the merged run goes)")
         n = merge_runs(list(merge), kw["out"], warn=lambda m: click.echo(f"warning: {m}", err=True))
         res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"], overlap=kw["overlap"],
-                              compare=kw["compare"])
+                              compare=kw["compare"], stream=_stream_given(given))
         click.echo(f"merged {n} predictions from {len(merge)} run(s) into {kw['out']}")
         _print_cells(res)
         return
@@ -683,18 +696,22 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
         return
     res = compute_results(cfg.out, cfg.split, cfg.bootstrap, cfg.seed,
                           timings={"seconds": round(time.perf_counter() - t0, 2)}, overlap=cfg.overlap,
-                          compare=cfg.compare)
+                          compare=cfg.compare, stream={"stride": cfg.stride, "smooth": cfg.smooth,
+                                                       "false_alarms_per_hour": cfg.false_alarms_per_hour})
     _print_cells(res)
     click.echo(f"wrote {cfg.out / 'results.json'}")
     finish_batch(batch)
 
 
-def _print_cells(res: dict) -> None:
-    from .benchmark.results import cell_lines, comparison_lines
+def _stream_given(given: dict) -> dict:
+    """The streaming options given on the command line (the rest: as the run recorded them)."""
+    return {k: given[k] for k in ("stride", "smooth", "false_alarms_per_hour") if k in given}
 
-    for line in cell_lines(res):
-        click.echo(line)
-    for line in comparison_lines(res):
+
+def _print_cells(res: dict) -> None:
+    from .benchmark.results import cell_lines, comparison_lines, streaming_lines
+
+    for line in cell_lines(res) + streaming_lines(res) + comparison_lines(res):
         click.echo(line)
 
 

@@ -225,6 +225,55 @@ def read_metrics_lines(path: Path) -> list[dict]:
     return out
 
 
+#: benchmark --streaming: one JSON line per (model, dataset, preset, video) with its stream windows
+WINDOWS_FILE = "windows.jsonl"
+WINDOWS_KEY = ("model", "dataset", "preset", "video_id")
+#: the types of a windows line's fields (``tracks``: track id -> [[start frame, probability], ...])
+WINDOWS_FIELDS = {"model": str, "dataset": str, "preset": str, "video_id": str, "label": int, "split": str,
+                  "fps": (int, float), "frames": int, "clip_len": int, "tracks": dict}
+
+
+def window_line(row: dict, fps: float, stream: dict) -> str:
+    """The windows.jsonl line of a prediction row (``PRED_COLUMNS``) and its ``Prediction.stream``."""
+    return json.dumps({"model": row["model"], "dataset": row["dataset"], "preset": row["preset"],
+                       "video_id": row["video_id"], "label": int(row["label"]), "split": row["split"],
+                       "fps": round(float(fps), 6), "frames": int(stream["frames"]),
+                       "clip_len": int(stream["clip_len"]), "tracks": stream["tracks"]}, separators=(",", ":"))
+
+
+def read_windows(path: Path) -> list[dict]:
+    """windows.jsonl as the results read it: one line per key (the last wins: a re-run's retry), a
+    last line half-written by a killed run dropped; any other bad line refused by number."""
+    if not Path(path).is_file():
+        return []
+    lines = read_text(path).splitlines()
+    out: dict[tuple, dict] = {}
+    for k, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if k == len(lines):
+                continue
+            raise RunFileError(f"{path}:{k}: not a JSON line") from None
+        if not isinstance(row, dict):
+            raise RunFileError(f"{path}:{k}: expected a JSON object")
+        missing = [key for key in WINDOWS_FIELDS if row.get(key) is None]
+        if missing:
+            raise RunFileError(f"{path}:{k}: missing {', '.join(missing)}")
+        check_types(f"{path}:{k}", row, WINDOWS_FIELDS)
+        if not row["fps"] > 0:
+            raise RunFileError(f"{path}:{k}: fps must be > 0, got {row['fps']}")
+        for tid, wins in row["tracks"].items():
+            if not isinstance(wins, list) or any(not isinstance(w, list) or len(w) != 2 or not isinstance(w[0], int)
+                                                 or not isinstance(w[1], (int, float)) or not 0 <= w[1] <= 1
+                                                 for w in wins):
+                raise RunFileError(f"{path}:{k}: track {tid}: expected [[start frame, probability], ...]")
+        out[tuple(row[key] for key in WINDOWS_KEY)] = row
+    return list(out.values())
+
+
 def checked_training(doc: Any, where: str) -> dict:
     """A training declaration as read from ``where``: ``{"tag": NAME}`` or a record whose every set
     has the keys of :data:`TRAINING_SET_KEYS` with lists where lists belong; else one line naming it."""
@@ -267,4 +316,5 @@ __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS",
            "MANIFEST_COLUMNS", "QUALITY_COLUMNS", "SHORTCUT_FEATURES", "SHORTCUT_AUC", "VideoRecord",
            "TRAINING_SCHEMA", "TRAINING_SET_KEYS", "checked_training", "parse_label_tracks",
            "RunFileError", "VcbenchError", "read_json_object", "read_rows", "checked_predictions",
-           "read_metrics_lines", "check_types", "torn_tail"]
+           "read_metrics_lines", "check_types", "torn_tail", "WINDOWS_FILE", "WINDOWS_KEY", "window_line",
+           "read_windows"]

@@ -43,6 +43,9 @@ class TrackScore:
     score: float                                  # mean clip probability of this track
     clip_scores: list[float] = field(default_factory=list)
     frame_scores: dict[int, float] = field(default_factory=dict)
+    #: (start frame, probability) of each unpadded window of consecutive frames, in start order:
+    #: what a stream scores (``benchmark --streaming``'s window file)
+    windows: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class VideoScore:
     tracks: list[TrackScore]
     mode: str
     aggregate: str = "mean"
+    n_frames: int = 0               # frames the tracks were searched in (max_frames applied)
 
     @property
     def n_clips(self) -> int:
@@ -87,6 +91,9 @@ class ScoreSettings:
     aggregate: str | None = None      # None: as the network declares (Preprocess.aggregate)
     precision: str = "auto"           # auto: bf16 where the device runs it natively (runtime.resolve_precision)
     batch_size: int = 8
+    #: a stream's windows: every window of every track (dense, tracking all), and for a frame
+    #: detector every frame of every track instead of its sampled frames
+    stream: bool = False
 
     def __post_init__(self):
         for key, value, allowed in (("mode", self.mode, ("dense", "sparse")), ("tracking", self.tracking, TRACKINGS),
@@ -99,7 +106,7 @@ class ScoreSettings:
         return {"mode": self.mode, "clips": self.clips if self.mode == "sparse" else None,
                 "clips_per_track": (self.clips or DEFAULT_SPARSE_CLIPS) if self.mode == "sparse" else "all",
                 "max_frames": self.max_frames, "tracking": self.tracking, "aggregate": self.aggregate,
-                "precision": self.precision}
+                "precision": self.precision, **({"stream": True} if self.stream else {})}
 
 
 def resolve_settings(settings: ScoreSettings | None = None, device: str = "auto", **overrides) -> ScoreSettings:
@@ -137,6 +144,7 @@ class _VideoCut:
     index: int
     crops: list                     # TrackCrops of the scored tracks
     clips: int
+    n_frames: int = 0
 
 
 @dataclass
@@ -168,11 +176,12 @@ class _VideoState:
     left: int
     clips: dict[int, list[tuple[float, list[int]]]]          # track id -> (probability, source frames)
     spans: dict[int, tuple[int, int, int]]                   # track id -> (first frame, last frame, length)
+    n_frames: int = 0
 
     @classmethod
     def of(cls, cut: _VideoCut) -> "_VideoState":
         return cls(cut.clips, {tc.track_id: [] for tc in cut.crops},
-                   {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in cut.crops})
+                   {tc.track_id: (int(tc.frames[0]), int(tc.frames[-1]), len(tc)) for tc in cut.crops}, cut.n_frames)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
@@ -215,14 +224,18 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                     backend = LazyBackend(backend_name)
                 vt = track_video(video, backend=backend, max_frames=st.max_frames, cache_dir=cache_dir)
                 # a frame detector sees every face its declaration keeps (frames sampled over the video)
-                tracks = label_tracks_of(vt, labels.get(str(video)), st.tracking if pp.input == "clip" else "all")
+                tracking = "all" if st.stream or pp.input == "frames" else st.tracking
+                tracks = label_tracks_of(vt, labels.get(str(video)), tracking)
                 if not tracks:
                     raise FaceError(f"{video}: no face found; nothing scored")
-                if pp.input == "frames":
+                if st.stream and pp.input == "frames":      # a stream scores every frame it sees
+                    windows = {t.track_id: [[r] for r in range(len(t))] for t in tracks}
+                elif pp.input == "frames":
                     windows = frame_windows(tracks, vt.n_frames, pp)
                     tracks = [t for t in tracks if t.track_id in windows]
                 else:
-                    windows = {t.track_id: track_windows(len(t), pp.clip_len, st.mode, st.clips) for t in tracks}
+                    windows = {t.track_id: track_windows(len(t), pp.clip_len, "dense" if st.stream else st.mode,
+                                                         st.clips) for t in tracks}
                 need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
                 # RGB only for the frames some window needs (every frame up to the last is still
                 # decoded: long-GOP files do not seek); sparse windows end on each track's last row,
@@ -234,7 +247,7 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                         if tid in crops and max(w) < len(crops[tid])]
                 if not plan:
                     raise FaceError(f"{video}: the face tracks could not be cut from the decoded frames")
-                _put(q, _VideoCut(vi, list(crops.values()), len(plan)), stop)
+                _put(q, _VideoCut(vi, list(crops.values()), len(plan), vt.n_frames), stop)
                 for j in range(0, len(plan), st.batch_size):
                     arrs, meta = [], []
                     for tc, rows in plan[j:j + st.batch_size]:
@@ -370,9 +383,11 @@ def _finish(video, vs: _VideoState, pp: Preprocess, st: ScoreSettings) -> VideoS
             for f in frames:              # as released: a frame repeated by padding counts each time
                 per_frame.setdefault(f, []).append(prob)
         probs = [c[0] for c in clips]
+        stream = sorted((frames[0], prob) for prob, frames in clips
+                        if all(b == a + 1 for a, b in zip(frames, frames[1:])))   # padded windows repeat frames
         tracks.append(TrackScore(tid, first, last, len(clips), n < pp.clip_len, float(np.mean(probs)), probs,
-                                 {f: float(np.mean(v)) for f, v in sorted(per_frame.items())}))
-    return VideoScore(str(video), tracks, st.mode, st.aggregate)
+                                 {f: float(np.mean(v)) for f, v in sorted(per_frame.items())}, stream))
+    return VideoScore(str(video), tracks, "dense" if st.stream else st.mode, st.aggregate, vs.n_frames)
 
 
 @dataclass

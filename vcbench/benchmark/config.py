@@ -33,13 +33,21 @@ class BenchmarkConfig:
     detector_timeout: float = 600.0        # seconds per video a .py detector may take before it is stopped
     overlap: str = "exclude"               # exclude | flag: test videos a model trained on (decided in results)
     compare: tuple[str, ...] = ()          # A:B model pairs to compare (default: each against the first)
+    streaming: bool = False                # keep every window's score (dense, every face): time to alarm
+    stride: int = 8                        # streaming: a window every `stride` frames of a track
+    smooth: int = 3                        # streaming: running score = mean of the last `smooth` windows
+    false_alarms_per_hour: float = 1.0     # streaming: the val reals' false-alarm budget that picks the threshold
 
     def __post_init__(self):
         from ..runtime import parse_shard
 
         if not self.detector_timeout > 0:
             raise ConfigError(f"detector_timeout must be > 0 seconds, got {self.detector_timeout}")
-        for key in ("clips", "max_frames"):
+        if self.streaming:                     # a stream scores every window: --streaming implies dense
+            object.__setattr__(self, "mode", "dense")
+        if not self.false_alarms_per_hour >= 0:
+            raise ConfigError(f"false_alarms_per_hour must be >= 0, got {self.false_alarms_per_hour}")
+        for key in ("clips", "max_frames", "stride", "smooth"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
@@ -65,6 +73,8 @@ class BenchmarkConfig:
     def identity(self) -> dict:
         """What must match for a re-run to reuse predictions in the same --out."""
         extra = {"engine": self.engine} if self.engine != "ffmpeg" else {}   # older runs name no engine
+        if self.streaming:                     # another scoring pass: every window of every face
+            extra["streaming"] = True
         return {"preset": list(self.preset), **extra, "split": self.split, "mode": self.mode, "clips": self.clips,
                 "precision": self.precision, "seed": self.seed, "max_frames": self.max_frames,
                 "face_backend": self.face_backend}

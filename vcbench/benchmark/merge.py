@@ -4,8 +4,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..contracts import (CONTEXT_FILE, FEATURE_COLUMNS, FEATURE_KEY, PRED_COLUMNS, PRED_KEY, read_json_object, read_rows,
-                         torn_tail)
+from ..contracts import (CONTEXT_FILE, FEATURE_COLUMNS, FEATURE_KEY, PRED_COLUMNS, PRED_KEY, WINDOWS_FILE, WINDOWS_KEY,
+                         read_json_object, read_rows, read_windows, torn_tail)
 from ..errors import ConfigError
 from ..fileio import write_csv
 
@@ -51,8 +51,20 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
         preds.update(mine)
         for row in read_rows(Path(r) / "features.csv", FEATURE_COLUMNS):
             feats[tuple(row[k] for k in FEATURE_KEY)] = row
+    windows: dict[tuple, dict] = {}
+    for r in runs:                       # benchmark --streaming: every shard's window scores
+        for row in read_windows(Path(r) / WINDOWS_FILE):
+            windows[tuple(row[k] for k in WINDOWS_KEY)] = row
     write_csv(out / "predictions.csv", list(preds.values()), PRED_COLUMNS)
     write_csv(out / "features.csv", list(feats.values()), FEATURE_COLUMNS)
+    if windows:
+        import json
+
+        from ..fileio import atomic_path
+
+        with atomic_path(out / WINDOWS_FILE) as tmp:
+            tmp.write_text("".join(json.dumps(w, separators=(",", ":")) + "\n" for w in windows.values()),
+                           encoding="utf-8")
     return len(preds)
 
 

@@ -34,8 +34,10 @@ FAILURE_GAP = 0.05
 
 def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed: int = 0,
                     timings: dict | None = None, overlap: str = "exclude",
-                    compare: tuple[str, ...] | list[str] = ()) -> dict:
-    """``compare``: ``A:B`` pairs to test (default: every model against the first)."""
+                    compare: tuple[str, ...] | list[str] = (), stream: dict | None = None) -> dict:
+    """``compare``: ``A:B`` pairs to test (default: every model against the first). ``stream``:
+    ``stride``/``smooth``/``false_alarms_per_hour`` for the time to alarm of a ``--streaming`` run
+    (default: as the run recorded them)."""
     from ..provenance import provenance
     from .overlap import Checker, check_mode
 
@@ -59,6 +61,8 @@ def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed:
         latest[(r["model"], r["dataset"], r["preset"], r["video_id"])] = r
     rows = list(latest.values())
     model_order = list(models) or sorted({r["model"] for r in rows})
+    windows = _windows_by_cell(out)
+    policy, per_hour = _stream_policy(stream, bench.get("config", {}))
     checkers = {m: Checker(models[m]["training"]) for m in model_order
                 if isinstance(models.get(m, {}).get("training"), dict) and "sets" in models[m]["training"]}
     cells, kept = [], {}
@@ -74,6 +78,10 @@ def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed:
             cell = _cell(model, dataset, preset, use, split, bootstrap, seed, models.get(model, {}),
                          records.get(dataset, {}))
             cell["overlap"] = ov
+            if (model, dataset, preset) in windows:
+                cell["streaming"] = _streaming(windows[(model, dataset, preset)], left_out, split, policy, per_hour,
+                                               _own_threshold(models.get(model, {})), records.get(dataset, {}),
+                                               bootstrap, seed)
             cells.append(cell)
             kept[(model, dataset, preset)] = {r["video_id"]: r for r in use if r["split"] == split and r["status"] == "ok"}
     comparisons = _comparisons(kept, model_order, compare, records, bootstrap, seed)
@@ -86,6 +94,55 @@ def compute_results(out: Path, split: str = "test", bootstrap: int = 1000, seed:
            "summary": _summary(cells), "timings": timings or {}, "provenance": provenance()}
     write_json(out / "results.json", res)
     return res
+
+
+def _windows_by_cell(out: Path) -> dict[tuple, list[dict]]:
+    from ..contracts import WINDOWS_FILE, read_windows
+
+    by: dict[tuple, list[dict]] = {}
+    for w in read_windows(out / WINDOWS_FILE):
+        by.setdefault((w["model"], w["dataset"], w["preset"]), []).append(w)
+    return by
+
+
+def _stream_policy(given: dict | None, recorded: dict):
+    """The stream's stride/smooth and the false-alarm budget: given, else as the run recorded them."""
+    from ..alarms import StreamPolicy
+    from ..errors import ConfigError
+
+    d = {k: (given or {}).get(k, recorded.get(k, dflt)) for k, dflt in
+         (("stride", 8), ("smooth", 3), ("false_alarms_per_hour", 1.0))}
+    try:
+        return StreamPolicy(int(d["stride"]), int(d["smooth"])), float(d["false_alarms_per_hour"])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"streaming: {e}") from None
+
+
+def _streaming(rows: list[dict], left_out: set, split: str, policy, per_hour: float, own: tuple, recs: dict,
+               bootstrap: int, seed: int) -> dict:
+    """Time to alarm in one cell: the threshold for the false-alarm budget on its val reals, and the
+    model's own; at each, the fakes' time to alarm and the test reals' false alarms per hour."""
+    from .. import alarms as A
+
+    def as_series(w):
+        return A.series(w["video_id"], w["label"], w["fps"], w["frames"], w["tracks"], w["clip_len"], policy,
+                        _cluster(recs.get(w["video_id"]), {"video_id": w["video_id"], "pair_id": ""}))
+
+    use = [w for w in rows if w["video_id"] not in left_out]
+    test = [as_series(w) for w in use if w["split"] == split]
+    val_reals = [as_series(w) for w in use if w["split"] == "val" and w["label"] == 0]
+    fakes, reals = [v for v in test if v.label == 1], [v for v in test if v.label == 0]
+    budget, info = A.budget_threshold(val_reals, per_hour)
+    own_t, own_from = own
+    out: dict = {"stride": policy.stride, "smooth": policy.smooth, "false_alarms_per_hour_budget": per_hour,
+                 "fakes": len(fakes), "reals": len(reals), "thresholds": {
+                     "val_budget": {"value": budget,
+                                    "from": f"val reals: at most {per_hour:g} false alarm(s) per hour", **info},
+                     "model": {"value": own_t, "from": own_from}}, "at": {}}
+    for key, t in (("val_budget", budget), ("model", own_t)):
+        if t is not None:
+            out["at"][key] = A.summarise(fakes, reals, t, bootstrap, seed)
+    return out
 
 
 def _num(v):
@@ -303,4 +360,31 @@ def comparison_lines(res: dict) -> list[str]:
         ph = "n/a" if c.get("p_holm") is None else f"{c['p_holm']:.3g}"
         out.append(f"{c['model']} vs {c['baseline']} on {c['dataset']}/{c['preset']}: delta AUC {c['delta_auc']:+.3f} "
                    f"{ci_s}, p = {p} (Holm {ph}; {c['videos']} videos in {c['clusters']} identities)")
+    return out
+
+
+def streaming_lines(res: dict) -> list[str]:
+    """Each streaming cell at its val-budget threshold (else the model's own): time to alarm and
+    false alarms per hour."""
+    out = []
+    for c in res["cells"]:
+        st = c.get("streaming")
+        if not st:
+            continue
+        key = "val_budget" if "val_budget" in st["at"] else "model" if "model" in st["at"] else None
+        if key is None:
+            out.append(f"{c['model']} {c['dataset']}/{c['preset']}: time to alarm n/a "
+                       f"({st['thresholds']['val_budget'].get('why', 'no threshold')}; the model declares none)")
+            continue
+        a = st["at"][key]
+
+        def sec(v):
+            return "missed" if v is None else f"{v:.1f} s"
+
+        within = ", ".join(f"{k} s {v:.0%}" for k, v in a.get("caught_within", {}).items())
+        fa = "n/a" if a["false_alarms_per_hour"] is None else f"{a['false_alarms_per_hour']:.2f}"
+        out.append(f"{c['model']} {c['dataset']}/{c['preset']}: time to alarm median {sec(a.get('tta_median_s'))}, "
+                   f"p90 {sec(a.get('tta_p90_s'))}; caught {a['caught']}/{a['fakes']} ({within}); false alarms "
+                   f"{fa}/h over {a['real_hours'] * 3600:.0f} s of reals; threshold {a['threshold']:.4f} "
+                   f"({'val budget' if key == 'val_budget' else 'model own'})")
     return out

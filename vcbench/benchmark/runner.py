@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..batch import BatchResult
 from ..errors import DatasetError, VcbenchError
-from ..contracts import (FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, parse_label_tracks, read_json_object, read_rows,
-                         torn_tail)
+from ..contracts import (FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, WINDOWS_FILE, parse_label_tracks, read_json_object,
+                         read_rows, torn_tail, window_line)
 from ..fileio import write_json
 from ..runs import BatchJob
 from ..runtime import parse_shard
@@ -46,6 +46,27 @@ class Appender:
         self.w.writerows(rows)
         self.f.flush()
         os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class LineAppender:
+    """Append JSON lines, each batch flushed to disk; a line a killed run left half-written is cut
+    off first (the reader keeps the last line of a key, so a retried video's line wins)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.is_file() and (torn := torn_tail(path)):
+            with open(path, "r+b") as f:
+                f.truncate(path.stat().st_size - torn)
+        self.f = open(path, "a", encoding="utf-8")
+
+    def add(self, lines: list[str]) -> None:
+        if lines:
+            self.f.write("".join(line + "\n" for line in lines))
+            self.f.flush()
+            os.fsync(self.f.fileno())
 
     def close(self) -> None:
         self.f.close()
@@ -152,6 +173,7 @@ class BenchmarkJob(BatchJob):
                               for r in read_rows(out / "features.csv", FEATURE_COLUMNS)}
         self.preds = Appender(out / "predictions.csv", PRED_COLUMNS)
         self.feats = Appender(out / "features.csv", FEATURE_COLUMNS)
+        self.windows = LineAppender(out / WINDOWS_FILE) if cfg.streaming else None
 
     def items(self) -> list:
         return [(ds, pname, items) for ds in self.datasets for pname, items in plan_items(self.cfg, ds, self.presets).items()]
@@ -199,7 +221,12 @@ class BenchmarkJob(BatchJob):
             if ok:
                 got = det.predict([p for _, p in ok], [f"{ds.name}/{pname}/{r.video_id}" for r, _ in ok],
                                   [parse_label_tracks(r.label_tracks, f"{ds.name}/{r.video_id}") for r, _ in ok])
-                rows += [_row(det.name, ds.name, pname, r, g.score, g.clips, g.status) for (r, _), g in zip(ok, got)]
+                scored = [(_row(det.name, ds.name, pname, r, g.score, g.clips, g.status), p, g)
+                          for (r, p), g in zip(ok, got)]
+                if self.windows is not None:          # before the rows: a video marked done has its windows
+                    self.windows.add([window_line(row, _fps(p), g.stream) for row, p, g in scored
+                                      if g.score is not None and g.stream is not None])
+                rows += [row for row, _, _ in scored]
             self.progress.advance(len(todo))
             self.preds.add(rows)
             for row in rows:
@@ -212,6 +239,8 @@ class BenchmarkJob(BatchJob):
     def close(self) -> None:
         self.preds.close()
         self.feats.close()
+        if self.windows is not None:
+            self.windows.close()
         for det in self.detectors:
             det.close()
 
@@ -235,7 +264,7 @@ def detector_settings(cfg):
     return DetectorSettings(device=cfg.device, face_backend=cfg.face_backend, cache_dir=cfg.cache_dir, seed=cfg.seed,
                             timeout=cfg.detector_timeout,
                             score=ScoreSettings(mode=cfg.mode, clips=cfg.clips, precision=cfg.precision,
-                                                max_frames=cfg.max_frames))
+                                                max_frames=cfg.max_frames, stream=cfg.streaming))
 
 
 def run_benchmark(cfg, progress=None) -> BatchResult:
@@ -277,6 +306,13 @@ def _row(model, dataset, preset, rec, score, clips, status) -> dict:
     return {"model": model, "dataset": dataset, "preset": preset, "video_id": rec.video_id, "label": rec.label,
             "score": "" if score is None else f"{score:.6f}", "clips": clips, "split": rec.split,
             "method": rec.method, "pair_id": rec.pair_id or rec.video_id, "status": status}
+
+
+def _fps(path: Path) -> float:
+    """The scored file's frame rate (a call preset may change it): window frames become seconds."""
+    from ..video import probe
+
+    return probe(path).fps
 
 
 def _features(dataset, preset, rec, path: Path) -> dict | None:

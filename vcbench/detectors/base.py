@@ -18,6 +18,7 @@ that is not a finite probability fails its video whatever kind made it (:meth:`D
 from __future__ import annotations
 
 import abc
+import dataclasses
 import importlib.metadata as md
 import math
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ class Prediction:
     score: float | None
     clips: int = 0
     status: str = "ok"
+    #: a stream's window scores when the settings ask for them (``ScoreSettings.stream``):
+    #: ``{"clip_len": T, "frames": n, "tracks": {track id: [[start frame, probability], ...]}}``
+    stream: Any = None
 
     @classmethod
     def failed(cls, why: str) -> "Prediction":
@@ -118,7 +122,8 @@ class Detector(abc.ABC):
         got = list(self.predict_batch(paths, ids, tracks) if labelled else self.predict_batch(paths, ids))
         if len(got) != len(paths):
             return [Prediction.failed(f"{self.name} returned {len(got)} predictions for {len(paths)} videos")] * len(paths)
-        return [p if p.score is None else checked(p.score, self.name, p.clips) for p in got]
+        return [p if p.score is None else dataclasses.replace(c, stream=p.stream) if (c := checked(
+            p.score, self.name, p.clips)).score is not None else c for p in got]
 
     def close(self) -> None:
         """Release what scoring holds (a child process, a network)."""

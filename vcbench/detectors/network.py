@@ -31,6 +31,12 @@ def _training(ckpt: Path, record) -> dict | None:
     return {"tag": tag} if tag else None
 
 
+def _stream(r, clip_len: int) -> dict:
+    """A scored video's stream windows (``Prediction.stream``)."""
+    return {"clip_len": clip_len, "frames": r.n_frames,
+            "tracks": {str(t.track_id): [[int(f), round(float(v), 6)] for f, v in t.windows] for t in r.tracks}}
+
+
 class NetworkDetector(Detector):
     kind = "vcbench"
 
@@ -103,8 +109,10 @@ class NetworkDetector(Detector):
                                       backend=s.face_backend, cache_dir=s.cache_dir, label_tracks=labels)
         by_path = {r.video: r for r in results}
         why = {str(item): reason for item, reason in batch.failed}
-        return [Prediction(by_path[str(p)].score, by_path[str(p)].n_clips) if str(p) in by_path
-                else Prediction.failed(why.get(str(p), "not scored")) for p in paths]
+        clip_len = self.network().preprocess.clip_len
+        return [Prediction(by_path[str(p)].score, by_path[str(p)].n_clips,
+                           stream=_stream(by_path[str(p)], clip_len) if s.score is not None and s.score.stream else None)
+                if str(p) in by_path else Prediction.failed(why.get(str(p), "not scored")) for p in paths]
 
     def fingerprint(self) -> dict:
         from ..fileio import sha256_file

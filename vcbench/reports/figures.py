@@ -116,6 +116,27 @@ def roc_chart(title: str, curves: dict[str, tuple[list[float], list[float]]],
                   [(fx(v), s) for v, s in ticks], [(fy(v), s) for v, s in ticks])
 
 
+def step_chart(title: str, series: dict[str, list[list[float]]], xlabel: str, ylabel: str, xmax: float) -> str:
+    """Cumulative step curves from (x, y) jumps, held to ``xmax`` (time to alarm: the share of fakes
+    caught by each second; a curve that stops short of 1 is the share never caught)."""
+    if not series or xmax <= 0:
+        return ""
+    fx = lambda v: ML + min(v, xmax) / xmax * (W - ML - MR)  # noqa: E731
+    fy = _yscale(0.0, 1.0)
+    body = []
+    for i, (name, pts) in enumerate(series.items()):
+        path, y = [(0.0, 0.0)], 0.0
+        for x, v in pts:
+            path += [(x, y), (x, v)]
+            y = v
+        path.append((xmax, y))
+        body.append(f'<polyline fill="none" stroke="{colour(i)}" stroke-width="2" points="'
+                    + " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in path) + f'"><title>{escape(name)}: '
+                    f'{y:.0%} caught</title></polyline>')
+    return _frame(title, xlabel, ylabel, body + _legend(list(series)),
+                  [(fx(v), f"{v:g}") for v in _ticks(0, xmax)], [(fy(v), f"{v:.1f}") for v in _ticks(0, 1)])
+
+
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = (hi - lo) / n
     return [lo + k * step for k in range(n + 1)]

@@ -75,6 +75,7 @@ def build(bench: list[BenchRun], fts: list[FinetuneRun], title: str, thumbs: boo
         _figures(rep, run)
         _roc(rep, run)
         _operating_points(rep, run)
+        _time_to_alarm(rep, run)
         _comparisons(rep, run)
         _datasets(rep, run, thumbs)
         rep.provenance.append({"what": f"benchmark {run.path}", "json": json.dumps(
@@ -289,6 +290,50 @@ def _operating_points(rep: Report, run: BenchRun) -> None:
         rep.figures.append({"section": "roc", "title": f"Precision-recall: {ds} (clean)",
                             "svg": F.roc_chart(f"Precision-recall: {ds} (clean)", curves, ("recall", "precision"),
                                                diagonal=False)})
+
+
+def _time_to_alarm(rep: Report, run: BenchRun) -> None:
+    """benchmark --streaming: how long a live fake lasts before the alarm, at each threshold."""
+    cells = [c for c in _cells(run) if c.get("streaming")]
+    if not cells:
+        return
+    st0 = cells[0]["streaming"]
+    t = Table(f"time-to-alarm-{len(rep.tables)}", "Time to alarm: seconds into the call before a fake raises the alarm",
+              ["model", "dataset", "preset", "threshold", "from", "caught", "median (s)", "95% CI", "p90 (s)",
+               "within 2 s", "within 5 s", "within 10 s", "false alarms / h"],
+              note=f"A window every {st0['stride']} frames of a face track, the alarm when the mean of the last "
+                   f"{st0['smooth']} window scores reaches the threshold; 'val budget': the lowest threshold whose val "
+                   f"reals stay within {st0['false_alarms_per_hour_budget']:g} false alarm(s) per hour; 'missed': "
+                   "never within the video; intervals resample target identities.")
+    for c in cells:
+        st = c["streaming"]
+        for key, label in (("val_budget", "val budget"), ("model", "own")):
+            a = st["at"].get(key)
+            if a is None:
+                t.add(c["model"], c["dataset"], c["preset"], Cell("", None), label + ": " + str(
+                    st["thresholds"][key].get("why") or st["thresholds"][key].get("from", "")), *[Cell("", None)] * 8)
+                continue
+            ci = a.get("tta_median_ci95") or [None, None]
+            within = a.get("caught_within", {})
+            t.add(c["model"], c["dataset"], c["preset"], num(a["threshold"], 4), label,
+                  Cell(f"{a['caught']}/{a['fakes']}", a["caught"]),
+                  num(a.get("tta_median_s"), 2) if a.get("tta_median_s") is not None else Cell("missed", None, "bad"),
+                  Cell(f"[{fmt(ci[0], 2)}, {'missed' if ci[1] is None else fmt(ci[1], 2)}]" if ci[0] is not None
+                       else "", None),
+                  num(a.get("tta_p90_s"), 2) if a.get("tta_p90_s") is not None else Cell("missed", None, "warn"),
+                  num(within.get("2")), num(within.get("5")), num(within.get("10")),
+                  num(a.get("false_alarms_per_hour"), 2))
+    rep.tables.append(t)
+    for ds, preset in dict.fromkeys((c["dataset"], c["preset"]) for c in cells):
+        mine = [c for c in cells if (c["dataset"], c["preset"]) == (ds, preset)]
+        curves = {c["model"]: c["streaming"]["at"]["val_budget"]["curve"] for c in mine
+                  if "val_budget" in c["streaming"]["at"] and c["streaming"]["at"]["val_budget"].get("curve")}
+        xmax = max([p[0] for cv in curves.values() for p in cv] + [1.0])
+        if curves:
+            rep.figures.append({"section": "streaming", "title": f"Share of fakes caught vs seconds into the call: {ds} "
+                                f"({preset})", "svg": F.step_chart(f"Fakes caught vs seconds: {ds} ({preset})", curves,
+                                                                   "seconds into the call", "share of fakes caught",
+                                                                   xmax)})
 
 
 def _comparisons(rep: Report, run: BenchRun) -> None:
