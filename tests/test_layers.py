@@ -11,7 +11,7 @@ ROOT = Path(vcbench.__file__).parent
 BASE = {"__init__", "errors", "fileio", "config", "runtime", "registry", "video", "samples", "provenance", "batch",
         "metrics", "distributed", "contracts", "runs", "alarms"}
 DOMAIN = {"faces", "datasets", "conference", "models", "scoring", "detectors"}
-STAGES = {"generate", "finetune", "benchmark"}
+STAGES = {"generate", "finetune", "benchmark", "watch"}
 OUTPUT = {"reports"}
 ENTRY = {"cli", "doctor", "demo", "__main__"}
 #: domain packages that may use another domain package

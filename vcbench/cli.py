@@ -501,6 +501,78 @@ def score(videos, checkpoint, model, mode, clips, aggregate, tracking, precision
     finish_batch(run.batch)
 
 
+def watch_default(name):
+    from .watch.config import WatchConfig
+
+    return default_of(WatchConfig, name)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="A vcbench best.pth (or its run folder), or the official AltFreezing model.pth.")
+@click.option("--model", default=None, help="Instead of --checkpoint: NAME=VALUE as benchmark's --model (a network "
+                                             "with weights, or a plug-in detector that scores windows).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="Alarm when the running score reaches this (default: the checkpoint's own val threshold).")
+@click.option("--false-alarms-per-hour", type=click.FloatRange(min=0), default=None,
+              help="Instead: the lowest threshold whose val reals in --calibration raise at most this many alarms "
+                   "per hour.")
+@click.option("--calibration", default=None, help="A 'benchmark --streaming' run folder (RUN or RUN:MODEL).")
+@click.option("--stride", type=click.IntRange(min=1), default=watch_default("stride"), show_default=True,
+              help="Score a window every STRIDE frames of each face track.")
+@click.option("--smooth", type=click.IntRange(min=1), default=watch_default("smooth"), show_default=True,
+              help="Running score: the mean of the last SMOOTH windows.")
+@click.option("--events", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSONL: one line per scored (or skipped) window; the summary goes beside it.")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Summary JSON (default: EVENTS with .summary.json).")
+@click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the annotated stream (.mp4, .mkv or .webm): boxes, running scores, alarms.")
+@click.option("--realtime", is_flag=True, help="Play a file at its frame rate, as a call delivers it (frames the "
+                                               "watch cannot keep up with are dropped); default: as fast as possible.")
+@click.option("--preset", default=None, help="webrtc:FILE's call condition.")
+@presets_option
+@click.option("--seed", type=int, default=0, show_default=True, help="webrtc:FILE's relay (losses, jitter).")
+@device_option
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
+@face_backend_option
+@click.option("--detect-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run the face detector every N frames (the landmark tracker carries the boxes between).")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this many seconds of the stream.")
+@click.option("--stall", "stall_s", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+              help="A live source that sends no frame for this many seconds ends the watch.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML with the same keys as these options (flags win).")
+@click.pass_context
+@library_errors
+def watch(ctx, config_file, **kw):
+    """Watch a live source for face-swaps: a window per face every --stride frames, an alarm when the
+    running score reaches the threshold. SOURCE is a video file (--realtime paces it), a capture device
+    (/dev/video0), a stream URL ffmpeg opens (udp://, rtsp://, srt://, http://...) or webrtc:FILE (a real
+    call of FILE under --preset, scored on the receiving end). Ctrl-C ends it with the summary.
+
+    \b
+    Example:
+    vcbench watch webrtc:call.mp4 --preset zoom-360p --checkpoint runs/ft/best.pth --events ev.jsonl --video seen.mp4
+    """
+    from .config import resolve
+    from .watch.config import WatchConfig
+    from .watch.run import run_watch, summary_lines
+
+    given = given_options(ctx, kw)
+    given["source"] = kw["source"]
+    if "presets_file" in given:
+        given["presets"] = given.pop("presets_file")
+    cfg = resolve(WatchConfig, config_file, **given)
+    s = run_watch(cfg, echo=lambda m: click.echo(m, err=True))
+    for line in summary_lines(s):
+        click.echo(line)
+    if s["end"].startswith("failed"):
+        raise click.exceptions.Exit(1)
+
+
 def finetune_default(name):
     from .finetune.config import FinetuneConfig
 

@@ -22,6 +22,10 @@ class VideoError(VcbenchError):
     """A video file cannot be probed, decoded or encoded."""
 
 
+class StreamStalled(VideoError):
+    """A live source delivered no frame for too long (``vcbench watch`` ends with it, cleanly)."""
+
+
 class CheckpointError(VcbenchError):
     """A checkpoint is unreadable, unsafe, or does not match the architecture."""
 

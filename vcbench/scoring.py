@@ -299,6 +299,28 @@ def _next(q: queue.Queue, th: threading.Thread):
                 return _Broken("the decoding thread ended without finishing")
 
 
+class ClipScorer:
+    """A network's probabilities for aligned uint8 clips ``(N, T, S, S, 3)``: normalised with its
+    declared mean/std, channels-last, bf16 autocast when ``precision`` says so. The one forward of
+    ``score_videos`` and ``vcbench watch``."""
+
+    def __init__(self, net, device: str = "cpu", precision: str = "fp32"):
+        self.net, self.device, self.preprocess = net, device, net.preprocess
+        self.net = net.to(memory_format=memory_format(self.preprocess))
+        self.bf16 = precision == "bf16"
+        self.dev_type = "cuda" if device.startswith("cuda") else "cpu"
+
+    def __call__(self, clips) -> np.ndarray:
+        import torch
+
+        x = normalise(torch.from_numpy(np.ascontiguousarray(clips)).to(self.device, non_blocking=True),
+                      self.preprocess)
+        if self.preprocess.input == "clip":
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.inference_mode(), torch.autocast(self.dev_type, dtype=torch.bfloat16, enabled=self.bf16):
+            return torch.sigmoid(self.net(x).float()).squeeze(1).cpu().numpy()
+
+
 def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None, settings: ScoreSettings | None = None,
                  device: str = "auto", timeline: Path | None = None, backend: str = "mediapipe", cache_dir=None,
                  network=None, dump_clips: Path | None = None, label_tracks: dict | None = None,
@@ -312,8 +334,6 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     comes from its declared input (``network.preprocess``); ``settings.aggregate`` None takes the
     declared aggregation. ``overrides`` are ScoreSettings fields (``mode=``, ``clips=``, ...).
     """
-    import torch
-
     from .models import load_network
 
     st = resolve_settings(settings, device, **overrides)
@@ -322,7 +342,7 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     pp = net.preprocess
     if st.aggregate is None:
         st = dataclasses.replace(st, aggregate=pp.aggregate)
-    net = net.to(memory_format=memory_format(pp))
+    forward = ClipScorer(net, dev, st.precision)
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     th = threading.Thread(target=_producer, daemon=True,
@@ -332,8 +352,6 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
     state: dict[int, _VideoState] = {}
     results: dict[int, VideoScore] = {}
     batch = BatchResult("videos")
-    bf16 = st.precision == "bf16"
-    dev_type = "cuda" if dev.startswith("cuda") else "cpu"
     try:
         while not isinstance(rec := _next(q, th), _End):
             if isinstance(rec, _Broken):
@@ -344,11 +362,7 @@ def score_videos(videos: list[Path], model: str = "altfreezing", checkpoint=None
             if isinstance(rec, _VideoCut):
                 state[rec.index] = _VideoState.of(rec)
                 continue
-            x = normalise(torch.from_numpy(rec.clips).to(dev, non_blocking=True), pp)
-            if pp.input == "clip":
-                x = x.contiguous(memory_format=torch.channels_last_3d)
-            with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
-                p = torch.sigmoid(net(x).float()).squeeze(1).cpu().numpy()
+            p = forward(rec.clips)
             vs = state[rec.index]
             for prob, (tid, frames) in zip(p, rec.windows):
                 vs.clips[tid].append((float(prob), frames))

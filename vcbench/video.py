@@ -207,6 +207,62 @@ def iter_frames(path: str | os.PathLike, indices: Iterable[int] | None = None,
         container.close()
 
 
+#: URL schemes ``iter_stream`` hands to FFmpeg's own protocols (PyAV's build)
+STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "srt", "tcp", "http", "https")
+
+
+def is_stream_url(source: str) -> bool:
+    return re.match(r"^([a-z][a-z0-9+.-]*)://", source or "") is not None and \
+        source.split("://", 1)[0].lower() in STREAM_SCHEMES
+
+
+def iter_stream(source: str, stall_s: float = 5.0, open_s: float | None = None,
+                fmt: str | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(index, seconds since the first frame, rgb)`` from a live source FFmpeg opens: a
+    stream URL (``udp://``, ``rtsp://``, ``srt://``, ``http://``...) or a capture device
+    (``/dev/video0``: ``fmt`` ``v4l2``, the default for ``/dev/`` paths). Times come from the
+    stream's timestamps (else frame count / rate). No frame for ``stall_s`` seconds raises
+    :class:`~vcbench.errors.StreamStalled`; a source that cannot be opened, VideoError."""
+    import av
+
+    from .errors import StreamStalled
+
+    if fmt is None and source.startswith("/dev/"):
+        fmt = "v4l2"
+    open_s = 3 * stall_s + 2 if open_s is None else open_s      # a stream may start a little after the watch
+    url = source
+    if source.startswith("udp://") and "?" not in source:
+        url = source + "?overrun_nonfatal=1&fifo_size=1000000"     # a slow reader drops, never blocks the sender
+    try:
+        container = av.open(url, format=fmt, timeout=(open_s, stall_s))
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        if isinstance(e, av.error.ExitError) or "Immediate exit" in str(e):
+            raise StreamStalled(f"{source}: no stream arrived within {open_s:g} s") from None
+        raise VideoError(f"{source}: cannot open the stream ({_short(e)})") from None
+    try:
+        if not container.streams.video:
+            raise VideoError(f"{source}: has no video stream")
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
+        first, i = None, -1
+        try:
+            for frame in container.decode(stream):
+                i += 1
+                t = frame.time
+                if t is None:
+                    t = i / rate
+                if first is None:
+                    first = t
+                yield i, max(0.0, float(t - first)), _apply_rotation(frame.to_ndarray(format="rgb24"),
+                                                                      _frame_rotation(frame))
+        except av.error.ExitError:
+            raise StreamStalled(f"{source}: no frame for {stall_s:g} s (the stream stalled or ended)") from None
+        except av.error.FFmpegError as e:
+            raise VideoError(f"{source}: the stream failed after frame {i + 1} ({_short(e)})") from None
+    finally:
+        container.close()
+
+
 def read_frames(path: str | os.PathLike, indices: Sequence[int] | None = None,
                 start: int = 0, stop: int | None = None) -> np.ndarray:
     """Decode frames into one ``(T, H, W, 3)`` uint8 array (see :func:`iter_frames`)."""

@@ -125,6 +125,24 @@ class Detector(abc.ABC):
         return [p if p.score is None else dataclasses.replace(c, stream=p.stream) if (c := checked(
             p.score, self.name, p.clips)).score is not None else c for p in got]
 
+    def window_scorer(self):
+        """What ``vcbench watch`` scores live windows with: an object with ``preprocess`` (the
+        declared input, :class:`vcbench.models.preprocess.Preprocess`) that maps aligned uint8 clips
+        ``(N, T, S, S, 3)`` to N probabilities of fake. A detector that scores whole files has none."""
+        raise ConfigError(f"--model {self.spec}: a {self.kind} detector scores whole files; vcbench watch needs "
+                          "one that scores windows as they arrive (a network: NAME=CHECKPOINT)")
+
+    def threshold(self) -> tuple[float | None, str]:
+        """The operating threshold the weights come with: chosen on their validation data (a
+        fine-tuning run's best.pth) or declared with their training record; (None, why) if none."""
+        inner = self.provenance.get("provenance") if isinstance(self.provenance.get("provenance"), dict) else {}
+        if isinstance(inner.get("threshold"), (int, float)) and not isinstance(inner.get("threshold"), bool):
+            return float(inner["threshold"]), f"the checkpoint's own val ({inner.get('threshold_from', 'its run')})"
+        tr = self.training if isinstance(self.training, dict) else {}
+        if isinstance(tr.get("threshold"), (int, float)) and not isinstance(tr.get("threshold"), bool):
+            return float(tr["threshold"]), f"declared with {tr.get('from', 'its training record')}"
+        return None, f"{self.name} declares no threshold"
+
     def close(self) -> None:
         """Release what scoring holds (a child process, a network)."""
 

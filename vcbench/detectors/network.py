@@ -114,6 +114,14 @@ class NetworkDetector(Detector):
                            stream=_stream(by_path[str(p)], clip_len) if s.score is not None and s.score.stream else None)
                 if str(p) in by_path else Prediction.failed(why.get(str(p), "not scored")) for p in paths]
 
+    def window_scorer(self):
+        from ..runtime import resolve_device
+        from ..scoring import ClipScorer, resolve_settings
+
+        dev = resolve_device(self.settings.device)
+        st = resolve_settings(self.settings.score, self.settings.device)
+        return ClipScorer(self.network(), dev, st.precision)
+
     def fingerprint(self) -> dict:
         from ..fileio import sha256_file
 

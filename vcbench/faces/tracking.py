@@ -53,41 +53,68 @@ class VideoTracks:
         return max(self.tracks, key=len) if self.tracks else None
 
 
-def build_tracks(per_frame: list[list[Face]], min_len: int = 1) -> list[Track]:
-    """Link per-frame faces into tracks (greedy by IoU, no gaps)."""
-    active: list[dict] = []
-    finished: list[dict] = []
-    for t, faces in enumerate(per_frame):
+class OnlineTracker:
+    """The track rule applied one frame at a time (causal: a frame's assignments depend only on the
+    frames before it). ``step(faces)`` returns ``(track id, face, score)`` for every face on a track
+    in this frame; a track ends at the first frame with no face overlapping its last box and never
+    resumes. Ids count tracks in order of their first frame, left to right within a frame: the ids
+    :func:`build_tracks` gives the same video, so a live track and a file's track have one name."""
+
+    def __init__(self):
+        self.active: list[dict] = []      # matched in this order (continued tracks first, then new ones)
+        self.ended: list[int] = []        # ids that ended on the last step
+        self._next = 0
+
+    def step(self, faces: list[Face]) -> list[tuple[int, Face, float]]:
         taken: set[int] = set()
         still: list[dict] = []
-        for tr in active:
+        out: list[tuple[int, Face, float]] = []
+        self.ended = []
+        for tr in self.active:
             best, best_iou = None, CONTINUE_IOU
             for j, f in enumerate(faces):
                 if j in taken:
                     continue
-                o = iou(tr["boxes"][-1], f.box)
+                o = iou(tr["box"], f.box)
                 if o > best_iou:
                     best, best_iou = j, o
             if best is None:
-                finished.append(tr)
+                self.ended.append(tr["id"])
                 continue
             taken.add(best)
             f = faces[best]
+            tr["box"] = f.box
+            if not np.isnan(f.score):
+                tr["score"] = f.score
+            still.append(tr)
+            out.append((tr["id"], f, tr["score"]))
+        new = [j for j, f in enumerate(faces) if j not in taken and not np.isnan(f.score) and f.score >= START_SCORE]
+        ids = {j: self._next + k for k, j in enumerate(sorted(new, key=lambda j: float(faces[j].box[0])))}
+        self._next += len(new)
+        for j in new:                     # matched next frame in face order, as build_tracks does
+            tr = {"id": ids[j], "box": faces[j].box, "score": faces[j].score}
+            still.append(tr)
+            out.append((tr["id"], faces[j], tr["score"]))
+        self.active = still
+        return out
+
+
+def build_tracks(per_frame: list[list[Face]], min_len: int = 1) -> list[Track]:
+    """Link per-frame faces into tracks (greedy by IoU, no gaps): :class:`OnlineTracker` over the
+    whole video; tracks shorter than ``min_len`` dropped and the rest numbered again."""
+    tracker = OnlineTracker()
+    rows: dict[int, dict] = {}
+    for t, faces in enumerate(per_frame):
+        for tid, f, score in tracker.step(faces):
+            tr = rows.setdefault(tid, {"frames": [], "boxes": [], "kps": [], "scores": [], "lms": []})
             tr["frames"].append(t)
             tr["boxes"].append(f.box)
             tr["kps"].append(f.kps)
-            tr["scores"].append(tr["scores"][-1] if np.isnan(f.score) else f.score)
+            tr["scores"].append(score)
             tr["lms"].append(f.landmarks)
-            still.append(tr)
-        for j, f in enumerate(faces):
-            if j not in taken and not np.isnan(f.score) and f.score >= START_SCORE:
-                still.append({"frames": [t], "boxes": [f.box], "kps": [f.kps], "scores": [f.score],
-                              "lms": [f.landmarks]})
-        active = still
-    finished += active
-    finished.sort(key=lambda tr: (tr["frames"][0], tr["boxes"][0][0]))
     out = []
-    for tr in finished:
+    for tid in sorted(rows):
+        tr = rows[tid]
         if len(tr["frames"]) < min_len:
             continue
         lms = tr["lms"]

@@ -236,10 +236,16 @@ class TrackCrops:
 
     def clip(self, rows: list[int], pp: Preprocess) -> np.ndarray:
         """The (T, S, S, 3) uint8 clip of these track rows, cut as ``pp.crop`` declares."""
-        if pp.crop == "box":
-            return box_clip([self.crops[r] for r in rows], pp.size)
-        return align_clip([self.crops[r] for r in rows], self.crop_boxes[rows], self.kps[rows],
-                          pp.template_px(), pp.size)
+        return window_clip([self.crops[r] for r in rows], self.crop_boxes[rows], self.kps[rows], pp)
+
+
+def window_clip(crops: list[np.ndarray], crop_boxes: np.ndarray, kps: np.ndarray, pp: Preprocess) -> np.ndarray:
+    """A window's (T, S, S, 3) uint8 clip from its T crops (:func:`cut_crop`), their crop boxes
+    and 5 points (frame pixels), cut as ``pp.crop`` declares: a file's tracks and a live stream's
+    ring buffers both come here."""
+    if pp.crop == "box":
+        return box_clip(crops, pp.size)
+    return align_clip(crops, np.asarray(crop_boxes), np.asarray(kps), pp.template_px(), pp.size)
 
 
 def cut_crop(rgb: np.ndarray, box: np.ndarray, pp: Preprocess) -> tuple[np.ndarray, np.ndarray]:

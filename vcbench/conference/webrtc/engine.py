@@ -169,8 +169,9 @@ class Received:
 class CallServer:
     """The page, the sender's frames, the relay hand-off and the receiver's frames, on 127.0.0.1."""
 
-    def __init__(self, frames: Path, frame_bytes: int, relay: Relay, spool: Path):
+    def __init__(self, frames: Path, frame_bytes: int, relay: Relay, spool: Path, on_frame=None):
         self.frames, self.frame_bytes, self.relay = frames, frame_bytes, relay
+        self.on_frame = on_frame          # live_call: each received frame as it arrives
         self._f = open(frames, "rb")
         self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
         self.spool = open(spool, "wb")
@@ -215,9 +216,14 @@ class CallServer:
                     with server._lock:
                         off = server.spool.tell()
                         server.spool.write(body)
-                        server.received.append(Received(int(h["X-Seq"]), int(h["X-Rtp"]), float(h["X-T"]),
-                                                        int(h["X-W"]), int(h["X-H"]), off, len(body),
-                                                        json.loads(h["X-Layout"])))
+                        rec = Received(int(h["X-Seq"]), int(h["X-Rtp"]), float(h["X-T"]), int(h["X-W"]),
+                                       int(h["X-H"]), off, len(body), json.loads(h["X-Layout"]))
+                        server.received.append(rec)
+                    if server.on_frame is not None:
+                        try:
+                            server.on_frame(rec, body)
+                        except Exception as e:  # noqa: BLE001 - the call goes on; the error is reported
+                            server.error = server.error or f"{type(e).__name__}: {e}"
                     return self._reply(200, b"")
                 self._reply(404, b"")
 
@@ -300,9 +306,9 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
                     presets_file=None, ffmpeg: str | None = None, fidelity: bool = False,
                     connect_s: float = CONNECT_S) -> dict:
     """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
-    from ...video import VideoWriter, ffmpeg_exe, iter_frames, lossless_args, probe
+    from ...video import VideoWriter, ffmpeg_exe, lossless_args
     from ..presets import Preset, get_preset
-    from ..simulate import captured_size, display, fidelity_stats, fit_size, plan_simulation, stats_path
+    from ..simulate import display, fidelity_stats, stats_path
 
     src, out = Path(input), Path(output)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
@@ -314,41 +320,16 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     codec = WEBRTC_CODEC[p.codec]
     chromium, _ = find_browser()
     exe = ffmpeg_exe(ffmpeg)
-    info = probe(src)
-    sp = plan_simulation(info, p)         # frame rate and sizes; the relay does the losing
-    fps, n = sp.fps, sp.n
-    cw, ch = captured_size(info.width, info.height, p)      # what the camera stage delivers
-    in_w, in_h = cw - cw % 2, ch - ch % 2
-    out_w, out_h = fit_size(cw, ch, p.height)
-    frame_bytes = in_w * in_h * 3 // 2
     out.parent.mkdir(parents=True, exist_ok=True)
-
-    from ..camera import Camera
-
-    cam = Camera(p, seed, fps) if p.has_camera else None
-    import cv2
-
     with tempfile.TemporaryDirectory(prefix=".vcb-webrtc-", dir=out.parent) as td:
-        frames = Path(td) / "frames.i420"
-        want = iter(enumerate(sp.capture))
-        j, k = next(want, (None, None))
-        with open(frames, "wb") as f:
-            for i, rgb in iter_frames(src):
-                while k is not None and i == k:
-                    img = cam(rgb) if cam is not None else rgb
-                    f.write(cv2.cvtColor(np.ascontiguousarray(img[:in_h, :in_w]), cv2.COLOR_RGB2YUV_I420).tobytes())
-                    j, k = next(want, (None, None))
-                if k is None:
-                    break
+        plan = _spool_sender(src, p, seed, Path(td) / "frames.i420")
+        info, sp, fps, n, (out_w, out_h) = plan["info"], plan["sp"], plan["fps"], plan["n"], plan["out"]
         up, down = link_models(p)
         relay = Relay(up, down, seed)
-        server = CallServer(frames, frame_bytes, relay, Path(td) / "received.i420")
+        server = CallServer(plan["frames"], plan["frame_bytes"], relay, Path(td) / "received.i420")
         started = time.monotonic()
         try:
-            result = _call(server, {
-                "w": in_w, "h": in_h, "fps": fps, "n": n, "codec": codec, "maxKbps": p.bitrate_kbps or 0,
-                "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": p.degradation,
-                "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(connect_s * 1000)}, n / fps)
+            result = _call(server, _page_cfg(plan, p, codec, connect_s), n / fps)
             received = sorted(server.received, key=lambda r: r.seq)
             index = rtp_to_frames(result["writes"], result["encoded"], received)
             shown, startup, delay = _receiver_view(index, received, result["writes"], n, fps)
@@ -378,6 +359,88 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
         stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n, preset=p))
     write_json(stats_path(out), stats)
     return stats
+
+
+def _spool_sender(src: Path, p, seed: int, frames: Path) -> dict:
+    """The sender's captured frames (the preset's frame rate and camera stage) as I420 in ``frames``;
+    returns the plan: probe info, simulation plan, rate, count, input and output sizes."""
+    import cv2
+
+    from ...video import iter_frames, probe
+    from ..camera import Camera
+    from ..simulate import captured_size, fit_size, plan_simulation
+
+    info = probe(src)
+    sp = plan_simulation(info, p)         # frame rate and sizes; the relay does the losing
+    fps = sp.fps
+    cw, ch = captured_size(info.width, info.height, p)      # what the camera stage delivers
+    in_w, in_h = cw - cw % 2, ch - ch % 2
+    cam = Camera(p, seed, fps) if p.has_camera else None
+    want = iter(enumerate(sp.capture))
+    j, k = next(want, (None, None))
+    with open(frames, "wb") as f:
+        for i, rgb in iter_frames(src):
+            while k is not None and i == k:
+                img = cam(rgb) if cam is not None else rgb
+                f.write(cv2.cvtColor(np.ascontiguousarray(img[:in_h, :in_w]), cv2.COLOR_RGB2YUV_I420).tobytes())
+                j, k = next(want, (None, None))
+            if k is None:
+                break
+    return {"info": info, "sp": sp, "fps": fps, "n": sp.n, "in": (in_w, in_h), "out": fit_size(cw, ch, p.height),
+            "frames": frames, "frame_bytes": in_w * in_h * 3 // 2}
+
+
+def _page_cfg(plan: dict, p, codec: str, connect_s: float) -> dict:
+    """What call.html's ``vcbStart`` takes: the sender's size and rate, the codec and its caps."""
+    (in_w, in_h), (_, out_h) = plan["in"], plan["out"]
+    return {"w": in_w, "h": in_h, "fps": plan["fps"], "n": plan["n"], "codec": codec, "maxKbps": p.bitrate_kbps or 0,
+            "startKbps": p.bitrate_kbps or 0, "scale": max(1.0, in_h / out_h), "degradation": p.degradation,
+            "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(connect_s * 1000)}
+
+
+def live_call(input: str | os.PathLike, preset, on_frame, seed: int = 0, presets_file=None,
+              connect_s: float = CONNECT_S, workdir: str | os.PathLike | None = None) -> dict:
+    """A real call of ``input`` under ``preset`` whose receiver hands every decoded frame to
+    ``on_frame(rgb, media_s)`` as it arrives (``media_s``: its RTP capture time, seconds after
+    the first received frame's): what a detector on the receiving end sees, live. Returns the
+    call's frame counts. ``on_frame`` runs on the call's HTTP thread: it must return quickly."""
+    import cv2
+
+    from ..presets import Preset, get_preset
+
+    src = Path(input)
+    p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
+    if p.codec == "none":
+        raise VideoError(f"preset {p.name!r} makes no call (codec none): pick a preset with a codec for webrtc:")
+    codec = WEBRTC_CODEC[p.codec]
+    find_browser()
+    first: list[int] = []
+
+    def hand(r: Received, body: bytes) -> None:
+        w, h = r.width, r.height
+        buf = np.frombuffer(body, np.uint8)
+        planes = []
+        for (pw, ph), lay in zip(((w, h), (w // 2, h // 2), (w // 2, h // 2)), r.layout):
+            off, stride = int(lay["offset"]), int(lay["stride"])
+            planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
+        yuv = np.concatenate([planes[0].ravel(), planes[1].ravel(), planes[2].ravel()]).reshape(h * 3 // 2, w)
+        if r.rtp >= 0 and not first:
+            first.append(r.rtp)
+        media = ((r.rtp - first[0]) % (1 << 32)) / 90000.0 if r.rtp >= 0 and first else r.t_ms / 1000.0
+        on_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), media)
+
+    with tempfile.TemporaryDirectory(prefix=".vcb-live-", dir=workdir) as td:
+        plan = _spool_sender(src, p, seed, Path(td) / "frames.i420")
+        up, down = link_models(p)
+        relay = Relay(up, down, seed)
+        server = CallServer(plan["frames"], plan["frame_bytes"], relay, Path(td) / "received.i420", on_frame=hand)
+        try:
+            result = _call(server, _page_cfg(plan, p, codec, connect_s), plan["n"] / plan["fps"])
+        finally:
+            server.close()
+            relay.close()
+    return {"preset": p.name, "sent": plan["n"], "received": len(server.received), "fps": plan["fps"],
+            "codec": codec, "error": server.error, "result_frames": len(result.get("writes", []))}
 
 
 def _render(index: list[int], received: list[Received], written: dict[int, float], n: int, fps: float,

@@ -1,0 +1,149 @@
+"""What a watch writes while it runs: the JSONL event log, the annotated stream, the console."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class EventLog:
+    """One JSON object per line, flushed as it is written (``tail -f`` shows the call live). The log
+    is a live record, written under its own name from the start; the summary is written atomically."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path is not None else None
+        self._f = None
+        self._lock = threading.Lock()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "w", encoding="utf-8")
+
+    def write(self, ev: dict) -> None:
+        if self._f is None:
+            return
+        with self._lock:
+            self._f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+            self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+GREY, GREEN, RED = (160, 160, 160), (40, 200, 60), (230, 40, 40)
+
+
+def annotate(rgb: np.ndarray, t: float, tracks, threshold: float) -> np.ndarray:
+    """A copy of the frame with each live track's box (grey until its first running score, green
+    below the threshold, red in alarm), its running score, and the stream time."""
+    import cv2
+
+    img = np.ascontiguousarray(rgb).copy()
+    h = img.shape[0]
+    scale = max(0.35, h / 720)
+    for st in tracks:
+        if st.box is None:
+            continue
+        x1, y1, x2, y2 = (int(round(v)) for v in st.box[:4])
+        r = st.last_running
+        colour = GREY if r is None else RED if st.running.in_alarm else GREEN
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, max(1, int(2 * scale)))
+        label = f"#{st.track} " + ("..." if r is None else f"{r:.2f}") + (" ALARM" if st.running.in_alarm else "")
+        cv2.putText(img, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour,
+                    max(1, int(scale * 1.5)), cv2.LINE_AA)
+    cv2.putText(img, f"t {t:6.2f} s  thr {threshold:.2f}", (6, int(18 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX,
+                0.5 * scale, (255, 255, 255), max(1, int(scale * 1.5)), cv2.LINE_AA)
+    return img
+
+
+class Annotator:
+    """Writes the annotated stream (``--video``): every processed frame at the source's rate, each
+    frame scaled to the first one's size (a call may change resolution); the file appears under its
+    name when the watch ends."""
+
+    def __init__(self, path: Path, fps: float, threshold: float):
+        from ..video import VideoWriter
+
+        args = (["-c:v", "libvpx-vp9", "-crf", "32", "-b:v", "0", "-pix_fmt", "yuv420p"]
+                if Path(path).suffix.lower() == ".webm" else None)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.writer = VideoWriter(path, fps, codec_args=args)
+        self.threshold, self.size = threshold, None
+
+    def __call__(self, i, t, rgb, watcher) -> None:
+        import cv2
+
+        img = annotate(rgb, t, watcher.snapshot(), self.threshold)
+        if self.size is None:
+            self.size = (img.shape[1], img.shape[0])
+        elif (img.shape[1], img.shape[0]) != self.size:
+            img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(img)
+
+    def close(self, ok: bool = True):
+        if self.writer.frames == 0:
+            self.writer.abort()
+            return None
+        return self.writer.close() if ok else self.writer.abort()
+
+
+class Console:
+    """The console while a watch runs: on a terminal a live panel (tracks, running score, alarm,
+    real-time factor, latency, skipped windows), refreshed a few times a second; elsewhere only
+    the alarm lines. Either way ``echo`` prints each alarm as it is raised."""
+
+    def __init__(self, echo, threshold: float, live_panel: bool | None = None):
+        self.echo, self.threshold = echo, threshold
+        self.panel = sys.stderr.isatty() if live_panel is None else live_panel
+        self._live = None
+        self._last = 0.0
+
+    def start(self, watcher):
+        self.watcher = watcher
+        if self.panel:
+            from rich.console import Console as RichConsole
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=RichConsole(stderr=True), refresh_per_second=4, transient=True)
+            self._live.__enter__()
+
+    def event(self, ev: dict) -> None:
+        if ev.get("raised"):
+            self.echo(f"ALARM track {ev['track']} at {ev['t']:.2f} s: running score {ev['running']:.3f} >= "
+                      f"{self.threshold:.3f} (window frames {ev['window'][0]}-{ev['window'][1]}, latency "
+                      f"{ev['latency_ms']:.0f} ms)")
+
+    def frame(self, *_):
+        if self._live is not None and time.monotonic() - self._last > 0.25:
+            self._last = time.monotonic()
+            self._live.update(self._render())
+
+    def _render(self):
+        from rich.table import Table
+
+        w = getattr(self, "watcher", None)
+        t = Table(title="vcbench watch", show_edge=False)
+        for c in ("track", "running", "state", "windows", "skipped"):
+            t.add_column(c)
+        if w is None:
+            return t
+        for st in w.snapshot():
+            r = st.last_running
+            t.add_row(f"#{st.track}", "..." if r is None else f"{r:.3f}",
+                      "[bold red]ALARM[/]" if st.running.in_alarm else "ok", str(st.windows), str(st.skipped))
+        s = w.stats
+        wall = max(time.monotonic() - s.started, 1e-9)
+        lat = np.percentile(s.latencies_ms[-200:], 95) if s.latencies_ms else float("nan")
+        t.caption = (f"t {s.last_t:.1f} s  real-time x{(s.last_t - (s.first_t or 0)) / wall:.2f}  latency p95 "
+                     f"{lat:.0f} ms  skipped {s.skipped}  dropped frames {s.dropped_frames}")
+        return t
+
+    def close(self):
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
