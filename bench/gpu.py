@@ -8,7 +8,11 @@ PyTorch runs it with the repository on PYTHONPATH. In one run, on the same devic
 - forward: clips/s of the release's way (fp32, contiguous) vs the scorer's (bf16 autocast,
   channels_last_3d), batch 8 of 32 x 224 clips; the ratio is what the layout and precision buy;
 - training: clips/s of train_step (alternate freezing) in fp32 vs bf16, and the GPU's busy fraction;
-- the zoo: each registered full-size network's forward clips/s on its declared input, fp32 vs bf16.
+- the zoo: each registered full-size network's forward clips/s on its declared input, fp32 vs bf16;
+- watch: one window's latency through ``scoring.ClipScorer`` (the forward ``vcbench watch`` runs: a
+  uint8 clip to the device, normalised, the network, the probability back), p50/p95 in ms, fp32 vs
+  bf16, and the stride at 30 fps one face can be watched with at that p95 (face tracking and decoding
+  run on the CPU beside it: bench/watch.py measures those).
 
     python -m bench.gpu [--device cuda] [--seconds 20]   # figures to bench/results/gpu.json (and $OUT)
 """
@@ -107,6 +111,34 @@ def training(dev: str, seconds: float, bf16: bool) -> dict:
     return {"clips_per_s": round(n / dt, 2), **({"gpu_busy_fraction": round(busy / dt, 3)} if cuda else {})}
 
 
+def window_latency(dev: str, seconds: float, name: str = "altfreezing") -> dict:
+    import numpy as np
+
+    from vcbench.models import build_network
+    from vcbench.scoring import ClipScorer
+
+    torch.manual_seed(0)
+    net = build_network(name).to(dev).eval()
+    pp = net.preprocess
+    clip = np.random.default_rng(0).integers(0, 256, (1, pp.clip_len, pp.size, pp.size, 3), dtype=np.uint8)
+    out = {}
+    for prec in ("fp32", "bf16"):
+        score = ClipScorer(net, dev, prec)
+        for _ in range(3):
+            score(clip)
+        ms, t = [], time.perf_counter()
+        while time.perf_counter() - t < seconds or len(ms) < 5:
+            a = time.perf_counter()
+            score(clip)                                  # returns numpy: the device has finished
+            ms.append((time.perf_counter() - a) * 1000)
+        p50, p95 = float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+        # a window every `stride` frames at 30 fps must score within stride / 30 s
+        stride = next((k for k in (1, 2, 4, 8, 16, 32) if k / 30 * 1000 >= p95), None)
+        out[prec] = {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "windows": len(ms),
+                     "min_stride_at_30fps": stride}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
@@ -138,6 +170,8 @@ def main() -> None:
         bf16 = _forward_rate(m, xz, a.seconds / 4, bf16=True, channels_last=cl)
         res["zoo"][name] = {"fp32": fp32, "bf16": bf16, "ratio": round(bf16 / fp32, 2)}
         print("zoo", name, res["zoo"][name], flush=True)
+    res["watch_window"] = window_latency(dev, a.seconds / 2)
+    print("watch window latency", res["watch_window"], flush=True)
     res["train_fp32"] = training(dev, a.seconds, bf16=False)
     res["train_bf16"] = training(dev, a.seconds, bf16=True)
     print("train", res["train_fp32"], res["train_bf16"], flush=True)

@@ -216,3 +216,89 @@ def test_marker_alarm_through_a_real_webrtc_call(marked, cli_runner, tmp_path):
     # media time from the RTP capture clock; the sender's 3 pre-roll frames come first
     assert 3.0 <= a["t"] <= 3.0 + (CLIP + STRIDE + 3) / FPS + 0.3
     assert s["latency_ms"]["p50"] > 0 and s["realtime_factor"] > 0.5
+
+
+def test_threshold_from_the_checkpoint_or_a_calibration_run(marked, cli_runner, tmp_path):
+    import torch
+
+    from vcbench import alarms as A
+    from vcbench.models import load_network
+    from vcbench.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(load_network("altfreezing-tiny", None, "cpu"), tmp_path / "best.pth",
+                           {"threshold": 0.61, "threshold_from": "val (Youden's J, video level)"})
+    ev = tmp_path / "own.jsonl"
+    r = cli_runner.invoke(cli, ["watch", str(marked), "--checkpoint", str(ckpt), "--events", str(ev), "--device", "cpu",
+                                "--max-seconds", "1"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(ev.with_suffix(".summary.json").read_text())
+    assert s["threshold"] == 0.61 and "checkpoint's own val" in s["threshold_from"]
+    assert s["model_file"]["sha256"] and s["clip_len"] == 8
+
+    # a benchmark --streaming run's val reals pick the threshold for a false-alarm budget
+    run = tmp_path / "cal"
+    run.mkdir()
+    real = {"0": [[k, v] for k, v in enumerate([0.2, 0.3, 0.25] * 20)]}
+    rows = [{"model": "marker-standin", "dataset": "d", "preset": "clean", "video_id": "r", "label": 0,
+             "split": "val", "fps": 30.0, "frames": 100, "clip_len": CLIP, "tracks": real},
+            {"model": "marker-standin", "dataset": "d", "preset": "clean", "video_id": "t", "label": 0,
+             "split": "test", "fps": 30.0, "frames": 100, "clip_len": CLIP, "tracks": {"0": [[0, 0.99]] * 3}}]
+    (run / "windows.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    ev2 = tmp_path / "cal.jsonl"
+    r = cli_runner.invoke(cli, ["watch", str(marked), "--model", "marker-standin", "--false-alarms-per-hour", "1",
+                                "--calibration", str(run), "--stride", "4", "--smooth", "2", "--events", str(ev2),
+                                "--max-seconds", "1"])
+    assert r.exit_code == 0, r.output
+    s2 = json.loads(ev2.with_suffix(".summary.json").read_text())
+    want, _ = A.budget_threshold([A.series("r", 0, 30.0, 100, real, CLIP, A.StreamPolicy(4, 2))], 1.0)
+    assert s2["threshold"] == want and 0.275 < want < 0.2751 and "calibrated on" in s2["threshold_from"]
+    r = cli_runner.invoke(cli, ["watch", str(marked), "--model", "marker-standin", "--false-alarms-per-hour", "1"])
+    assert r.exit_code == 1 and "--calibration" in r.output
+
+
+def test_ctrl_c_ends_the_watch_with_its_summary(marked, tmp_path):
+    import os
+    import signal
+    import sys
+
+    ev = tmp_path / "int.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "vcbench", "watch", str(marked), "--model", "altfreezing-tiny=untrained",
+                          "--threshold", "0.5", "--realtime", "--events", str(ev), "--device", "cpu"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (ev.is_file() and ev.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    assert "interrupted (Ctrl-C)" in out and "Traceback" not in out
+    s = json.loads(ev.with_suffix(".summary.json").read_text())
+    assert s["end"] == "interrupted (Ctrl-C)" and 0 < s["frames"] < 6 * FPS and s["windows_scored"] >= 3
+
+
+def test_a_scorer_that_falls_behind_skips_old_windows_and_keeps_latency_bounded(marked):
+    from vcbench.alarms import StreamPolicy
+    from vcbench.faces.tracking import get_backend
+    from vcbench.watch.engine import Watcher, summarise
+    from vcbench.watch.sources import FileSource
+
+    class Slow(MarkerScorer):
+        def __call__(self, clips):
+            time.sleep(0.25 * len(clips))            # as on a CPU: each window of a batch costs its forward
+            return super().__call__(clips)
+
+    events = []
+    src = FileSource(marked, realtime=True)
+    w = Watcher(src, Slow(), get_backend("mediapipe"), StreamPolicy(2, 1), 0.5, max_seconds=4, sink=events.append)
+    w.run()
+    s = summarise(w, src.fps)
+    scored = [e for e in events if e["type"] == "window"]
+    skipped = [e for e in events if e["type"] == "skip"]
+    # a window every 2 frames at 30 fps is 15 a second; 4 a second can be scored: the rest give way
+    assert s["windows_skipped"] == len(skipped) > len(scored) > 4
+    assert len(scored) + len(skipped) >= (4 * FPS - CLIP) // 2 - s["dropped_frames"] // 2 - 2
+    frames = [e["frame"] for e in scored]
+    assert frames == sorted(frames)                              # what is scored only moves forward
+    assert s["latency_ms"]["max"] < 2 * 250 + 400                # ~two forwards, not a batch of the backlog

@@ -98,6 +98,7 @@ class Stats:
     first_t: float | None = None
     last_t: float = 0.0
     started: float = 0.0
+    taken: float = 0.0             # the last frame taken in (the windows still queued are scored after)
     ended: float = 0.0
 
 
@@ -107,7 +108,7 @@ class Watcher:
     ``frame_hook(index, rgb, tracks)`` sees every processed frame (the annotated video)."""
 
     def __init__(self, source, scorer, backend, policy: StreamPolicy, threshold: float, batch_size: int = 8,
-                 queue_size: int = 4, detect_every: int = 1, max_seconds: float | None = None, sink=None,
+                 queue_size: int | None = None, detect_every: int = 1, max_seconds: float | None = None, sink=None,
                  frame_hook=None):
         self.source, self.scorer, self.backend, self.policy = source, scorer, backend, policy
         self.pp = scorer.preprocess
@@ -115,7 +116,9 @@ class Watcher:
         self.max_seconds, self.sink, self.frame_hook = max_seconds, sink, frame_hook
         self.live = bool(source.live)
         self.frames_q: queue.Queue = queue.Queue(maxsize=FRAME_QUEUE)
-        self.windows_q: queue.Queue = queue.Queue(maxsize=queue_size)
+        # live: two waiting windows at most (a newer one replaces the oldest), so a window's score
+        # comes at most ~two forwards after it was due; a file read as fast as it goes: four
+        self.windows_q: queue.Queue = queue.Queue(maxsize=queue_size or (2 if self.live else 4))
         self.tracks: dict[int, TrackState] = {}
         self.stats = Stats()
         self.stop = threading.Event()
@@ -182,6 +185,12 @@ class Watcher:
                     done = True
                     break
                 jobs.append(nxt)
+            if self.live and len(jobs) > 1:    # a track's newest window supersedes its older ones: a batch
+                newest = {j.track: j for j in jobs}    # the size of the faces keeps latency ~two forwards
+                for j in jobs:
+                    if newest[j.track] is not j:
+                        self._skip(j)
+                jobs = list(newest.values())
             try:
                 clips = np.stack([window_clip([r.crop for r in j.rows], np.stack([r.crop_box for r in j.rows]),
                                               np.stack([r.kps for r in j.rows]), self.pp) for j in jobs])
@@ -226,22 +235,32 @@ class Watcher:
     # -- main thread --------------------------------------------------------------------
     def _submit(self, job: _Window) -> None:
         if self.live:
-            try:
-                self.windows_q.put_nowait(job)
-            except queue.Full:               # the scorer is behind: this window is skipped, the call goes on
-                st = self.tracks[job.track]
-                st.skipped += 1
-                self.stats.skipped += 1
-                last = job.rows[-1]
-                self._send({"type": "skip", "t": round(last.t, 4), "frame": last.index, "track": job.track,
-                            "window": [job.rows[0].index, last.index], "why": "the scorer is behind"})
-            return
+            while True:
+                try:
+                    self.windows_q.put_nowait(job)
+                    return
+                except queue.Full:           # the scorer is behind: the oldest waiting window gives way, so
+                    try:                     # what is scored stays fresh and latency stays bounded
+                        old = self.windows_q.get_nowait()
+                    except queue.Empty:
+                        continue
+                    if old is not None:
+                        self._skip(old)
         while self.scorer_error is None:
             try:
                 self.windows_q.put(job, timeout=0.1)
                 return
             except queue.Full:
                 continue
+
+    def _skip(self, job: _Window) -> None:
+        st = self.tracks[job.track]
+        with self._lock:
+            st.skipped += 1
+            self.stats.skipped += 1
+        last = job.rows[-1]
+        self._send({"type": "skip", "t": round(last.t, 4), "frame": last.index, "track": job.track,
+                    "window": [job.rows[0].index, last.index], "why": "the scorer was behind: a newer window replaced it"})
 
     def _frame(self, i: int, t: float, rgb: np.ndarray, arrived: float) -> None:
         from ..models.preprocess import cut_crop
@@ -301,6 +320,7 @@ class Watcher:
         except KeyboardInterrupt:
             self.end = "interrupted (Ctrl-C)"
         finally:
+            s.taken = time.monotonic()
             self.stop.set()
             while scorer.is_alive():          # the windows already handed over are scored
                 try:
@@ -329,11 +349,12 @@ def summarise(w: Watcher, fps: float | None) -> dict:
     s = w.stats
     frame_s = 1.0 / fps if fps else 0.0
     stream_s = (s.last_t - (s.first_t or 0.0) + frame_s) if s.frames else 0.0
-    wall = max(s.ended - s.started, 1e-9)
+    wall = max(s.taken - s.started, 1e-9)
     lat = np.asarray(s.latencies_ms, np.float64)
     alarms = [st.first_alarm_t for st in w.tracks.values() if st.first_alarm_t is not None]
     return {"end": w.end, "frames": s.frames, "dropped_frames": s.dropped_frames, "stream_s": round(stream_s, 4),
             "wall_s": round(wall, 4), "realtime_factor": round(stream_s / wall, 4) if s.frames else None,
+            "drain_s": round(max(s.ended - s.taken, 0.0), 4),
             "windows_scored": s.windows, "windows_skipped": s.skipped, "nonfinite_scores": s.nonfinite,
             "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1), "p95": round(float(np.percentile(lat, 95)), 1),
                            "max": round(float(lat.max()), 1)} if len(lat) else None,
