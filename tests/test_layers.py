@@ -9,9 +9,9 @@ import vcbench
 ROOT = Path(vcbench.__file__).parent
 
 BASE = {"__init__", "errors", "fileio", "config", "runtime", "registry", "video", "samples", "provenance", "batch",
-        "metrics", "distributed", "contracts", "runs", "alarms"}
+        "metrics", "distributed", "contracts", "runs", "alarms", "overlay"}
 DOMAIN = {"faces", "datasets", "conference", "models", "scoring", "detectors"}
-STAGES = {"generate", "finetune", "benchmark", "watch"}
+STAGES = {"generate", "finetune", "benchmark", "watch", "explain"}
 OUTPUT = {"reports"}
 ENTRY = {"cli", "doctor", "demo", "__main__"}
 #: domain packages that may use another domain package

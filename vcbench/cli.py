@@ -573,6 +573,56 @@ def watch(ctx, config_file, **kw):
         raise click.exceptions.Exit(1)
 
 
+@cli.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="A vcbench best.pth (or its run folder), or a release's weights file.")
+@click.option("--model", default=None, help="Instead of --checkpoint: NAME=VALUE as benchmark's --model (a network).")
+@click.option("--method", type=click.Choice(["gradcam", "gradcam++"]), default="gradcam", show_default=True,
+              help="Spatio-temporal Grad-CAM or Grad-CAM++ of the fake logit.")
+@click.option("--layer", default=None,
+              help="The activation to explain: 'features' (default: the network's last convolutional map, res5 for "
+                   "AltFreezing) or a module name (resnet.s4).")
+@click.option("--mode", type=click.Choice(["dense", "sparse"]), default="dense", show_default=True,
+              help="dense: every window of every face (every frame for frame detectors); sparse: --clips per face "
+                   "(frame detectors: the frames they sample).")
+@click.option("--clips", type=click.IntRange(min=1), default=None, help="Windows per face in sparse mode (default 4).")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("explain"),
+              show_default=True, help="Folder for <video>.npz, the PNG strips, the videos and explain.json.")
+@click.option("--video", is_flag=True, help="Also write <video>.explained.mp4: boxes coloured by the running score, "
+                                            "the heatmap, the score timeline with the call's events.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="The timeline's threshold line (default: the checkpoint's own val threshold, else 0.5).")
+@click.option("--smooth", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Running score on the video: the mean of the last SMOOTH windows.")
+@device_option
+@click.option("--max-frames", type=click.IntRange(min=1), default=400, show_default=True)
+@face_backend_option
+@cache_dir_option
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="TOML with the same keys as these options (flags win).")
+@click.pass_context
+@library_errors
+def explain(ctx, config_file, **kw):
+    """See where a detector looks: a Grad-CAM map for every face window it scores (computed in fp32,
+    scores untouched), strips of its most and least fake clips, and with --video the annotated score
+    video, the call's freezes, keyframes and resolution switches on its timeline.
+
+    \b
+    Example:
+    vcbench explain call.mp4 --checkpoint runs/ft/best.pth -o explain/ --video
+    """
+    from .config import resolve
+    from .explain import ExplainConfig, explain as run_explain
+
+    given = given_options(ctx, kw)
+    given["videos"] = [str(v) for v in kw["videos"]]
+    cfg = resolve(ExplainConfig, config_file, **given)
+    rec, batch = run_explain(cfg, echo=click.echo)
+    click.echo(f"threshold {rec['threshold']:.3f} ({rec['threshold_from']}); wrote {cfg.out}/explain.json")
+    finish_batch(batch)
+
+
 def finetune_default(name):
     from .finetune.config import FinetuneConfig
 

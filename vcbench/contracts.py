@@ -318,3 +318,93 @@ __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS",
            "RunFileError", "VcbenchError", "read_json_object", "read_rows", "checked_predictions",
            "read_metrics_lines", "check_types", "torn_tail", "WINDOWS_FILE", "WINDOWS_KEY", "window_line",
            "read_windows"]
+
+
+# --- call events: what the call did to each output frame (both engines write it) ----------------
+
+CALL_EVENTS_SUFFIX = ".events.jsonl"
+CALL_EVENT_KEYS = ("frame", "t", "source", "repeat", "keyframe", "resolution", "kbps")
+
+
+def call_events_path(video: str | Path) -> Path:
+    """``<video>.events.jsonl`` beside a simulated video (and its ``.stats.json``)."""
+    v = Path(video)
+    return v.with_name(v.name + CALL_EVENTS_SUFFIX)
+
+
+def call_event_rows(fps: float, shown: list, source: list[int], keyframe: list, resolution: list[str],
+                    kbps: list | None = None) -> list[dict]:
+    """One row per output frame ``j``: its time, the input frame it shows (``source``, -1 before
+    the first), ``repeat`` (it shows the same decoded picture as frame ``j - 1``: a freeze when it
+    lasts), ``keyframe`` (a keyframe is first shown here; None where the engine cannot say),
+    ``resolution`` of the decoded picture, ``kbps`` (the sender's rate: the encoder's output over
+    the last second, or the preset's target where the engine knows only that; None if unknown).
+
+    ``shown``: per output frame, the identity of the picture shown (a sent or received frame)."""
+    rows = []
+    for j in range(len(shown)):
+        rows.append({"frame": j, "t": round(j / fps, 4) if fps else None, "source": int(source[j]),
+                     "repeat": bool(j > 0 and shown[j] == shown[j - 1]),
+                     "keyframe": None if keyframe[j] is None else bool(keyframe[j]), "resolution": resolution[j],
+                     "kbps": None if kbps is None or kbps[j] is None else round(float(kbps[j]), 1)})
+    return rows
+
+
+def call_event_text(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+
+
+def read_call_events(video: str | Path) -> list[dict] | None:
+    """The event track beside ``video``, or None where there is none (a file no simulator made).
+    A damaged track is one line naming it."""
+    path = call_events_path(video)
+    if not path.is_file():
+        return None
+    rows = []
+    for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: line {k} is not JSON ({e.msg})") from None
+        if not isinstance(r, dict) or any(key not in r for key in CALL_EVENT_KEYS):
+            raise ConfigError(f"{path}: line {k} lacks one of {', '.join(CALL_EVENT_KEYS)}")
+        rows.append(r)
+    return rows
+
+
+def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
+    """Runs of output frames that repeat the one before (the picture stopped), as (first, length),
+    where the picture was still for WebRTC's freeze threshold: max(3 x, +150 ms) of the frame
+    interval."""
+    need = max(3.0 / fps, 1.0 / fps + 0.150)
+    out, i = [], 1
+    while i < len(shown):
+        if shown[i] == shown[i - 1]:
+            j = i
+            while j < len(shown) and shown[j] == shown[i - 1]:
+                j += 1
+            if (j - i + 1) / fps >= need:     # the still picture lasts the held frames plus the one shown
+                out.append((i, j - i))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def call_event_marks(rows: list[dict], fps: float) -> dict[str, list[int]]:
+    """The frames a timeline marks: where a freeze starts (:func:`freezes_of`: the picture held
+    for WebRTC's freeze threshold), where a keyframe is shown (after the first frame), where the
+    resolution changes."""
+    ids, k = [], 0
+    for r in rows:
+        k += 0 if r["repeat"] else 1
+        ids.append(k)
+    out: dict[str, list[int]] = {"freeze": [a for a, _ in freezes_of(ids, fps)], "keyframe": [], "resolution": []}
+    for prev, r in zip(rows, rows[1:]):
+        if r["keyframe"]:
+            out["keyframe"].append(r["frame"])
+        if r["resolution"] != prev["resolution"]:
+            out["resolution"].append(r["frame"])
+    return out

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..contracts import freezes_of  # noqa: F401 - the one freeze rule (a contract), used and re-exported here
 from .codec import keyframe_cap
 from .link import Link, LinkModel
 
@@ -83,25 +84,6 @@ class FramePlan:
     @property
     def distinct(self) -> int:
         return len(set(self.source))
-
-
-def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
-    """Runs of output frames that repeat the one before (the picture stopped), as (first, length),
-    where the picture was still for WebRTC's freeze threshold: max(3 x, +150 ms) of the frame
-    interval."""
-    need = max(3.0 / fps, 1.0 / fps + 0.150)
-    out, i = [], 1
-    while i < len(shown):
-        if shown[i] == shown[i - 1]:
-            j = i
-            while j < len(shown) and shown[j] == shown[i - 1]:
-                j += 1
-            if (j - i + 1) / fps >= need:     # the still picture lasts the held frames plus the one shown
-                out.append((i, j - i))
-            i = j
-        else:
-            i += 1
-    return out
 
 
 def call_freezes(shown: list[int], fps: float) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contracts import call_event_rows, call_event_text, call_events_path
 from ..errors import ConfigError, EncoderError, VcbenchError, VideoError
 from ..fileio import atomic_path, make_folder, write_json
 from ..video import (VideoWriter, ffmpeg_exe, iter_frames, iter_raw, lossless_args, probe, require_encoder,
@@ -154,8 +155,11 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         except VcbenchError as e:
             msg = str(e).replace(str(made), str(out)).replace(td + os.sep, "")
             raise type(e)(msg if msg.startswith(str(src)) else f"{src}: {msg}") from None
+        events = stats.pop("_events")
         write_json(Path(td) / "stats.json", stats)
+        (Path(td) / "events.jsonl").write_text(call_event_text(events), encoding="utf-8")
         os.replace(made, out)
+        os.replace(Path(td) / "events.jsonl", call_events_path(out))
         os.replace(Path(td) / "stats.json", stats_path(out))
     return stats
 
@@ -184,7 +188,10 @@ def output_containers(p: Preset) -> tuple[set[str], str]:
 def _simulate(src: Path, out: Path, p: Preset, info, seed: int, ffmpeg: str | None, fidelity: bool, td: Path) -> dict:
     if p.codec == "none":
         shutil.copyfile(src, out)
-        return {"preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
+        n = info.frames
+        return {"_events": call_event_rows(info.fps, list(range(n)), list(range(n)), [None] * n,
+                                           [f"{info.width}x{info.height}"] * n, None),
+                "preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
                 "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
                 "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
                 "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
@@ -293,7 +300,22 @@ def _simulate(src: Path, out: Path, p: Preset, info, seed: int, ffmpeg: str | No
         stats["display_resolution"] = "{}x{}".format(*(sp.display or segments[0][2:4]))
     if fidelity:
         stats.update(fidelity_stats(src, out, shown, n if p.shows_receiver_view else oi.frames, preset=p))
+    stats["_events"] = _events(sp, stats, n if p.shows_receiver_view else min(oi.frames, n), shown)
     return stats
+
+
+def _events(sp: SimPlan, stats: dict, n_out: int, shown: list[int]) -> list[dict]:
+    """The event track (``contracts.call_event_rows``): output slot j shows sent frame
+    ``plan.source[j]``; a keyframe is the sent stream's, marked where the view reaches it; resolution and rate are those
+    of the bandwidth segment the sent frame was encoded in (the preset's target rate)."""
+    slots = sp.plan.source if len(sp.plan.source) >= n_out else list(range(sp.n))
+    slots = slots[:n_out]
+    keys = set(stats.get("keyframe_frames") or [0])
+    seg = [next(sg for sg in sp.segments if sg[0] <= k < sg[1] or sg is sp.segments[-1]) for k in slots]
+    res = ["{}x{}".format(*(sp.display or sg[2:4])) for sg in seg]
+    # a keyframe shows with the first slot at or past it (a frame the freeze skipped is never shown)
+    key = [j == 0 or any(slots[j - 1] < kf <= k for kf in keys) for j, k in enumerate(slots)]
+    return call_event_rows(sp.fps, slots, shown[:n_out], key, res, [sg[4] or None for sg in seg])
 
 
 def run_network(sent: Path, p: Preset, sp: SimPlan, seed: int) -> FramePlan:

@@ -132,6 +132,12 @@ class Detector(abc.ABC):
         raise ConfigError(f"--model {self.spec}: a {self.kind} detector scores whole files; vcbench watch needs "
                           "one that scores windows as they arrive (a network: NAME=CHECKPOINT)")
 
+    def explain_network(self):
+        """The ``nn.Module`` ``vcbench explain`` takes gradients through (with ``preprocess``,
+        ``forward_features`` and ``forward_head``). A detector without one cannot be explained."""
+        raise ConfigError(f"--model {self.spec}: a {self.kind} detector has no network to take gradients through; "
+                          "vcbench explain needs one (a registered network: NAME=CHECKPOINT)")
+
     def threshold(self) -> tuple[float | None, str]:
         """The operating threshold the weights come with: chosen on their validation data (a
         fine-tuning run's best.pth) or declared with their training record; (None, why) if none."""

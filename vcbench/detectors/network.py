@@ -122,6 +122,9 @@ class NetworkDetector(Detector):
         st = resolve_settings(self.settings.score, self.settings.device)
         return ClipScorer(self.network(), dev, st.precision)
 
+    def explain_network(self):
+        return self.network()
+
     def fingerprint(self) -> dict:
         from ..fileio import sha256_file
 

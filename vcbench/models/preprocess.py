@@ -248,6 +248,26 @@ def window_clip(crops: list[np.ndarray], crop_boxes: np.ndarray, kps: np.ndarray
     return align_clip(crops, np.asarray(crop_boxes), np.asarray(kps), pp.template_px(), pp.size)
 
 
+def frame_to_clip(crop_boxes: np.ndarray, kps: np.ndarray, pp: Preprocess) -> np.ndarray:
+    """``(T, 2, 3)``: for each frame of a window, the affine map from frame pixels to clip pixels
+    that :func:`window_clip` applied (the clip's one similarity for aligned crops; the crop box's
+    resize for ``box`` crops). ``cv2.warpAffine(map, M, (W, H), flags=WARP_INVERSE_MAP)`` puts a
+    clip-space map back into the frame."""
+    boxes = np.asarray(crop_boxes, np.float64).reshape(-1, 4)
+    out = np.zeros((len(boxes), 2, 3))
+    if pp.crop == "box":
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            sx, sy = pp.size / max(x2 - x1, 1.0), pp.size / max(y2 - y1, 1.0)     # cv2.resize's pixel centres
+            out[i] = [[sx, 0.0, (0.5 - x1) * sx - 0.5], [0.0, sy, (0.5 - y1) * sy - 0.5]]
+        return out
+    origin = boxes[:, :2].min(0)
+    m = clip_transform(np.asarray(kps, np.float64) - origin, pp.template_px())
+    m = m.copy()
+    m[:, 2] -= m[:, :2] @ origin
+    out[:] = m
+    return out
+
+
 def cut_crop(rgb: np.ndarray, box: np.ndarray, pp: Preprocess) -> tuple[np.ndarray, np.ndarray]:
     """``(crop box, crop)`` of one detector box in one frame: the release's step 1 (a copy, so
     the frame can go); for ``box`` crops, SBI's margin box."""

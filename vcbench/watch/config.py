@@ -33,13 +33,14 @@ class WatchConfig:
     max_seconds: float | None = None         # stop after this much of the stream
     stall_s: float = 5.0                     # a live source silent this long ends the watch
     batch_size: int = 8                      # windows per forward pass when several are waiting
-    queue: int = 4                           # windows waiting to be scored; more are skipped (live sources)
+    queue: int | None = None                 # windows waiting to be scored (default 2 live, 4 from a file);
+                                             # live, a newer window replaces the oldest
 
     def __post_init__(self):
         if (self.checkpoint is None) == (self.model is None):
             raise ConfigError("watch needs exactly one of --checkpoint FILE or --model NAME=VALUE")
         for key in ("stride", "smooth", "detect_every", "batch_size", "queue"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be a probability in [0, 1], got {self.threshold}")

@@ -35,29 +35,19 @@ class EventLog:
             self._f = None
 
 
-GREY, GREEN, RED = (160, 160, 160), (40, 200, 60), (230, 40, 40)
-
-
 def annotate(rgb: np.ndarray, t: float, tracks, threshold: float) -> np.ndarray:
     """A copy of the frame with each live track's box (grey until its first running score, green
     below the threshold, red in alarm), its running score, and the stream time."""
-    import cv2
+    from ..overlay import draw_face, draw_text, score_colour
 
     img = np.ascontiguousarray(rgb).copy()
-    h = img.shape[0]
-    scale = max(0.35, h / 720)
     for st in tracks:
         if st.box is None:
             continue
-        x1, y1, x2, y2 = (int(round(v)) for v in st.box[:4])
-        r = st.last_running
-        colour = GREY if r is None else RED if st.running.in_alarm else GREEN
-        cv2.rectangle(img, (x1, y1), (x2, y2), colour, max(1, int(2 * scale)))
-        label = f"#{st.track} " + ("..." if r is None else f"{r:.2f}") + (" ALARM" if st.running.in_alarm else "")
-        cv2.putText(img, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour,
-                    max(1, int(scale * 1.5)), cv2.LINE_AA)
-    cv2.putText(img, f"t {t:6.2f} s  thr {threshold:.2f}", (6, int(18 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX,
-                0.5 * scale, (255, 255, 255), max(1, int(scale * 1.5)), cv2.LINE_AA)
+        r, alarm = st.last_running, st.running.in_alarm
+        draw_face(img, st.box, f"#{st.track} " + ("..." if r is None else f"{r:.2f}") + (" ALARM" if alarm else ""),
+                  score_colour(r, alarm))
+    draw_text(img, f"t {t:6.2f} s  thr {threshold:.2f}")
     return img
 
 

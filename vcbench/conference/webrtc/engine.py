@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...contracts import call_event_rows, call_event_text, call_events_path
 from ...errors import EncoderError, NotAvailableError, VideoError
 from ...fileio import atomic_path, write_json
 from ..link import link_models
@@ -357,8 +358,39 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
     if fidelity:   # the picture's quality, against the frame each slot shows (its lag is reported apart)
         stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n, preset=p))
+    with atomic_path(call_events_path(out)) as tmp:
+        tmp.write_text(call_event_text(_events(fps, shown, received, result["encoded"], stats["source_frames"])),
+                       encoding="utf-8")
     write_json(stats_path(out), stats)
     return stats
+
+
+def _events(fps: float, shown: list[int], received: list, encoded: list, source: list[int]) -> list[dict]:
+    """The event track (``contracts.call_event_rows``) of a call: slot j shows received frame
+    ``shown[j]``; its keyframe flag and the encoder's output over the second before it come from
+    the sender's encoded frames with the same RTP timestamp."""
+    enc = {int(e[0]) % (1 << 32): e for e in encoded}
+    times = np.array(sorted(int(e[0]) for e in encoded), np.int64)
+    sizes = {int(e[0]): float(e[3]) if len(e) > 3 else 0.0 for e in encoded}
+    cum = np.cumsum([sizes[int(t)] for t in times]) if len(times) else np.zeros(0)
+
+    def kbps(rtp: int):
+        if not len(times):
+            return None
+        hi = int(np.searchsorted(times, rtp, side="right"))
+        lo = int(np.searchsorted(times, rtp - 90000, side="right"))    # RTP's 90 kHz clock: one second
+        total = (cum[hi - 1] if hi else 0.0) - (cum[lo - 1] if lo else 0.0)
+        return total * 8 / 1000.0
+
+    key, res, rate = [], [], []
+    for j, slot in enumerate(shown):
+        r = received[slot]
+        e = enc.get(int(r.rtp) % (1 << 32))
+        first = j == 0 or shown[j - 1] != slot
+        key.append(None if e is None else bool(e[2]) and first)
+        res.append(f"{r.width}x{r.height}")
+        rate.append(kbps(int(r.rtp)) if e is not None else None)
+    return call_event_rows(fps, shown, source, key, res, rate)
 
 
 def _spool_sender(src: Path, p, seed: int, frames: Path) -> dict:
