@@ -173,7 +173,7 @@ class FrameNet(nn.Module):
 
 @needs_faces
 def test_a_frozen_frame_gets_the_map_of_the_frame_it_repeats(carphone, tmp_path):
-    from vcbench.contracts import read_call_events
+    from vcbench.contracts import call_event_marks, read_call_events
     from vcbench.conference.simulate import simulate_file
     from vcbench.explain import ExplainConfig
     from vcbench.explain.run import explain_video
@@ -185,6 +185,8 @@ def test_a_frozen_frame_gets_the_map_of_the_frame_it_repeats(carphone, tmp_path)
     assert ev is not None and len(ev) == stats["frames"]
     repeats = [r["frame"] for r in ev if r["repeat"]]
     assert len(repeats) >= 5 and stats["freezes"] >= 1
+    assert call_event_marks(ev, stats["fps"])["freeze"] == [a for a, _ in stats["freeze_frames"]]
+    assert ev[0]["keyframe"] and all(e["resolution"] == "176x144" and e["kbps"] == 1200 for e in ev)
 
     cfg = ExplainConfig(videos=(out,), model="x=y", out=tmp_path / "ex", cache_dir=tmp_path / "cache")
     ex = explain_video(out, FrameNet().eval(), "cpu", cfg, LazyBackend("mediapipe"))
@@ -221,7 +223,8 @@ def test_explain_writes_maps_strips_and_the_annotated_video(carphone, cli_runner
                              cache_dir=tmp_path / "cache")
     out = tmp_path / "ex"
     r = cli_runner.invoke(cli, ["explain", str(call), str(tmp_path / "missing.mp4"), "--checkpoint", str(ckpt), "-o",
-                                str(out), "--video", "--device", "cpu", "--cache-dir", str(tmp_path / "cache")])
+                                str(out), "--video", "--still", "50", "--device", "cpu", "--cache-dir",
+                                str(tmp_path / "cache")])
     assert r.exit_code == 1, r.output                       # the missing video fails, named; the other is done
     assert "missing.mp4: no such file" in r.output and "2 videos: 1 done, 1 failed" in r.output
     assert "Traceback" not in r.output
@@ -246,3 +249,5 @@ def test_explain_writes_maps_strips_and_the_annotated_video(carphone, cli_runner
     info, src = probe(video), probe(call)
     assert info.frames == src.frames and abs(info.fps - src.fps) < 1e-3
     assert info.height > src.height                          # the timeline strip below the picture
+    still = cv2.imread(rec["videos"][0]["files"]["still_png"])
+    assert still.shape == (info.height, info.width, 3)

@@ -3,6 +3,7 @@ and in headless Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 
@@ -239,3 +240,15 @@ def test_a_run_renders_the_same_report_after_its_datasets_and_presets_change(ben
     (run / "context.json").unlink()
     _, html3 = tables("c")
     assert "no context.json" in html3
+
+
+def test_axis_ticks_are_round_and_tiny_p_values_are_not_zero():
+    from vcbench.reports.figures import line_chart, nice_ticks, tick_label
+    from vcbench.reports.render import fmt_p
+
+    assert nice_ticks(174.343, 1183.62) == [200, 400, 600, 800, 1000]
+    assert [tick_label(v) for v in (174.343, 617.675, 1183.62, 0.25, 12.0)] == ["174", "618", "1180", "0.25", "12"]
+    svg = line_chart("AUC vs bitrate", {"m": [(174.343, 0.7), (617.675, 0.8), (1183.62, 0.9)]}, "kbps", "AUC", xlog=True)
+    labels = re.findall(r">([0-9.e+-]+)</text>", svg)
+    assert "174.343" not in svg.replace("at 174.343", "") and {"200", "500", "1000"} <= set(labels)
+    assert fmt_p(0.0) == "< 1e-6" and fmt_p(3e-7) == "< 1e-6" and fmt_p(0.01234) == "0.0123" and fmt_p(None) == "undefined"

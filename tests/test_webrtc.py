@@ -234,6 +234,19 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
     assert rate["wire_kbps"] == pytest.approx(relay["up"]["bytes"] * 8 / 1000 / 2.0, rel=0.01)
     assert sum(rate["wire"].values()) == pytest.approx(rate["wire_kbps"], abs=0.5) and rate["wire"]["media"] > 0
     assert stats["kbps"] == rate["encoded_kbps"] > 0 and rate["verdict"].startswith("the encoder")
+    # the event track: a row per output frame, the stats' source frames, repeats where pictures repeat,
+    # freezes where the stats count them, the first frame a keyframe, the encoder's rate over a second
+    from vcbench.contracts import call_event_marks, read_call_events
+
+    ev = read_call_events(out)
+    assert [e["source"] for e in ev] == stats["source_frames"] and [e["frame"] for e in ev] == list(range(60))
+    assert all(e["resolution"] == "320x240" for e in ev) and ev[0]["keyframe"] is True
+    for i in range(1, 60):
+        if ev[i]["repeat"]:
+            assert np.array_equal(frames[i], frames[i - 1])
+    assert set(call_event_marks(ev, 30.0)["freeze"]) >= {a for a, _ in stats["freeze_frames"]}
+    kb = [e["kbps"] for e in ev[35:] if e["kbps"] is not None]
+    assert kb and 0.3 * stats["kbps"] < float(np.median(kb)) < 3 * stats["kbps"]
 
 
 @needs_browser

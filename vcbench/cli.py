@@ -591,6 +591,8 @@ def watch(ctx, config_file, **kw):
               show_default=True, help="Folder for <video>.npz, the PNG strips, the videos and explain.json.")
 @click.option("--video", is_flag=True, help="Also write <video>.explained.mp4: boxes coloured by the running score, "
                                             "the heatmap, the score timeline with the call's events.")
+@click.option("--still", type=click.IntRange(min=0), default=None,
+              help="With --video: also write frame N of the annotated video as <video>.explained.frameN.png.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="The timeline's threshold line (default: the checkpoint's own val threshold, else 0.5).")
 @click.option("--smooth", type=click.IntRange(min=1), default=3, show_default=True,

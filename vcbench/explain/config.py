@@ -20,6 +20,7 @@ class ExplainConfig:
     mode: str = "dense"                      # dense: every window of every face; sparse: --clips per face
     clips: int | None = None
     video: bool = False                      # also the annotated score video
+    still: int | None = None                 # with video: also this frame of it as a PNG
     threshold: float | None = None           # the line on the timeline (default: the checkpoint's own, else 0.5)
     smooth: int = 3                          # running score on the video: mean of the last N windows
     map_size: int = 56                       # maps are stored at this many pixels a side
@@ -43,5 +44,7 @@ class ExplainConfig:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be a probability in [0, 1], got {self.threshold}")
+        if self.still is not None and (self.still < 0 or not self.video):
+            raise ConfigError("still names a frame (>= 0) of the annotated video: it needs --video")
         if not self.videos:
             raise ConfigError("explain needs at least one video")

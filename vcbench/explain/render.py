@@ -43,7 +43,8 @@ def frame_maps(ex) -> dict[int, list[tuple[int, int, int]]]:
     return out
 
 
-def render_video(ex, path: Path, threshold: float, smooth: int) -> Path:
+def render_video(ex, path: Path, threshold: float, smooth: int, still: int | None = None) -> tuple[Path, Path | None]:
+    """Write the annotated video; with ``still``, also that frame as ``<path stem>.frame<N>.png``."""
     import cv2
 
     from ..contracts import call_event_marks, read_call_events
@@ -57,7 +58,7 @@ def render_video(ex, path: Path, threshold: float, smooth: int) -> Path:
     marks = call_event_marks(events, ex.fps) if events else {}
     strip_h = max(48, (h // 5) // 2 * 2)
     writer = VideoWriter(path, ex.fps)
-    ok = False
+    ok, png = False, None
     try:
         for f, rgb in iter_frames(ex.video):
             if rgb.shape[:2] != (h, w):
@@ -75,11 +76,16 @@ def render_video(ex, path: Path, threshold: float, smooth: int) -> Path:
                 draw_face(img, ex.boxes[i][p], f"#{tid} " + ("..." if r is None else f"{r:.2f}"), score_colour(r, alarm))
             draw_text(img, f"frame {f}  t {f / ex.fps:.2f} s  thr {threshold:.2f}")
             tl = timeline(w, strip_h, ex.n_frames, curves, threshold, marks, now=f)
-            writer.write(np.concatenate([img, tl], axis=0))
+            shot = np.concatenate([img, tl], axis=0)
+            writer.write(shot)
+            if still is not None and f == still:
+                from .run import write_png
+
+                png = write_png(shot, Path(path).with_name(f"{Path(path).stem}.frame{f}.png"))
         ok = True
     finally:
         if ok:
             writer.close()
         else:
             writer.abort()
-    return Path(path)
+    return Path(path), png

@@ -204,7 +204,12 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
                 if cfg.video:
                     from .render import render_video
 
-                    files["video"] = str(render_video(ex, out / f"{stem}.explained.mp4", threshold, cfg.smooth))
+                    made, png = render_video(ex, out / f"{stem}.explained.mp4", threshold, cfg.smooth, cfg.still)
+                    files["video"] = str(made)
+                    if png is not None:
+                        files["still_png"] = str(png)
+                    elif cfg.still is not None:
+                        echo(f"note: {video}: --still {cfg.still} is past its last frame ({ex.n_frames - 1}); no still")
                 sc = np.asarray(ex.score)
                 row = {"video": str(video), "clips": len(sc), "tracks": sorted(set(ex.track)),
                        "score": round(float(sc.mean()), 6),

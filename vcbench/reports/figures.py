@@ -68,10 +68,15 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel:
         for x, y in s:
             body.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3" fill="{colour(i)}">'
                         f'<title>{escape(name)}: {y:.3f} at {x:g}</title></circle>')
-    uniq = sorted({p[0] for p in pts})
-    if len(uniq) > 8:                      # many points (training steps): about six evenly spaced ticks
-        uniq = [uniq[round(k * (len(uniq) - 1) / 5)] for k in range(6)]
-    xticks = [(fx(v), f"{v:g}") for v in uniq]
+    if xlog:                               # 1-2-5 steps per decade inside the data's range
+        lo, hi = 10 ** x0, 10 ** x1
+        vals = [m * 10 ** e for e in range(math.floor(x0) - 1, math.ceil(x1) + 1) for m in (1, 2, 5)]
+        vals = [v for v in vals if lo * 0.999 <= v <= hi * 1.001]
+        if len(vals) < 3:
+            vals = sorted({round_sig(p[0]) for p in pts})
+        xticks = [(fx(v), tick_label(v)) for v in vals]
+    else:
+        xticks = [(fx(v), tick_label(v)) for v in nice_ticks(x0, x1)]
     yticks = [(fy(v), f"{v:.1f}") for v in _ticks(*ylim)]
     return _frame(title, xlabel, ylabel, body + _legend(list(series)), xticks, yticks)
 
@@ -134,9 +139,40 @@ def step_chart(title: str, series: dict[str, list[list[float]]], xlabel: str, yl
                     + " ".join(f"{fx(a):.1f},{fy(b):.1f}" for a, b in path) + f'"><title>{escape(name)}: '
                     f'{y:.0%} caught</title></polyline>')
     return _frame(title, xlabel, ylabel, body + _legend(list(series)),
-                  [(fx(v), f"{v:g}") for v in _ticks(0, xmax)], [(fy(v), f"{v:.1f}") for v in _ticks(0, 1)])
+                  [(fx(v), tick_label(v)) for v in nice_ticks(0, xmax)], [(fy(v), f"{v:.1f}") for v in _ticks(0, 1)])
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = (hi - lo) / n
     return [lo + k * step for k in range(n + 1)]
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` ticks at a 1, 2 or 5 x 10^k step inside [lo, hi] (0, 250, 500, not 0, 236.7)."""
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 5, 10)), key=lambda st: abs((hi - lo) / st - n))
+    first = math.ceil(lo / step - 1e-9) * step
+    out, k = [], 0
+    while first + k * step <= hi + 1e-9 * step:
+        out.append(round(first + k * step, 12))
+        k += 1
+    return out
+
+
+def round_sig(v: float, digits: int = 3) -> float:
+    """``v`` to ``digits`` significant digits (174.343 -> 174, 1183.62 -> 1180)."""
+    if v == 0 or not math.isfinite(v):
+        return v
+    return round(v, digits - 1 - math.floor(math.log10(abs(v))))
+
+
+def tick_label(v: float) -> str:
+    """A tick's text: at most 3 significant digits, no exponent below a million, no trailing zeros."""
+    r = round_sig(v)
+    if abs(r) >= 1e6 or (r != 0 and abs(r) < 1e-3):
+        return f"{r:.3g}"
+    return f"{r:.6f}".rstrip("0").rstrip(".") if r != int(r) else str(int(r))
+

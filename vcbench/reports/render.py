@@ -36,6 +36,17 @@ class Report:
     provenance: list[dict] = field(default_factory=list)
 
 
+
+P_FLOOR = 1e-6
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value as shown: 3 significant digits; below 1e-6 (where a bootstrap or a normal tail says
+    no more) "< 1e-6", never 0; "undefined" where there is none."""
+    if p is None:
+        return "undefined"
+    return "< 1e-6" if p < P_FLOOR else f"{p:.3g}"
+
 def _auc_css(v) -> str:
     return "" if v is None else "good" if v >= 0.9 else "warn" if v >= 0.7 else "bad"
 
@@ -163,7 +174,7 @@ def _words(rep: Report, run: BenchRun) -> None:
             f"On {cmp['dataset']} ({cmp['preset']}), {cmp['model']} reaches AUC {fmt(cmp['auc'])} {_ci(c1)} against "
             f"{cmp['baseline']}'s {fmt(cmp['baseline_auc'])} {_ci(c0)} on the same {cmp['videos']} videos "
             f"(delta {cmp['delta_auc']:+.3f}" + (f", 95 % CI [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci[0] is not None else "")
-            + "; Holm-adjusted p = " + ("undefined" if p is None else f"{p:.3g}") + "); at their own thresholds, F1 "
+            + "; Holm-adjusted p = " + fmt_p(p) + "); at their own thresholds, F1 "
             f"{fmt(op1.get('f1'))} against {fmt(op0.get('f1'))}.")
     for model in models:
         for c in cells:
@@ -352,9 +363,8 @@ def _comparisons(rep: Report, run: BenchRun) -> None:
               Cell(f"{c['videos']} ({c.get('clusters', '?')})", c["videos"]),
               num(c.get("auc")), num(c.get("baseline_auc")), num(c.get("delta_auc"), css=_delta_css(c.get("delta_auc"))),
               Cell(f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci[0] is not None else "", ci[0]),
-              Cell("undefined" if c.get("p") is None else f"{c['p']:.3g}", c.get("p")),
-              Cell("undefined" if c.get("p_holm") is None else f"{c['p_holm']:.3g}", c.get("p_holm")),
-              Cell("undefined" if c.get("delong_p") is None else f"{c['delong_p']:.3g}", c.get("delong_p")))
+              Cell(fmt_p(c.get("p")), c.get("p")), Cell(fmt_p(c.get("p_holm")), c.get("p_holm")),
+              Cell(fmt_p(c.get("delong_p")), c.get("delong_p")))
     rep.tables.append(t)
 
 
