@@ -154,7 +154,7 @@ def preset_kind(p) -> tuple:
     camera = bool(p.noise_sigma or p.exposure_drift or p.wb_drift or p.lowlight or p.mjpeg_quality)
     return (p.codec, p.has_network, bool(p.bwe_step_s), camera, p.background_blur, p.background_replace,
             bool(p.touchup), p.upscale, p.portrait, p.content, p.temporal_layers > 1, bool(p.tile_height),
-            p.record_codec)
+            p.record_codec, bool(p.glare), bool(p.far_scale))
 
 
 def one_preset_per_kind(near_height: int = 720) -> list[str]:

@@ -131,3 +131,23 @@ def make_scrfd(path: Path, box=(240.0, 200.0, 400.0, 400.0), score: float = 0.9)
                               [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 640, 640])],
                               outs, initializer=consts + [zero])
     return _save(graph, path)
+
+
+def make_genderage(path: Path) -> Path:
+    """insightface's genderage signature (buffalo_l's ``genderage.onnx``): input ``data``
+    [1,3,96,96], one output ``fc1`` [1,3] = female score, male score, age / 100. The stand-in
+    reads the crop's mean colour: redder than blue is "female", bluer than red "male", age 0.3
+    (30). insightface routes it by its 96 x 96 input to its ``Attribute`` class, as the real file."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0], [-1.0, 1.0, 0.0]], np.float32), "w")
+    b = numpy_helper.from_array(np.array([[0.0, 0.0, 0.3]], np.float32), "b")
+    nodes = [helper.make_node("GlobalAveragePool", ["data"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"], axis=1),
+             helper.make_node("MatMul", ["f", "w"], ["m"]),
+             helper.make_node("Add", ["m", "b"], ["fc1"])]
+    graph = helper.make_graph(
+        nodes, "genderage_standin",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 96, 96])],
+        [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, 3])], initializer=[w, b])
+    return _save(graph, path)

@@ -10,7 +10,7 @@ from vcbench.cli import cli
 from vcbench.errors import ConfigError, EncoderError
 from vcbench.conference.presets import builtin_presets, get_preset
 from vcbench.conference.simulate import simulate_file, stats_path
-from vcbench.video import iter_frames, probe
+from vcbench.video import iter_frames, probe, read_frames
 
 from conftest import builtin_ladder, has_mediapipe
 
@@ -470,3 +470,41 @@ def test_renditions_are_keyed_by_every_setting_of_the_preset():
     assert preset_digest(p) != preset_digest(replace(p, rtt_ms=101))
     src = Path(__file__)
     assert rendition_path(src, p, 1) != rendition_path(src, replace(p, burst_len=5), 1)
+
+
+@pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
+def test_glare_lands_on_the_face_and_distance_shrinks_it_in_both_engines_camera(tmp_path, face_clip_3s):
+    """glare-720p: a highlight clipped to white inside the face box the tracker finds, moving from
+    frame to frame, the same on a second run; far-360p: one face, its height the preset's scale of
+    the plain call's (the webrtc engine runs the same Camera on what it sends)."""
+    from vcbench.faces.tracking import track_video
+
+    plain, glared, far = tmp_path / "plain.mp4", tmp_path / "glare.mp4", tmp_path / "far.mp4"
+    simulate_file(face_clip_3s, plain, "zoom-360p", seed=1)
+    simulate_file(face_clip_3s, glared, "glare-720p", seed=1)
+    a, b = read_frames(plain).astype(np.int16), read_frames(glared).astype(np.int16)
+    tr = track_video(plain, cache_dir=False).longest()
+    peaks = []
+    for k in (10, 40, 70):
+        d = (b[k] - a[k]).mean(-1)
+        y, x = np.unravel_index(np.argmax(d), d.shape)
+        row = int(np.searchsorted(tr.frames, k))
+        x1, y1, x2, y2 = tr.boxes[row]
+        assert x1 <= x <= x2 and y1 <= y <= y2, (k, (x, y), tr.boxes[row])       # on the face
+        white = (b[k] >= 250).all(-1) & (d > 40)                                   # clipped to white by it
+        wy, wx = np.nonzero(white)
+        assert d.max() > 80 and white.sum() >= 20
+        assert x1 <= wx.mean() <= x2 and y1 <= wy.mean() <= y2
+        peaks.append((x, y))
+    assert len(set(peaks)) == 3                                                  # it moves
+    again = tmp_path / "again.mp4"
+    simulate_file(face_clip_3s, again, "glare-720p", seed=1)
+    assert again.read_bytes() == glared.read_bytes()
+
+    simulate_file(face_clip_3s, far, "far-360p", seed=1)
+    vt = track_video(far, cache_dir=False)
+    assert len(vt.tracks) == 1
+    small = np.median(vt.tracks[0].boxes[:, 3] - vt.tracks[0].boxes[:, 1])
+    big = np.median(tr.boxes[:, 3] - tr.boxes[:, 1])
+    assert small / big == pytest.approx(get_preset("far-360p").far_scale, rel=0.2)
+    assert get_preset("far-360p").reframes and get_preset("glare-720p").has_camera

@@ -175,9 +175,8 @@ class FrameNet(nn.Module):
 def test_a_frozen_frame_gets_the_map_of_the_frame_it_repeats(carphone, tmp_path):
     from vcbench.contracts import call_event_marks, read_call_events
     from vcbench.conference.simulate import simulate_file
-    from vcbench.explain import ExplainConfig
-    from vcbench.explain.run import explain_video
     from vcbench.faces.tracking import LazyBackend
+    from vcbench.models.explain import explain_video
 
     out = tmp_path / "call.mp4"
     stats = simulate_file(carphone, out, "loss-stress", seed=1)
@@ -188,8 +187,7 @@ def test_a_frozen_frame_gets_the_map_of_the_frame_it_repeats(carphone, tmp_path)
     assert call_event_marks(ev, stats["fps"])["freeze"] == [a for a, _ in stats["freeze_frames"]]
     assert ev[0]["keyframe"] and all(e["resolution"] == "176x144" and e["kbps"] == 1200 for e in ev)
 
-    cfg = ExplainConfig(videos=(out,), model="x=y", out=tmp_path / "ex", cache_dir=tmp_path / "cache")
-    ex = explain_video(out, FrameNet().eval(), "cpu", cfg, LazyBackend("mediapipe"))
+    ex = explain_video(out, FrameNet().eval(), "cpu", LazyBackend("mediapipe"), cache_dir=tmp_path / "cache")
     by = {(t, int(f[0])): i for i, (t, f) in enumerate(zip(ex.track, ex.frames))}
     tid = max(set(ex.track), key=ex.track.count)
     checked = 0
@@ -251,3 +249,108 @@ def test_explain_writes_maps_strips_and_the_annotated_video(carphone, cli_runner
     assert info.height > src.height                          # the timeline strip below the picture
     still = cv2.imread(rec["videos"][0]["files"]["still_png"])
     assert still.shape == (info.height, info.width, 3)
+
+
+@pytest.fixture(scope="module")
+def small_calls(tmp_path_factory, carphone):
+    import subprocess
+
+    from conftest import ffmpeg, write_toml
+
+    root = tmp_path_factory.mktemp("explain-bench") / "calls"
+    split = {"test": [], "val": [], "train": []}
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+        for k, vf in enumerate(["null", "hflip", "eq=contrast=1.2", "eq=brightness=0.05", "hflip,eq=contrast=0.9"]):
+            name = f"{label}_{k}"
+            subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(carphone), "-frames:v",
+                            "24", "-vf", vf + (",hue=h=25" if label == "fake" else ""), "-c:v", "libx264", "-crf",
+                            "18", "-pix_fmt", "yuv420p", str(root / label / f"{name}.mp4")], check=True)
+            split["val" if k == 2 else "train" if k > 2 else "test"].append(name)
+    (root / "split.json").write_text(json.dumps(split))
+    return write_toml(root.parent / "d.toml", f'[datasets.calls]\nkind = "folder"\nroot = "{root}"\n'
+                                              f'split_file = "{root / "split.json"}"\n')
+
+
+@needs_faces
+def test_benchmark_explains_the_most_confident_hits_and_misses_and_the_report_shows_them(small_calls, cli_runner,
+                                                                                        tmp_path):
+    import csv
+
+    out = tmp_path / "run"
+    r = cli_runner.invoke(cli, ["benchmark", "--model", "altfreezing-tiny=untrained", "--model", "chance", "--dataset",
+                                "calls", "--preset", "clean,ffpp-c23", "--out", str(out), "--datasets",
+                                str(small_calls), "--device", "cpu", "--bootstrap", "20", "--explain", "1",
+                                "--cache-dir", str(tmp_path / "faces")])
+    assert r.exit_code == 0, r.output
+    assert "explained" in r.output and "chance: not explained" in r.output
+    index = json.loads((out / "explain" / "index.json").read_text())
+    res = json.loads((out / "results.json").read_text())
+    preds = [x for x in csv.DictReader(open(out / "predictions.csv")) if x["split"] == "test"]
+    for preset in ("clean", "ffpp-c23"):
+        cell = next(c for c in res["cells"] if (c["model"], c["preset"]) == ("altfreezing-tiny", preset))
+        thr = cell["operating_points"]["target_val"]["threshold"]         # untrained: no threshold of its own
+        rows = [x for x in preds if (x["model"], x["preset"]) == ("altfreezing-tiny", preset)]
+        right = [x for x in rows if (float(x["score"]) >= thr) == (x["label"] == "1")]
+        wrong = [x for x in rows if x not in right]
+        got = {e["kind"]: e for e in index["entries"] if e["preset"] == preset}
+        for kind, group in (("hit", right), ("miss", wrong)):
+            if not group:
+                assert kind not in got
+                continue
+            best = max(group, key=lambda x: abs(float(x["score"]) - thr))
+            assert got[kind]["video_id"] == best["video_id"] and got[kind]["threshold"] == thr
+            z = np.load(out / got[kind]["npz"])
+            assert json.loads(str(z["meta"]))["video_id"] == best["video_id"] and z["maps"].shape[1:] == (8, 56, 56)
+            assert (out / got[kind]["most"]).is_file() and (out / got[kind]["least"]).is_file()
+    assert all(e["model"] == "altfreezing-tiny" for e in index["entries"]) and not index["failed"]
+
+    report = tmp_path / "r.html"
+    r = cli_runner.invoke(cli, ["report", str(out), "-o", str(report), "--no-thumbnails"])
+    assert r.exit_code == 0, r.output
+    html = report.read_text()
+    section = html[html.index('id="heatmaps"'):]
+    section = section[:section.index("</section>")]
+    assert section.count("data:image/jpeg;base64,") == len(index["entries"])
+
+
+@needs_faces
+def test_handcrafted_baseline_is_fitted_on_the_train_split_and_recorded(small_calls, cli_runner, tmp_path):
+    import csv
+
+    from vcbench.detectors.handcrafted import FEATURE_NAMES, video_features
+    from vcbench.faces.tracking import LazyBackend
+
+    out = tmp_path / "run"
+    args = ["benchmark", "--dataset", "calls", "--out", str(out), "--datasets", str(small_calls), "--device", "cpu",
+            "--bootstrap", "20", "--cache-dir", str(tmp_path / "faces")]
+    r = cli_runner.invoke(cli, args + ["--model", "handcrafted"])
+    assert r.exit_code == 1 and "handcrafted=DATASET" in r.output and "Traceback" not in r.output
+    r = cli_runner.invoke(cli, args + ["--model", "handcrafted=calls"])
+    assert r.exit_code == 0, r.output
+    entry = json.loads((out / "models.json").read_text())["handcrafted"]
+    prov = entry["provenance"]
+    assert prov["fitted_on"] == "calls" and (prov["reals"], prov["fakes"]) == (2, 2) and prov["features"] == FEATURE_NAMES
+    assert len(prov["coef"]) == len(FEATURE_NAMES) == 52
+    sets = entry["training"]["sets"]
+    assert sets[0]["splits"] == ["train"] and len(sets[0]["videos"]) == 4
+    # the recorded fit is the one that scored: a test video's score from the coefficients by hand
+    preds = {x["video_id"]: x for x in csv.DictReader(open(out / "predictions.csv"))}
+    root = small_calls.parent / "calls"
+    be = LazyBackend("mediapipe")
+    try:
+        for vid, path in (("fake_0", root / "fake" / "fake_0.mp4"), ("real_1", root / "real" / "real_1.mp4")):
+            key = next(k for k in preds if k.endswith(vid))
+            f = video_features(path, be, cache_dir=tmp_path / "faces")
+            z = (f - np.asarray(prov["scaler_mean"])) / np.asarray(prov["scaler_scale"])
+            p = 1 / (1 + np.exp(-(z @ np.asarray(prov["coef"]) + prov["intercept"])))
+            assert float(preds[key]["score"]) == pytest.approx(p, abs=1e-4)
+    finally:
+        be.close()
+    res = json.loads((out / "results.json").read_text())
+    cell = next(c for c in res["cells"] if c["model"] == "handcrafted")
+    assert cell["metrics"]["auc"] >= 0.75        # the fakes' hue shift is a colour shortcut: the baseline finds it
+    report = tmp_path / "r.html"
+    r = cli_runner.invoke(cli, ["report", str(out), "-o", str(report), "--no-thumbnails"])
+    assert r.exit_code == 0, r.output
+    assert "the data may have a shortcut" in report.read_text()

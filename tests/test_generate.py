@@ -972,3 +972,58 @@ def test_splits_never_move_when_identities_are_added_and_a_rerun_keeps_recorded_
     (out / "generate.json").write_text(json.dumps({"splits": moved}))
     again = make_plan(resolve_config(None, source=src, target=tmp_path / "t40", out=out))
     assert all(again.split_of[i] == moved[i] for i in moved)
+
+
+def _tinted(img: np.ndarray, red: bool) -> np.ndarray:
+    x = img.astype(np.float32)
+    warm, cool = (0, 2) if red else (2, 0)
+    x[..., warm] = np.minimum(255, x[..., warm] * 0.8 + 70)
+    x[..., cool] *= 0.55
+    return x.astype(np.uint8)
+
+
+@needs_mediapipe
+def test_match_gender_pairs_same_predicted_gender_and_pairs_file_is_checked(tmp_path, carphone, astronaut_rgb,
+                                                                            cli_runner):
+    """A stand-in genderage model (the real signature, routed by insightface to its Attribute class)
+    that calls a red face female and a blue one male: --match gender keeps exactly the same-gender
+    pairs (plan.csv says each side's gender); --pairs-file keeps exactly its rows, and a bad row is
+    one line naming why."""
+    from standins import make_genderage
+
+    from vcbench.video import read_frames, write_video
+
+    src, tgt = tmp_path / "faces", tmp_path / "videos"
+    src.mkdir()
+    tgt.mkdir()
+    for name, red in (("ann", True), ("bob", False)):
+        cv2.imwrite(str(src / f"{name}.png"), cv2.cvtColor(_tinted(astronaut_rgb, red), cv2.COLOR_RGB2BGR))
+    frames = read_frames(carphone)[:30]
+    for name, red in (("cara", True), ("dave", False), ("eve", True)):
+        write_video(tgt / f"{name}.mp4", np.stack([_tinted(f, red) for f in frames]), 30)
+    pack = tmp_path / "packs" / "standin_l"
+    make_arcface(pack / "w600k_r50.onnx")
+    base = ["generate", "--source", str(src), "--target", str(tgt), "--split", "train", "--plan"]
+
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "g"), "--match", "gender", "--genderage", str(pack)])
+    assert r.exit_code == 1 and "genderage.onnx" in r.output and "Traceback" not in r.output   # the pack has none
+    make_genderage(pack / "genderage.onnx")
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "g"), "--match", "gender", "--genderage", str(pack)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "g" / "plan.csv")))
+    got = sorted((x["source"], x["target"], x["source_gender"], x["target_gender"]) for x in rows)
+    assert got == [("ann", "cara", "F", "F"), ("ann", "eve", "F", "F"), ("bob", "dave", "M", "M")]
+
+    listing = tmp_path / "pairs.csv"
+    listing.write_text("source,target\nbob.png,cara\nann,dave.mp4\n")
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "p"), "--pairs-file", str(listing)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "p" / "plan.csv")))
+    assert sorted((x["source"], x["target"]) for x in rows) == [("ann", "dave"), ("bob", "cara")]
+    listing.write_text("source,target\nbobb,cara\n")
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "q"), "--pairs-file", str(listing)])
+    assert r.exit_code == 1 and "did you mean" in r.output and "bob" in r.output
+    listing.write_text("source,target\nann,cara\nbob,bob\n")
+    (tgt / "bob.mp4").write_bytes((tgt / "dave.mp4").read_bytes())     # bob as a target: his own identity
+    r = cli_runner.invoke(cli, base + ["--out", str(tmp_path / "s"), "--pairs-file", str(listing)])
+    assert r.exit_code == 1 and "line 3" in r.output and "same identity" in r.output

@@ -16,7 +16,7 @@ OUTPUT = {"reports"}
 ENTRY = {"cli", "doctor", "demo", "__main__"}
 #: domain packages that may use another domain package
 DOMAIN_USES = {"models": {"faces"}, "scoring": {"models", "faces"}, "conference": {"faces"},
-               "detectors": {"models", "scoring", "faces"}}
+               "detectors": {"models", "scoring", "faces", "datasets"}}
 
 
 def top(module: str) -> str:

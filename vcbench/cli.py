@@ -375,6 +375,13 @@ def generate_default(name):
               help="Extra presets TOML.")
 @engine_option(generate_default("engine"), "the presets to reals and fakes")
 @click.option("--pairs", type=click.IntRange(min=1), default=None, help="Draw N (source, target) pairs instead of all.")
+@click.option("--pairs-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV with a 'source,target' header: exactly these pairs (names as --plan prints them, or file "
+                   "names), each checked against the splits.")
+@click.option("--match", type=click.Choice(["gender"]), default=None,
+              help="gender: a source only onto targets of its predicted gender (insightface's genderage model, from "
+                   "the --arcface pack or --genderage).")
+@click.option("--genderage", default=None, help="--match gender's model: genderage.onnx or a pack (default: --arcface).")
 @click.option("--seed", type=int, default=generate_default("seed"), show_default=True)
 @click.option("--self-swap", is_flag=True, help="Allow a target to receive its own identity.")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
@@ -750,6 +757,9 @@ def benchmark_default(name):
 @click.option("--compare", "compare", multiple=True,
               help="A:B, two models to compare per cell (clustered paired bootstrap, Holm-adjusted); repeatable "
                    "(default: every model against the first).")
+@click.option("--explain", type=click.IntRange(min=0), default=benchmark_default("explain"),
+              help="After scoring: Grad-CAM maps and strips of the N most confident hits and misses of every cell "
+                   "(network detectors) under OUT/explain/; the report shows them.")
 @click.option("--streaming", is_flag=True, default=benchmark_default("streaming"),
               help="Keep every window's score (dense, every face) and report time to alarm: seconds until a "
                    "fake raises the alarm, false alarms per hour of reals (windows.jsonl; implies --mode dense).")
@@ -824,6 +834,10 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
                                                        "false_alarms_per_hour": cfg.false_alarms_per_hour})
     _print_cells(res)
     click.echo(f"wrote {cfg.out / 'results.json'}")
+    if cfg.explain:
+        from .benchmark.explain import explain_run
+
+        explain_run(cfg, res, cfg.explain, echo=click.echo)
     finish_batch(batch)
 
 

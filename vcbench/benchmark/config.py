@@ -37,6 +37,7 @@ class BenchmarkConfig:
     stride: int = 8                        # streaming: a window every `stride` frames of a track
     smooth: int = 3                        # streaming: running score = mean of the last `smooth` windows
     false_alarms_per_hour: float = 1.0     # streaming: the val reals' false-alarm budget that picks the threshold
+    explain: int = 0                       # after scoring: Grad-CAM of the N most confident hits and misses per cell
 
     def __post_init__(self):
         from ..runtime import parse_shard
@@ -47,6 +48,8 @@ class BenchmarkConfig:
             object.__setattr__(self, "mode", "dense")
         if not self.false_alarms_per_hour >= 0:
             raise ConfigError(f"false_alarms_per_hour must be >= 0, got {self.false_alarms_per_hour}")
+        if self.explain < 0:
+            raise ConfigError(f"explain must be >= 0 (videos per cell and kind), got {self.explain}")
         for key in ("clips", "max_frames", "stride", "smooth"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -262,7 +262,7 @@ def detector_settings(cfg):
     from ..scoring import ScoreSettings
 
     return DetectorSettings(device=cfg.device, face_backend=cfg.face_backend, cache_dir=cfg.cache_dir, seed=cfg.seed,
-                            timeout=cfg.detector_timeout,
+                            timeout=cfg.detector_timeout, datasets=cfg.datasets,
                             score=ScoreSettings(mode=cfg.mode, clips=cfg.clips, precision=cfg.precision,
                                                 max_frames=cfg.max_frames, stream=cfg.streaming))
 

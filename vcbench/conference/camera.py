@@ -50,6 +50,92 @@ def portrait_crop(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[:, x:x + cw])
 
 
+def glare_at(img: np.ndarray, strength: float, cx: float, cy: float, r: float) -> np.ndarray:
+    """A specular highlight centred at (cx, cy), Gaussian falloff of radius ``r``, added to every
+    channel and clipped to white (a reflection saturates the sensor: it is not tinted).
+    ``strength``: the peak, a share of white."""
+    if strength <= 0:
+        return img
+    h, w = img.shape[:2]
+    ys, xs = np.ogrid[:h, :w]
+    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * r * r)).astype(np.float32)
+    return np.clip(img.astype(np.float32) + (255.0 * strength) * blob[..., None], 0, 255).astype(np.uint8)
+
+
+class Glare:
+    """Specular glare on the face (a window or ring light reflected on skin or glasses): the face
+    is found with OpenCV's bundled frontal-face cascade every ``EVERY`` frames (on a 320 px wide
+    grey copy; its box smoothed), and the highlight, a fifth of the face wide, drifts over the
+    forehead and cheeks on a slow two-period path. Before any face is found it sits in the upper
+    middle of the picture. Deterministic: no randomness, the same frames give the same glare."""
+
+    EVERY = 6
+
+    def __init__(self, strength: float):
+        self.strength = strength
+        self.cascade = None
+        self.face: np.ndarray | None = None        # (x, y, w, h), frame pixels
+        self.k = 0
+
+    def _detect(self, img: np.ndarray) -> np.ndarray | None:
+        import cv2
+
+        if self.cascade is None:
+            self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        h, w = img.shape[:2]
+        f = 320.0 / w if w > 320 else 1.0
+        grey = cv2.cvtColor(cv2.resize(img, (int(w * f), int(h * f))) if f < 1 else img, cv2.COLOR_RGB2GRAY)
+        found = self.cascade.detectMultiScale(grey, 1.1, 5, minSize=(16, 16))
+        if len(found) == 0:
+            return None
+        return np.asarray(max(found, key=lambda b: b[2] * b[3]), np.float64) / f
+
+    def __call__(self, img: np.ndarray, t: float) -> np.ndarray:
+        h, w = img.shape[:2]
+        if self.k % self.EVERY == 0:
+            box = self._detect(img)
+            if box is not None:
+                self.face = box if self.face is None else 0.5 * self.face + 0.5 * box
+        self.k += 1
+        if self.face is None:
+            cx0, cy0, fw = 0.5 * w, 0.36 * h, 0.25 * h
+        else:
+            x, y, bw, bh = self.face
+            cx0, cy0, fw = x + bw / 2, y + 0.42 * bh, bw
+        cx = cx0 + 0.22 * fw * np.sin(2 * np.pi * t / 7.0)
+        cy = cy0 + 0.14 * fw * np.sin(2 * np.pi * t / 4.3 + 1.0)
+        return glare_at(img, self.strength, cx, cy, 0.2 * fw)
+
+
+def far_away(img: np.ndarray, scale: float) -> np.ndarray:
+    """The subject far from the camera: the picture scaled to ``scale`` of its size and centred;
+    around it the room continues (the picture's edges carried outwards, blurred more with the
+    distance from it, as a shallow depth of field and a webcam's soft corners would: colour and
+    light, no second face), the seam feathered. Same size out as in."""
+    import cv2
+
+    if not 0 < scale < 1:
+        return img
+    h, w = img.shape[:2]
+    sw, sh = max(2, int(round(w * scale)) // 2 * 2), max(2, int(round(h * scale)) // 2 * 2)
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    x0, y0 = (w - sw) // 2, (h - sh) // 2
+    room = cv2.copyMakeBorder(small, y0, h - sh - y0, x0, w - sw - x0, cv2.BORDER_REPLICATE)
+    room = cv2.GaussianBlur(room, (0, 0), max(2.0, h / 60)).astype(np.float32)
+    far = cv2.GaussianBlur(room, (0, 0), max(4.0, h / 25))
+    ys, xs = np.ogrid[:h, :w]
+    dx = np.maximum(np.maximum(x0 - xs, xs - (x0 + sw - 1)), 0).astype(np.float32)
+    dy = np.maximum(np.maximum(y0 - ys, ys - (y0 + sh - 1)), 0).astype(np.float32)
+    d = np.sqrt(dx * dx + dy * dy) / max(h, 1)
+    mix = np.clip(d * 6, 0, 1)[..., None]                       # the further out, the softer
+    out = room * (1 - mix) + far * mix
+    f = max(2, min(sw, sh) // 24)                               # feather the picture into its room
+    a = np.clip(np.minimum(np.minimum(xs - x0 + 1, x0 + sw - xs), np.minimum(ys - y0 + 1, y0 + sh - ys)) / f, 0, 1)
+    a = a.astype(np.float32)[..., None]
+    inner = cv2.copyMakeBorder(small, y0, h - sh - y0, x0, w - sw - x0, cv2.BORDER_CONSTANT).astype(np.float32)
+    return np.clip(np.round(out * (1 - a) + inner * a), 0, 255).astype(np.uint8)
+
+
 def portrait_size(w: int, h: int) -> tuple[int, int]:
     return min(w, int(round(h * 9 / 16)) // 2 * 2), h
 
@@ -86,6 +172,8 @@ def reframe(img: np.ndarray, p) -> np.ndarray:
     a reframing preset's output is compared against."""
     if p.portrait:
         img = portrait_crop(img)
+    if p.far_scale:
+        img = far_away(img, p.far_scale)
     if p.content == "screen":
         img = screen_share(img, (p.width, p.height), p.share_window)
     return img
@@ -161,11 +249,14 @@ class Camera:
         self.rng = np.random.default_rng(seed + 7919)
         self.fps = fps or 30
         self.gain, self.wb = 1.0, np.ones(3, np.float32)
+        self.k = 0                                   # frames taken (the glare's clock)
+        self.glare = Glare(preset.glare) if preset.glare else None
         self.blur = BackgroundBlur() if preset.background_blur else None
         self.replace = BackgroundReplace() if preset.background_replace else None
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        """The camera first (a phone's upright crop, auto exposure / white balance, low light,
+        """The scene first (the subject far from the camera, glare on the face), the camera next (a
+        phone's upright crop, auto exposure / white balance, low light,
         sensor noise, its MJPEG), then the call app on what the camera delivered (background blur
         or replacement, touch-up), as on a real laptop: the app's filters smooth the sensor's noise
         and blocking, not the other way round. A screen share captures the screen instead: the
@@ -173,6 +264,11 @@ class Camera:
         p = self.p
         if p.portrait:
             img = portrait_crop(img)
+        if p.far_scale:                                # the scene: where the subject sits, its light
+            img = far_away(img, p.far_scale)
+        if self.glare is not None:
+            img = self.glare(img, self.k / self.fps)
+        self.k += 1
         if p.exposure_drift or p.wb_drift:
             # bounded random walks with a time constant of a few seconds
             k = 1.0 / (2.0 * self.fps)

@@ -51,6 +51,8 @@ class Preset:
     background_replace: bool = False   # camera: virtual background, hard matte from a 256x144 mask
     portrait: bool = False       # camera: a phone held upright sends a 9:16 picture (centre crop)
     content: str = "camera"      # "screen": the clip plays in a window of a shared screen (content mode)
+    glare: float = 0.0           # camera: a moving specular highlight on the face, peak as a share of white
+    far_scale: float = 0.0       # camera: the subject far away: the picture scaled to this, set in the room
     share_window: float = 0.5    # screen share: the player window's width / the screen's
     temporal_layers: int = 1     # vp8/vp9: temporal scalability (libwebrtc's 3-layer pattern 0-2-1-2)
     tile_height: int = 0         # receiver: the picture shown in a tile this high (0: as received)
@@ -83,13 +85,13 @@ class Preset:
     def has_camera(self) -> bool:
         return bool(self.noise_sigma or self.exposure_drift or self.wb_drift or self.lowlight or self.mjpeg_quality
                     or self.background_blur or self.background_replace or self.touchup or self.portrait
-                    or self.content == "screen")
+                    or self.content == "screen" or self.glare or self.far_scale)
 
     @property
     def reframes(self) -> bool:
         """The camera stage moves the picture (a crop, a window on a screen): face positions do
         not follow by scaling alone."""
-        return self.portrait or self.content == "screen"
+        return self.portrait or self.content == "screen" or bool(self.far_scale)
 
     HEADER = f"{'name':<17} {'codec':<11} {'size@fps':<14} {'rate':<10} extras"
 
@@ -148,7 +150,7 @@ RANGES = {"width": (0, 7680, True), "height": (0, 4320, True), "fps": (0, 240, T
           "lowlight": (0, 1, False), "mjpeg_quality": (0, 100, True), "touchup": (0, 1, True),
           "jitter_ms": (0, 5_000, True), "cap_kbps": (0, 100_000, True), "share_window": (0.1, 1, True),
           "temporal_layers": (1, 3, True), "tile_height": (0, 4320, True), "record_crf": (0, 51, True),
-          "record_kbps": (0, 100_000, True)}
+          "record_kbps": (0, 100_000, True), "glare": (0, 1, True), "far_scale": (0, 1, False)}
 CONTENTS = ("camera", "screen")
 RECORDERS = ("", "x264-crf", "x264")
 

@@ -60,6 +60,7 @@ class DetectorSettings:
     cache_dir: Path | None = None
     seed: int = 0
     timeout: float = 600.0
+    datasets: Path | None = None       # datasets.toml: where a detector fitted on a dataset finds it
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -199,6 +200,8 @@ KINDS.register("network", "vcbench.detectors.network:NetworkDetector", help="a r
 KINDS.register("file", "vcbench.detectors.byo:FileDetector", help="a .py file, in a child process")
 KINDS.register("plugin", "vcbench.detectors.byo:PluginDetector", help="an installed plug-in")
 KINDS.register("chance", "vcbench.detectors.chance:ChanceDetector", help="seeded uniform scores")
+KINDS.register("handcrafted", "vcbench.detectors.handcrafted:HandcraftedDetector",
+               help="colour histograms + Sobel energy, logistic regression fitted on a train split")
 
 #: every detector by name: the registered networks, ``chance``, and plug-ins once looked up
 DETECTORS: Registry = Registry("detector", base_cls=Detector)
@@ -211,6 +214,9 @@ def _register_builtins() -> None:
     for name, arch in ARCHS.items():
         DETECTORS.register(name, KINDS.entry("network").target, help=arch.help, arch=name)
     DETECTORS.register("chance", KINDS.entry("chance").target, help="seeded uniform scores (a reference row)")
+    DETECTORS.register("handcrafted", KINDS.entry("handcrafted").target,
+                       help="=DATASET: colour histograms + Sobel energy of the face, logistic regression fitted on "
+                            "DATASET's train split (a shortcut warning)")
 
 
 def load_plugins() -> list[str]:

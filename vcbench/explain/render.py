@@ -79,7 +79,7 @@ def render_video(ex, path: Path, threshold: float, smooth: int, still: int | Non
             shot = np.concatenate([img, tl], axis=0)
             writer.write(shot)
             if still is not None and f == still:
-                from .run import write_png
+                from ..models.explain import write_png
 
                 png = write_png(shot, Path(path).with_name(f"{Path(path).stem}.frame{f}.png"))
         ok = True

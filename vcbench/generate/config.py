@@ -36,6 +36,9 @@ class GenerateConfig:
     presets: Path | None = None           # extra presets TOML
     engine: str = "ffmpeg"                # ffmpeg (modelled call) | webrtc (real libwebrtc call) for the presets
     pairs: int | None = None              # draw N (source, target) pairs instead of all
+    pairs_file: Path | None = None        # an explicit source,target list (checked against the splits)
+    match: str | None = None              # "gender": a source only onto a target of its predicted gender
+    genderage: str | None = None          # --match gender's model: a .onnx, or a pack (default: --arcface's)
     seed: int = 0
     self_swap: bool = False
     split: str | None = None              # put every identity in this split instead of drawing
@@ -89,6 +92,8 @@ class GenerateConfig:
             raise ConfigError("val_fraction and test_fraction must be >= 0 and sum to less than 1")
         if self.pairs is not None and self.pairs < 1:
             raise ConfigError(f"pairs must be >= 1, got {self.pairs}")
+        if self.match not in (None, "gender"):
+            raise ConfigError(f"match must be 'gender' (or left out), got {self.match!r}")
         if not 0 <= self.mouth_mask_size <= 100:
             raise ConfigError(f"mouth_mask_size must be within 0-100, got {self.mouth_mask_size:g}")
         if not 0 <= self.min_swapped <= 1:

@@ -173,6 +173,7 @@ class GenerateJob(BatchJob):
             "presets": [p.name for p in self.ctx.presets], "splits": plan.split_of,
             "pairs": [[s.name, t.name] for s, t in plan.pairs], "pairs_requested": self.cfg.pairs,
             "pairs_possible": plan.possible_pairs, "unpaired_targets": plan.unpaired_targets,
+            "match": {"by": self.cfg.match, "predicted": plan.genders} if self.cfg.match else None,
             "face_identities": {q["video_id"]: q["face_identities"] for q in quality if "face_identities" in q} or None,
             "counts": self.counts, "failures": [{"item": a, "reason": b} for a, b in result.failed],
             "provenance": provenance(self.ctx.exe)})

@@ -55,6 +55,7 @@ class Plan:
     refused: list[tuple[str, str]] = field(default_factory=list)   # (file, why) left out of the plan
     unpaired_ids: list[str] = field(default_factory=list)          # identities of the unpaired targets
     cfg_pairs: int | None = None                                   # --pairs, when given
+    genders: dict = field(default_factory=dict)                    # --match gender: name -> prediction
 
 
 def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | None = None) -> list[Item]:
@@ -112,7 +113,7 @@ def assign_splits(identities: list[str], cfg: GenerateConfig, recorded: dict[str
 
 
 PLAN_FILE = "plan.csv"
-PLAN_COLUMNS = ["source", "target", "source_id", "target_id", "split"]
+PLAN_COLUMNS = ["source", "target", "source_id", "target_id", "split", "source_gender", "target_gender"]
 
 
 def recorded_splits(out: Path) -> dict[str, str]:
@@ -146,8 +147,12 @@ def write_plan(plan: "Plan", out: Path) -> Path:
     """``OUT/plan.csv``: one row per (source, target) pair with both identities and the split."""
     from ..fileio import write_csv
 
+    def g(it):
+        return "+".join((plan.genders.get(p.name) or {}).get("gender") or "" for p in (it.parts or (it,)))
+
     return write_csv(out / PLAN_FILE, [{"source": s.name, "target": t.name, "source_id": s.identity,
-                                        "target_id": t.identity, "split": plan.split_of[t.identity]}
+                                        "target_id": t.identity, "split": plan.split_of[t.identity],
+                                        "source_gender": g(s), "target_gender": g(t)}
                                        for s, t in plan.pairs], PLAN_COLUMNS)
 
 
@@ -194,6 +199,19 @@ def make_plan(cfg: GenerateConfig) -> Plan:
     if not allowed:
         raise ConfigError("no (source, target) pair is possible: every source shares an identity or a split with "
                           "no target; add identities, use --self-swap, or put all in one split with --split")
+    genders: dict = {}
+    if cfg.pairs_file is not None:
+        from .match import pairs_from_file
+
+        allowed = pairs_from_file(cfg.pairs_file, allowed, sources, targets, split_of)
+    if cfg.match == "gender":
+        from .match import match_gender
+
+        allowed, genders, unknown = match_gender(allowed, cfg.genderage or cfg.arcface, cfg.face_backend)
+        refused += [(name, why) for name, why in unknown]
+        if not allowed:
+            said = ", ".join(f"{n} {g['gender'] or '?'}" for n, g in sorted(genders.items()))
+            raise ConfigError(f"--match gender: no (source, target) pair has the same predicted gender ({said})")
     pairs = allowed
     if cfg.pairs is not None and cfg.pairs < len(allowed):
         rng = np.random.default_rng(cfg.seed)
@@ -202,7 +220,7 @@ def make_plan(cfg: GenerateConfig) -> Plan:
     used = {t.name for _, t in pairs}
     return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
                 [t.name for t in targets if t.name not in used], len(allowed), refused,
-                [t.identity for t in targets if t.name not in used], cfg.pairs)
+                [t.identity for t in targets if t.name not in used], cfg.pairs, genders)
 
 
 def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:

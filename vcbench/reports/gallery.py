@@ -48,3 +48,17 @@ def thumbnail(video: Path, face_backend: str = "mediapipe", cache_dir: Path | No
             ok, buf = cv2.imencode(".jpg", crop[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
             tmp.write_bytes(buf.tobytes())
     return "data:image/jpeg;base64," + base64.b64encode(thumb.read_bytes()).decode("ascii")
+
+
+def strip_uri(png: Path, height: int = 96) -> str | None:
+    """A heatmap strip (``benchmark --explain``'s PNG) scaled to ``height`` px as a JPEG data URI;
+    None when the file cannot be read."""
+    import cv2
+
+    img = cv2.imread(str(png))
+    if img is None:
+        return None
+    w = max(1, round(img.shape[1] * height / img.shape[0]))
+    ok, buf = cv2.imencode(".jpg", cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA),
+                           [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else None

@@ -32,6 +32,7 @@ class Report:
     cards: list[dict] = field(default_factory=list)
     gallery: list[dict] = field(default_factory=list)
     gallery_notes: list[str] = field(default_factory=list)
+    explained: list[dict] = field(default_factory=list)      # benchmark --explain: per cell, hits and misses
     finetune: list[dict] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
 
@@ -89,6 +90,7 @@ def build(bench: list[BenchRun], fts: list[FinetuneRun], title: str, thumbs: boo
         _time_to_alarm(rep, run)
         _comparisons(rep, run)
         _datasets(rep, run, thumbs)
+        _explained(rep, run)
         rep.provenance.append({"what": f"benchmark {run.path}", "json": json.dumps(
             {"config": run.results.get("config"), "models": run.results.get("models"),
              "timings": run.results.get("timings"), "provenance": run.results.get("provenance")}, indent=1)})
@@ -154,7 +156,22 @@ def _own_point(c: dict) -> dict:
     return own if "f1" in own else ops.get("0.5") or {}
 
 
+def _handcrafted_warning(rep: Report, run: BenchRun) -> None:
+    """The handcrafted baseline (colour histograms + gradient energy) separating a cell is a
+    warning that the data has a shortcut a deep detector could learn too."""
+    from ..contracts import SHORTCUT_AUC
+
+    kinds = {name: (m or {}).get("kind") for name, m in (run.results.get("models") or {}).items()}
+    for c in _cells(run):
+        auc = (c.get("metrics") or {}).get("auc")
+        if kinds.get(c["model"]) == "handcrafted" and isinstance(auc, (int, float)) and auc >= SHORTCUT_AUC:
+            rep.warnings.append(f"{c['model']} (colour histograms + Sobel energy, logistic regression) reaches AUC "
+                                f"{auc:.2f} on {c['dataset']} / {c['preset']}: the data may have a shortcut (colour, "
+                                "sharpness) that a deep detector could learn instead of the swap")
+
+
 def _words(rep: Report, run: BenchRun) -> None:
+    _handcrafted_warning(rep, run)
     cells = _cells(run)
     by = _by_key(cells)
     models = list(run.results.get("models", {}))
@@ -301,6 +318,32 @@ def _operating_points(rep: Report, run: BenchRun) -> None:
         rep.figures.append({"section": "roc", "title": f"Precision-recall: {ds} (clean)",
                             "svg": F.roc_chart(f"Precision-recall: {ds} (clean)", curves, ("recall", "precision"),
                                                diagonal=False)})
+
+
+def _explained(rep: Report, run: BenchRun) -> None:
+    """benchmark --explain: each cell's hits and misses with the strip of their most fake window,
+    read from the run's explain/index.json (scaled to 96 px rows, JPEG data URIs)."""
+    from .gallery import strip_uri
+
+    index_file = Path(run.path) / "explain" / "index.json"
+    if not index_file.is_file():
+        return
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        entries = [e for e in index.get("entries", []) if isinstance(e, dict)]
+    except (OSError, ValueError, AttributeError) as e:
+        rep.warnings.append(f"{index_file}: unreadable ({e}); no heatmap gallery")
+        return
+    cells: dict[tuple, dict] = {}
+    for e in entries:
+        key = (e.get("model"), e.get("dataset"), e.get("preset"))
+        c = cells.setdefault(key, {"model": key[0], "dataset": key[1], "preset": key[2],
+                                   "threshold": float(e.get("threshold", 0.5)),
+                                   "threshold_from": e.get("threshold_from", ""), "items": []})
+        c["items"].append({"kind": e.get("kind"), "video_id": e.get("video_id"), "label": e.get("label"),
+                           "score": float(e.get("score", float("nan"))),
+                           "img": strip_uri(Path(run.path) / e["most"]) if e.get("most") else None})
+    rep.explained.extend(cells[k] for k in sorted(cells, key=lambda k: tuple(str(x) for x in k)))
 
 
 def _time_to_alarm(rep: Report, run: BenchRun) -> None:

@@ -1,0 +1,126 @@
+"""``benchmark --explain N``: after scoring, the N most confident hits and the N most confident
+misses of every cell (model x dataset x preset, the evaluated split) explained with Grad-CAM
+(:mod:`vcbench.models.explain`), the same windows the benchmark scored.
+
+A hit is a video the cell's operating threshold classifies right (the model's own threshold, else
+the one tuned on the target's val split, else 0.5: the first the results hold), a miss one it
+classifies wrong; confidence is the distance of the score from that threshold. Written under
+``<run>/explain/<model>/<dataset>/<preset>/``: ``<hit|miss><k>-<video>.npz`` and its two PNG strips;
+``<run>/explain/index.json`` lists them (the report's heatmap gallery reads it). Detectors without
+a network (``chance``, ``.py`` files, plug-ins) are named and left out.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import ConfigError, VcbenchError
+
+EXPLAIN_DIR = "explain"
+INDEX = "index.json"
+
+
+def cell_threshold(cell: dict) -> tuple[float, str]:
+    ops = cell.get("operating_points") or {}
+    for key, label in (("model", "the model's own"), ("target_val", "tuned on the target's val split")):
+        op = ops.get(key) or {}
+        if isinstance(op.get("threshold"), (int, float)) and "tp" in op:
+            return float(op["threshold"]), label
+    return 0.5, "0.5 (no own or val threshold)"
+
+
+def pick(rows: list[dict], threshold: float, n: int) -> dict[str, list[dict]]:
+    """The ``n`` most confident hits and misses of a cell's scored rows."""
+    hits, misses = [], []
+    for r in rows:
+        s, y = float(r["score"]), int(r["label"])
+        (hits if (s >= threshold) == (y == 1) else misses).append(r)
+    conf = lambda r: (-abs(float(r["score"]) - threshold), r["video_id"])  # noqa: E731
+    return {"hit": sorted(hits, key=conf)[:n], "miss": sorted(misses, key=conf)[:n]}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:80] or "video"
+
+
+def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
+    """Explain the picks of every cell of the finished run ``cfg.out`` (results ``res``); returns
+    and writes the index."""
+    from ..conference.presets import load_presets
+    from ..conference.renditions import pair_seed, rendition
+    from ..contracts import PRED_COLUMNS, checked_predictions, read_rows
+    from ..datasets import get_dataset
+    from ..detectors import load_detectors
+    from ..faces.tracking import LazyBackend
+    from ..fileio import write_json
+    from ..models.explain import explain_video, strip, write_npz, write_png
+    from ..registry import lookup
+    from ..runtime import resolve_device
+    from .runner import detector_settings, plan_items
+
+    out = Path(cfg.out) / EXPLAIN_DIR
+    rows = checked_predictions(read_rows(Path(cfg.out) / "predictions.csv", PRED_COLUMNS), Path(cfg.out) / "predictions.csv")
+    latest = {(r["model"], r["dataset"], r["preset"], r["video_id"]): r for r in rows}
+    available = load_presets(cfg.presets)
+    presets = {p: (None if p == "clean" else lookup("preset", p, available)) for p in cfg.preset}
+    device = resolve_device(cfg.device)
+    index: dict = {"n": n, "split": cfg.split, "entries": [], "skipped_models": {}, "failed": []}
+    nets = {}
+    dets = load_detectors(cfg.model, detector_settings(cfg))
+    try:
+        for d in dets:
+            try:
+                nets[d.name] = d.explain_network().eval()
+            except ConfigError as e:
+                index["skipped_models"][d.name] = str(e)
+        places: dict[tuple[str, str], dict] = {}
+        for dname in cfg.dataset:
+            ds = get_dataset(dname, cfg.datasets)
+            for pname, items in plan_items(cfg, ds, presets).items():
+                places[(dname, pname)] = {"ds": ds, "items": {r.video_id: (r, p) for r, p in items}}
+        backend = LazyBackend(cfg.face_backend)
+        try:
+            for cell in res.get("cells", []):
+                model, dname, pname = cell["model"], cell["dataset"], cell["preset"]
+                if model not in nets or (dname, pname) not in places:
+                    continue
+                thr, thr_from = cell_threshold(cell)
+                mine = [r for k, r in latest.items() if k[:3] == (model, dname, pname)
+                        and r["split"] == cfg.split and r["status"] == "ok" and r["score"] is not None]
+                place = places[(dname, pname)]
+                for kind, chosen in pick(mine, thr, n).items():
+                    for k, r in enumerate(chosen):
+                        rec, path = place["items"].get(r["video_id"], (None, None))
+                        name = f"{kind}{k}-{_safe(r['video_id'])}"
+                        folder = out / _safe(model) / _safe(dname) / _safe(pname)
+                        try:
+                            if rec is None:
+                                raise VcbenchError(f"{r['video_id']}: no longer in dataset {dname!r}")
+                            if path is None:
+                                path = rendition(place["ds"].abspath(rec), presets[pname],
+                                                 pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
+                                                 engine=cfg.engine)
+                            ex = explain_video(Path(path), nets[model], device, backend, "gradcam", None,
+                                               cfg.mode, cfg.clips, max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
+                            meta = {"model": model, "dataset": dname, "preset": pname, "video_id": r["video_id"],
+                                    "label": int(r["label"]), "score": float(r["score"]), "threshold": thr,
+                                    "kind": kind, "method": "gradcam", "fps": ex.fps, "n_frames": ex.n_frames}
+                            files = {"npz": write_npz(ex, folder / f"{name}.npz", meta)}
+                            for side in ("most", "least"):
+                                _, clip, maps = ex.extremes[side]
+                                files[side] = write_png(strip(clip, maps), folder / f"{name}.{side}-fake.png")
+                            index["entries"].append({**meta, "threshold_from": thr_from,
+                                                     **{k2: str(v.relative_to(Path(cfg.out))) for k2, v in files.items()}})
+                        except VcbenchError as e:
+                            index["failed"].append({"model": model, "dataset": dname, "preset": pname,
+                                                    "video_id": r["video_id"], "why": str(e)})
+        finally:
+            backend.close()
+    finally:
+        for d in dets:
+            d.close()
+    write_json(out / INDEX, index)
+    echo(f"explained {len(index['entries'])} video(s) ({n} most confident hits and misses per cell) -> {out}"
+         + (f"; {len(index['failed'])} failed" if index["failed"] else "")
+         + "".join(f"\n  {m}: not explained ({why})" for m, why in index["skipped_models"].items()))
+    return index
