@@ -236,6 +236,18 @@ def test_explain_writes_maps_strips_and_the_annotated_video(carphone, cli_runner
     assert np.allclose(z["importance"].sum(1), 1, atol=1e-4)
     # explaining changes no score: the dense windows' fp32 probabilities are the scorer's
     assert abs(float(z["score"].mean()) - before[0].score) < 1e-4
+    # score --timeline carries the call's events frame by frame
+    import csv
+
+    from vcbench.contracts import read_call_events
+    from vcbench.scoring import write_timeline
+
+    write_timeline(before, tmp_path / "tl.csv")
+    ev = {e["frame"]: e for e in read_call_events(call)}
+    rows = list(csv.DictReader(open(tmp_path / "tl.csv")))
+    assert rows and all(r["repeat"] == str(ev[int(r["frame"])]["repeat"]) and
+                        r["source"] == str(ev[int(r["frame"])]["source"]) for r in rows)
+    assert any(r["repeat"] == "True" for r in rows)
     meta = json.loads(str(z["meta"]))
     assert meta["n_frames"] == probe(call).frames
     import cv2

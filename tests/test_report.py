@@ -252,3 +252,21 @@ def test_axis_ticks_are_round_and_tiny_p_values_are_not_zero():
     labels = re.findall(r">([0-9.e+-]+)</text>", svg)
     assert "174.343" not in svg.replace("at 174.343", "") and {"200", "500", "1000"} <= set(labels)
     assert fmt_p(0.0) == "< 1e-6" and fmt_p(3e-7) == "< 1e-6" and fmt_p(0.01234) == "0.0123" and fmt_p(None) == "undefined"
+
+
+def test_pair_timeline_draws_each_models_window_scores_and_the_calls_events(tmp_path):
+    from vcbench.contracts import call_event_rows, call_event_text, call_events_path
+    from vcbench.reports.render import _pair_timeline
+
+    video = tmp_path / "fake.mp4"
+    shown = list(range(10)) + [9] * 8 + list(range(18, 60))            # a freeze of 8 frames at frame 10
+    res = ["640x360"] * 40 + ["320x180"] * 20                           # a switch at frame 40
+    key = [True] + [False] * 17 + [True] + [False] * 41                 # a keyframe ends the freeze
+    call_events_path(video).write_text(call_event_text(call_event_rows(30.0, shown, shown, key, res, None)))
+    wins = [{"model": m, "dataset": "d", "preset": "lossy", "video_id": vid, "fps": 30.0, "frames": 60,
+             "clip_len": 8, "tracks": {"0": [[s, 0.9 if vid == "f" else 0.2] for s in range(0, 53, 4)]}}
+            for m in ("a", "b") for vid in ("f", "r")]
+    svg = _pair_timeline("d", "lossy", wins, "r", "f", video)
+    assert svg.count("<polyline") == 4 and "a (fake)" in svg and "b (real)" in svg
+    assert "freeze at 0.33 s" in svg and "keyframe at 0.60 s" in svg and "resolution switch at 1.33 s" in svg
+    assert _pair_timeline("d", "other", wins, "r", "f", video) == ""       # no windows under that preset

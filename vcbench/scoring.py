@@ -485,10 +485,24 @@ def write_scores(results: list[VideoScore], path: Path, model: str, checkpoint=N
     return write_csv(path, rows, SCORE_COLUMNS)
 
 
+TIMELINE_COLUMNS = ["video", "track_id", "frame", "score", "source", "repeat", "keyframe", "resolution", "kbps"]
+
+
 def write_timeline(results: list[VideoScore], path: Path) -> None:
-    """Per-frame scores: CSV (video, track_id, frame, score) or JSON, by the file's suffix."""
-    rows = [{"video": r.video, "track_id": t.track_id, "frame": f, "score": round(s, 6)}
-            for r in results for t in r.tracks for f, s in t.frame_scores.items()]
+    """Per-frame scores: CSV (``TIMELINE_COLUMNS``) or JSON, by the file's suffix. Where the video
+    has the simulator's event track (``<video>.events.jsonl``), each frame carries what the call
+    did to it (the input frame shown, a repeat, a keyframe, the resolution, the rate); else those
+    columns are empty."""
+    from .contracts import read_call_events
+
+    rows = []
+    for r in results:
+        events = {e["frame"]: e for e in (read_call_events(r.video) or [])}
+        for t in r.tracks:
+            for f, s in t.frame_scores.items():
+                e = events.get(int(f), {})
+                rows.append({"video": r.video, "track_id": t.track_id, "frame": f, "score": round(s, 6),
+                             **{k: e.get(k) for k in ("source", "repeat", "keyframe", "resolution", "kbps")}})
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".json":
             tmp.write_text(json.dumps(rows, indent=1))
@@ -496,6 +510,6 @@ def write_timeline(results: list[VideoScore], path: Path) -> None:
             import csv
 
             with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["video", "track_id", "frame", "score"])
+                w = csv.DictWriter(f, fieldnames=TIMELINE_COLUMNS)
                 w.writeheader()
                 w.writerows(rows)

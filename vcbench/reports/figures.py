@@ -176,3 +176,45 @@ def tick_label(v: float) -> str:
         return f"{r:.3g}"
     return f"{r:.6f}".rstrip("0").rstrip(".") if r != int(r) else str(int(r))
 
+
+
+#: call event kind -> (colour, label) of its tick under a score timeline
+EVENT_STYLE = {"freeze": ("#1f77b4", "freeze"), "keyframe": ("#e0a800", "keyframe"),
+               "resolution": ("#9467bd", "resolution switch")}
+
+
+def timeline_chart(title: str, series: dict[str, list[tuple[float, float]]], marks: dict[str, list[float]],
+                   xmax: float, threshold: float | None = None) -> str:
+    """Score vs seconds into the video, a line per series (a model on the real or the fake), the
+    call's events as ticks along the bottom (freezes, keyframes, resolution switches), the
+    threshold dashed."""
+    if not series or xmax <= 0:
+        return ""
+    fx = lambda v: ML + min(max(v, 0.0), xmax) / xmax * (W - ML - MR)  # noqa: E731
+    fy = _yscale(0.0, 1.0)
+    body = []
+    if threshold is not None:
+        body.append(f'<line x1="{ML}" y1="{fy(threshold):.1f}" x2="{W - MR}" y2="{fy(threshold):.1f}" '
+                    f'stroke="#888" stroke-dasharray="4 3"><title>threshold {threshold:.3f}</title></line>')
+    for kind, times in marks.items():
+        c, label = EVENT_STYLE.get(kind, ("#444", kind))
+        for t in times:
+            body.append(f'<line x1="{fx(t):.1f}" y1="{H - MB - 9}" x2="{fx(t):.1f}" y2="{H - MB}" stroke="{c}" '
+                        f'stroke-width="2"><title>{escape(label)} at {t:.2f} s</title></line>')
+    for i, (name, pts) in enumerate(series.items()):
+        pts = sorted(pts)
+        dash = ' stroke-dasharray="5 3"' if name.endswith("(real)") else ""
+        if len(pts) > 1:
+            body.append(f'<polyline fill="none" stroke="{colour(i // 2)}" stroke-width="1.5"{dash} points="'
+                        + " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in pts) + f'"><title>{escape(name)}</title>'
+                        '</polyline>')
+    legend = _legend(list(series))
+    legend = [seg.replace(f'fill="{colour(i)}"', f'fill="{colour(i // 2)}"', 1) for i, seg in enumerate(legend)]
+    kinds = [k for k in marks if marks[k]]
+    for j, kind in enumerate(kinds):
+        c, label = EVENT_STYLE.get(kind, ("#444", kind))
+        y = MT + 10 + 16 * (len(series) + j)
+        legend.append(f'<rect x="{W - MR + 8}" y="{y - 8}" width="3" height="10" fill="{c}"/>'
+                      f'<text x="{W - MR + 22}" y="{y + 1}" font-size="10">{escape(label)}</text>')
+    return _frame(title, "seconds into the video", "p(fake), per window", body + legend,
+                  [(fx(v), tick_label(v)) for v in nice_ticks(0, xmax)], [(fy(v), f"{v:.1f}") for v in _ticks(0, 1)])

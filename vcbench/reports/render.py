@@ -538,7 +538,11 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
     if fake is None or real is None:
         rep.gallery_notes.append(f"{ds.name}: no real/fake pair in the {split} split to show")
         return
-    row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": []}
+    row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": [], "timelines": []}
+    windows = _pair_windows(run, ds.name, (real.video_id, fake.video_id))
+    if not windows:
+        rep.gallery_notes.append(f"{ds.name}: no per-window scores for the pair's score timelines (they come with "
+                                 "benchmark --streaming)")
     for pname in cfg.get("preset", []):
         item = {"preset": pname}
         for side, rec in (("real", real), ("fake", fake)):
@@ -553,14 +557,66 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
                 path = rendition_path(ds.abspath(rec), presets[pname],
                                       pair_seed(cfg.get("seed", 0), rec.pair_id or rec.video_id, pname),
                                       cfg.get("engine", "ffmpeg"))
+            item[f"{side}_path"] = path
             try:
                 item[side] = thumbnail(path, cfg.get("face_backend", "mediapipe"),
                                        Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None)
             except (VcbenchError, OSError) as e:
                 item[side] = None
                 rep.gallery_notes.append(f"{ds.name} / {pname} / {side}: {str(e).splitlines()[0][:200]}")
+        if windows:
+            svg = _pair_timeline(ds.name, pname, windows, real.video_id, fake.video_id, item.get("fake_path"))
+            if svg:
+                row["timelines"].append({"preset": pname, "svg": svg})
+        item.pop("real_path", None)
+        item.pop("fake_path", None)
         row["items"].append(item)
     rep.gallery.append(row)
+
+
+def _pair_windows(run: BenchRun, dataset: str, video_ids: tuple[str, ...]) -> list[dict]:
+    """The pair's rows of the run's windows.jsonl (a ``--streaming`` run), else []."""
+    from ..contracts import WINDOWS_FILE, read_windows
+    from ..errors import VcbenchError
+
+    try:
+        rows = read_windows(Path(run.path) / WINDOWS_FILE)
+    except (VcbenchError, OSError):
+        return []
+    return [w for w in rows if w.get("dataset") == dataset and w.get("video_id") in video_ids]
+
+
+def _pair_timeline(dataset: str, preset: str, windows: list[dict], real_id: str, fake_id: str, fake_path) -> str:
+    """Score vs time of the real and the fake under one condition, every model, with the events of
+    the fake's call (the pair shares its seed: the same losses hit both)."""
+    from ..contracts import call_event_marks, read_call_events
+    from ..errors import VcbenchError
+
+    series: dict[str, list] = {}
+    xmax, fps = 0.0, None
+    for model in sorted({w["model"] for w in windows if w.get("preset") == preset}):
+        for side, vid in (("fake", fake_id), ("real", real_id)):
+            w = next((x for x in windows if (x["model"], x["preset"], x["video_id"]) == (model, preset, vid)), None)
+            if w is None or not w.get("fps"):
+                continue
+            fps = fps or float(w["fps"])
+            best: dict[int, float] = {}
+            for ws in w["tracks"].values():
+                for start, prob in ws:
+                    end = int(start) + int(w["clip_len"]) - 1
+                    best[end] = max(best.get(end, 0.0), float(prob))
+            series[f"{model} ({side})"] = [(end / float(w["fps"]), p) for end, p in sorted(best.items())]
+            xmax = max(xmax, int(w["frames"]) / float(w["fps"]))
+    if not series:
+        return ""
+    marks: dict[str, list[float]] = {}
+    try:
+        events = read_call_events(fake_path) if fake_path is not None else None
+    except (VcbenchError, OSError):
+        events = None
+    if events and fps:
+        marks = {k: [f / fps for f in v] for k, v in call_event_marks(events, fps).items()}
+    return F.timeline_chart(f"{dataset} / {preset}: score over time", series, marks, xmax)
 
 
 def _finetune(rep: Report, ft: FinetuneRun) -> None:
