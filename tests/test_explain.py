@@ -280,8 +280,18 @@ def small_calls(tmp_path_factory, carphone):
                             "18", "-pix_fmt", "yuv420p", str(root / label / f"{name}.mp4")], check=True)
             split["val" if k == 2 else "train" if k > 2 else "test"].append(name)
     (root / "split.json").write_text(json.dumps(split))
-    return write_toml(root.parent / "d.toml", f'[datasets.calls]\nkind = "folder"\nroot = "{root}"\n'
-                                              f'split_file = "{root / "split.json"}"\n')
+    folder = write_toml(root.parent / "f.toml", f'[datasets.calls]\nkind = "folder"\nroot = "{root}"\n'
+                                                f'split_file = "{root / "split.json"}"\n')
+    # the same videos as a manifest whose fakes name the real they were made from (fake_k <- real_k)
+    import dataclasses
+
+    from vcbench.datasets import get_dataset
+    from vcbench.datasets.base import write_manifest
+
+    recs = [dataclasses.replace(r, pair_id="real/real_" + r.video_id.rsplit("_", 1)[1]) for r in
+            get_dataset("calls", folder).records]
+    write_manifest(recs, root / "manifest.csv")
+    return write_toml(root.parent / "d.toml", f'[datasets.calls]\nkind = "manifest"\nroot = "{root}"\n')
 
 
 @needs_faces
@@ -316,6 +326,11 @@ def test_benchmark_explains_the_most_confident_hits_and_misses_and_the_report_sh
             assert json.loads(str(z["meta"]))["video_id"] == best["video_id"] and z["maps"].shape[1:] == (8, 56, 56)
             assert (out / got[kind]["most"]).is_file() and (out / got[kind]["least"]).is_file()
     assert all(e["model"] == "altfreezing-tiny" for e in index["entries"]) and not index["failed"]
+    # the gallery pair (the first test fake and its real) under each condition, the same window each time
+    pairs = {(e["preset"], e["side"]): e for e in index["pairs"]}
+    assert set(pairs) == {(p, s) for p in ("clean", "ffpp-c23") for s in ("real", "fake")}
+    assert pairs["clean", "fake"]["video_id"] == "fake/fake_0" and pairs["clean", "real"]["video_id"] == "real/real_0"
+    assert pairs["clean", "fake"]["frames"] == pairs["ffpp-c23", "fake"]["frames"] == list(range(8, 16))
 
     report = tmp_path / "r.html"
     r = cli_runner.invoke(cli, ["report", str(out), "-o", str(report), "--no-thumbnails"])
@@ -323,7 +338,8 @@ def test_benchmark_explains_the_most_confident_hits_and_misses_and_the_report_sh
     html = report.read_text()
     section = html[html.index('id="heatmaps"'):]
     section = section[:section.index("</section>")]
-    assert section.count("data:image/jpeg;base64,") == len(index["entries"])
+    assert section.count("data:image/jpeg;base64,") == len(index["entries"]) + len(index["pairs"])
+    assert "the gallery pair (real real/real_0 / fake fake/fake_0)" in section
 
 
 @needs_faces

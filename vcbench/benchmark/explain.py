@@ -80,6 +80,7 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
                 places[(dname, pname)] = {"ds": ds, "items": {r.video_id: (r, p) for r, p in items}}
         backend = LazyBackend(cfg.face_backend)
         try:
+            _explain_pairs(cfg, nets, places, presets, device, backend, out, index)
             for cell in res.get("cells", []):
                 model, dname, pname = cell["model"], cell["dataset"], cell["preset"]
                 if model not in nets or (dname, pname) not in places:
@@ -124,3 +125,46 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
          + (f"; {len(index['failed'])} failed" if index["failed"] else "")
          + "".join(f"\n  {m}: not explained ({why})" for m, why in index["skipped_models"].items()))
     return index
+
+
+def _explain_pairs(cfg, nets: dict, places: dict, presets: dict, device, backend, out: Path, index: dict) -> None:
+    """The report's gallery pair (``datasets.base.gallery_pair``) under every condition, the same
+    window each time (each face's middle window: ``--mode sparse --clips 1``), so the maps of one
+    face under each call sit side by side."""
+    from ..conference.renditions import pair_seed, rendition
+    from ..datasets.base import gallery_pair, held_condition
+    from ..models.explain import explain_video, strip, write_npz, write_png
+
+    for dname in cfg.dataset:
+        first = next((v for (d, _), v in places.items() if d == dname), None)
+        if first is None:
+            continue
+        ds = first["ds"]
+        pair = gallery_pair(ds.records, cfg.split)
+        if pair is None:
+            continue
+        for model, net in nets.items():
+            for pname in cfg.preset:
+                for side, rec in zip(("real", "fake"), pair):
+                    folder = out / _safe(model) / _safe(dname) / _safe(pname)
+                    try:
+                        own = held_condition(ds.records, rec, pname)
+                        if pname == "clean" or own is not None:
+                            path = ds.abspath(own or rec)
+                        else:
+                            path = rendition(ds.abspath(rec), presets[pname],
+                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
+                                             engine=cfg.engine)
+                        ex = explain_video(Path(path), net, device, backend, "gradcam", None, "sparse", 1,
+                                           max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
+                        _, clip, maps = ex.extremes["most"]
+                        meta = {"model": model, "dataset": dname, "preset": pname, "video_id": rec.video_id,
+                                "label": int(rec.label), "kind": "pair", "side": side, "method": "gradcam",
+                                "score": ex.score[0], "frames": [int(f) for f in ex.frames[0]]}
+                        files = {"npz": write_npz(ex, folder / f"pair-{side}.npz", meta),
+                                 "strip": write_png(strip(clip, maps, 4), folder / f"pair-{side}.png")}
+                        index.setdefault("pairs", []).append(
+                            {**meta, **{k: str(v.relative_to(Path(cfg.out))) for k, v in files.items()}})
+                    except VcbenchError as e:
+                        index["failed"].append({"model": model, "dataset": dname, "preset": pname,
+                                                "video_id": rec.video_id, "why": f"gallery pair: {e}"})

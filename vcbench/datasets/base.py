@@ -63,6 +63,24 @@ class Dataset:
         return Dataset(self.name, self.kind, self.root, [r for r in self.records if r.split == split], self.excluded)
 
 
+def gallery_pair(records, split: str):
+    """The real/fake pair a report shows under each condition (and ``benchmark --explain``
+    explains under each): the first fake of ``split`` (by video id, its clean version) and the
+    real it was made from; None when the split has no such pair."""
+    recs = [r for r in records if r.split == split and r.preset in ("clean", "")]
+    fake = next((r for r in sorted(recs, key=lambda r: r.video_id) if r.label == 1), None)
+    real = next((r for r in recs if fake is not None and r.label == 0 and (r.video_id == fake.pair_id
+                                                                           or r.pair_id == fake.pair_id)), None)
+    return None if fake is None or real is None else (real, fake)
+
+
+def held_condition(records, rec, preset: str):
+    """The record of the same video (target, source, method) under ``preset`` when the dataset
+    holds that condition itself (a generated dataset), else None (it is rendered)."""
+    return next((r for r in records if r.preset == preset and r.label == rec.label and r.method == rec.method
+                 and r.source_id == rec.source_id and r.target_id == rec.target_id and r.target_id), None)
+
+
 def unique_ids(records: Iterable[VideoRecord], where: str) -> None:
     seen: dict[str, str] = {}
     for r in records:

@@ -33,6 +33,7 @@ class Report:
     gallery: list[dict] = field(default_factory=list)
     gallery_notes: list[str] = field(default_factory=list)
     explained: list[dict] = field(default_factory=list)      # benchmark --explain: per cell, hits and misses
+    explained_pairs: list[dict] = field(default_factory=list)  # ... and the gallery pair under every condition
     finetune: list[dict] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
 
@@ -344,6 +345,18 @@ def _explained(rep: Report, run: BenchRun) -> None:
                            "score": float(e.get("score", float("nan"))),
                            "img": strip_uri(Path(run.path) / e["most"]) if e.get("most") else None})
     rep.explained.extend(cells[k] for k in sorted(cells, key=lambda k: tuple(str(x) for x in k)))
+    pairs: dict[tuple, dict] = {}
+    for e in index.get("pairs", []) if isinstance(index.get("pairs"), list) else []:
+        if not isinstance(e, dict) or e.get("side") not in ("real", "fake"):
+            continue
+        g = pairs.setdefault((e.get("model"), e.get("dataset")), {"model": e.get("model"), "dataset": e.get("dataset"),
+                                                                  "presets": [], "real": {}, "fake": {}, "ids": {}})
+        if e.get("preset") not in g["presets"]:
+            g["presets"].append(e.get("preset"))
+        g[e["side"]][e.get("preset")] = {"img": strip_uri(Path(run.path) / e["strip"]) if e.get("strip") else None,
+                                         "score": float(e.get("score", float("nan"))), "frames": e.get("frames") or []}
+        g["ids"][e["side"]] = e.get("video_id")
+    rep.explained_pairs.extend(pairs[k] for k in sorted(pairs, key=lambda k: tuple(str(x) for x in k)))
 
 
 def _time_to_alarm(rep: Report, run: BenchRun) -> None:
@@ -529,15 +542,15 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
     from ..errors import VcbenchError
     from .gallery import thumbnail
 
+    from ..datasets.base import gallery_pair, held_condition
+
     cfg = run.results.get("config", {})
     split = run.results.get("split")
-    recs = [r for r in ds.records if r.split == split and r.preset in ("clean", "")]
-    fake = next((r for r in sorted(recs, key=lambda r: r.video_id) if r.label == 1), None)
-    real = next((r for r in recs if fake is not None and r.label == 0 and (r.video_id == fake.pair_id
-                                                                           or r.pair_id == fake.pair_id)), None)
-    if fake is None or real is None:
+    pair = gallery_pair(ds.records, split)
+    if pair is None:
         rep.gallery_notes.append(f"{ds.name}: no real/fake pair in the {split} split to show")
         return
+    real, fake = pair
     row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": [], "timelines": []}
     windows = _pair_windows(run, ds.name, (real.video_id, fake.video_id))
     if not windows:
@@ -547,8 +560,7 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
         item = {"preset": pname}
         for side, rec in (("real", real), ("fake", fake)):
             # a generated dataset holds the condition itself: the same video (target, source, method) under it
-            own = next((r for r in ds.records if r.preset == pname and r.label == rec.label and r.method == rec.method
-                        and r.source_id == rec.source_id and r.target_id == rec.target_id and r.target_id), None)
+            own = held_condition(ds.records, rec, pname)
             if pname == "clean":
                 path = ds.abspath(rec)
             elif own is not None:
