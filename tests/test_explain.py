@@ -186,6 +186,8 @@ def test_a_frozen_frame_gets_the_map_of_the_frame_it_repeats(carphone, tmp_path)
     assert len(repeats) >= 5 and stats["freezes"] >= 1
     assert call_event_marks(ev, stats["fps"])["freeze"] == [a for a, _ in stats["freeze_frames"]]
     assert ev[0]["keyframe"] and all(e["resolution"] == "176x144" and e["kbps"] == 1200 for e in ev)
+    lost = [e["lost"] for e in ev]                  # packets the link dropped, per frame where first shown
+    assert 0 < sum(lost) <= stats["transport"]["lost"] and call_event_marks(ev, stats["fps"])["loss"]
 
     ex = explain_video(out, FrameNet().eval(), "cpu", LazyBackend("mediapipe"), cache_dir=tmp_path / "cache")
     by = {(t, int(f[0])): i for i, (t, f) in enumerate(zip(ex.track, ex.frames))}

@@ -324,6 +324,8 @@ __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS",
 
 CALL_EVENTS_SUFFIX = ".events.jsonl"
 CALL_EVENT_KEYS = ("frame", "t", "source", "repeat", "keyframe", "resolution", "kbps")
+#: optional: ``lost``, packets of the shown frame the link dropped (counted where it is first shown;
+#: retransmissions that were lost too count again), where the engine records them (the ffmpeg engine)
 
 
 def call_events_path(video: str | Path) -> Path:
@@ -333,7 +335,7 @@ def call_events_path(video: str | Path) -> Path:
 
 
 def call_event_rows(fps: float, shown: list, source: list[int], keyframe: list, resolution: list[str],
-                    kbps: list | None = None) -> list[dict]:
+                    kbps: list | None = None, lost: list | None = None) -> list[dict]:
     """One row per output frame ``j``: its time, the input frame it shows (``source``, -1 before
     the first), ``repeat`` (it shows the same decoded picture as frame ``j - 1``: a freeze when it
     lasts), ``keyframe`` (a keyframe is first shown here; None where the engine cannot say),
@@ -347,6 +349,8 @@ def call_event_rows(fps: float, shown: list, source: list[int], keyframe: list, 
                      "repeat": bool(j > 0 and shown[j] == shown[j - 1]),
                      "keyframe": None if keyframe[j] is None else bool(keyframe[j]), "resolution": resolution[j],
                      "kbps": None if kbps is None or kbps[j] is None else round(float(kbps[j]), 1)})
+        if lost is not None:
+            rows[-1]["lost"] = int(lost[j])
     return rows
 
 
@@ -396,12 +400,15 @@ def freezes_of(shown: list[int], fps: float) -> list[tuple[int, int]]:
 def call_event_marks(rows: list[dict], fps: float) -> dict[str, list[int]]:
     """The frames a timeline marks: where a freeze starts (:func:`freezes_of`: the picture held
     for WebRTC's freeze threshold), where a keyframe is shown (after the first frame), where the
-    resolution changes."""
+    resolution changes, and (where the engine recorded losses) where a frame that lost packets is
+    first shown."""
     ids, k = [], 0
     for r in rows:
         k += 0 if r["repeat"] else 1
         ids.append(k)
     out: dict[str, list[int]] = {"freeze": [a for a, _ in freezes_of(ids, fps)], "keyframe": [], "resolution": []}
+    if any("lost" in r for r in rows):
+        out["loss"] = [r["frame"] for r in rows if r.get("lost")]
     for prev, r in zip(rows, rows[1:]):
         if r["keyframe"]:
             out["keyframe"].append(r["frame"])

@@ -7,7 +7,8 @@ import numpy as np
 
 GREY, GREEN, RED, WHITE = (160, 160, 160), (40, 200, 60), (230, 40, 40), (255, 255, 255)
 #: event kind -> colour of its tick on the timeline
-EVENT_COLOURS = {"freeze": (80, 160, 255), "keyframe": (255, 210, 0), "resolution": (220, 90, 255)}
+EVENT_COLOURS = {"freeze": (80, 160, 255), "keyframe": (255, 210, 0), "resolution": (220, 90, 255),
+                 "loss": (255, 90, 90)}
 
 
 def score_colour(running: float | None, alarm: bool) -> tuple[int, int, int]:

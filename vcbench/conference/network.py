@@ -76,6 +76,7 @@ class FramePlan:
     keyframes: list[int] = field(default_factory=lambda: [0])
     freezes: list[tuple[int, int]] = field(default_factory=list)
     transport: dict = field(default_factory=dict)      # what the transport did (packets, NACKs, PLIs)
+    lost: dict = field(default_factory=dict)           # sent frame -> packets of it the link dropped
 
     @property
     def identity(self) -> bool:
@@ -147,6 +148,7 @@ class _Call:
         self.render: dict[int, float] = {}
         self.last_render = 0.0
         self.count = {"packets": 0, "lost": 0, "retransmissions": 0, "nacks": 0, "plis": 0, "given_up": 0}
+        self.lost_by_frame: dict[int, int] = {}  # sent frame -> its packets the link dropped (retransmissions too)
 
     # -- plumbing ----------------------------------------------------------------------------
     def at(self, t: float, kind: str, *args) -> None:
@@ -161,6 +163,8 @@ class _Call:
         due = self.up.admit(nbytes + 50, t)
         if due is None:
             self.count["lost"] += 1
+            frame = self.history[seq][0]
+            self.lost_by_frame[frame] = self.lost_by_frame.get(frame, 0) + 1
         else:
             self.at(due, "packet", seq)
         self.history[seq][3] = t
@@ -392,4 +396,4 @@ class _Call:
         transport = dict(self.count, retransmitted_frames=self.nacked_frames, startup_frames=startup,
                          jitter_delay_ms=round(self.jitter_delay() * 1000, 1),
                          lag_ms={"mean": round(float(np.mean(lag)), 1), "max": round(float(np.max(lag)), 1)})
-        return FramePlan(shown, sorted(set(self.keyframes)), freezes, transport)
+        return FramePlan(shown, sorted(set(self.keyframes)), freezes, transport, dict(self.lost_by_frame))

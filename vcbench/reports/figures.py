@@ -180,7 +180,7 @@ def tick_label(v: float) -> str:
 
 #: call event kind -> (colour, label) of its tick under a score timeline
 EVENT_STYLE = {"freeze": ("#1f77b4", "freeze"), "keyframe": ("#e0a800", "keyframe"),
-               "resolution": ("#9467bd", "resolution switch")}
+               "resolution": ("#9467bd", "resolution switch"), "loss": ("#d62728", "packets lost")}
 
 
 def timeline_chart(title: str, series: dict[str, list[tuple[float, float]]], marks: dict[str, list[float]],
