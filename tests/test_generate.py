@@ -601,7 +601,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
     values = {"source": "faces", "target": "videos", "out": "ds", "swapper": "inswapper", "swapper_model": "m.onnx",
               "arcface": "antelopev2", "face_backend": "mediapipe", "select": "largest", "map": ["alice=0", "bob=1"], "timing": "video", "mouth_mask": True,
               "mouth_mask_size": 25.0, "enhancer": "gpen512", "enhancer_model": "GPEN-BFR-512.onnx", "color": True, "poisson": True, "preset": ["clean", "mine"], "presets": str(presets), "engine": "webrtc", "pairs": 3,
-              "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
+              "pairs_file": "pairs.csv", "match": "gender", "genderage": "genderage.onnx", "seed": 4, "self_swap": True, "split": "val", "val_fraction": 0.1, "test_fraction": 0.3,
               "max_frames": 50, "every": 5, "min_face_fraction": 0.7, "min_swapped": 0.25, "max_gap": 1.5, "crf": 20, "master": "dlc",
               "shard": "1/2",
               "ffmpeg": "ffmpeg", "cache_dir": "cache", "note": "pilot data", "plan": True}
@@ -619,7 +619,7 @@ def test_every_generate_flag_is_a_config_key(tmp_path):
     written = cfg.to_json()
     for k, v in values.items():
         got = written[k]
-        if k in ("source", "target", "out", "swapper_model", "cache_dir", "enhancer_model"):
+        if k in ("source", "target", "out", "swapper_model", "cache_dir", "enhancer_model", "pairs_file"):
             assert got == str(tmp_path / v), k
         else:
             assert got == v, k
