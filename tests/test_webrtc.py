@@ -245,6 +245,8 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
         if ev[i]["repeat"]:
             assert np.array_equal(frames[i], frames[i - 1])
     assert set(call_event_marks(ev, 30.0)["freeze"]) >= {a for a, _ in stats["freeze_frames"]}
+    # the relay's drops of media packets, by the frame they belonged to (its RTP timestamp)
+    assert 0 < sum(e["lost"] for e in ev) <= relay["up"]["lost"]
     kb = [e["kbps"] for e in ev[35:] if e["kbps"] is not None]
     assert kb and 0.3 * stats["kbps"] < float(np.median(kb)) < 3 * stats["kbps"]
 
@@ -426,3 +428,25 @@ def test_generate_puts_reals_and_fakes_through_real_calls(tmp_path, carphone, as
         assert tracks.longest() is not None and tracks.n_frames == stats["frames"]
     meta = json.loads((out / "generate.json").read_text())
     assert meta["config"]["engine"] == "webrtc"
+
+
+@needs_browser
+def test_a_wide_camera_scaled_to_an_odd_width_arrives_whole(counter_clip, tmp_path):
+    """A 16:9 camera in a 240-line call: libwebrtc scales 640x360 to 427x240 (odd), whose chroma
+    planes are 214 wide; the receiver's view is the even 426x240 picture, every frame there."""
+    from vcbench.conference.webrtc.engine import simulate_webrtc
+    from vcbench.video import VideoWriter, probe, read_frames
+
+    wide = tmp_path / "wide.mp4"
+    frames = read_frames(counter_clip)[:30]
+    with VideoWriter(wide, 30, codec_args=["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p"]) as w:
+        for f in frames:
+            w.write(np.ascontiguousarray(np.repeat(np.repeat(f, 3, 0), 4, 1)[::2, ::2][:360, :640]))
+    presets = write_toml(tmp_path / "p.toml", '[presets.p240]\ncodec = "vp8"\nwidth = 320\nheight = 240\nfps = 30\n'
+                                              'bitrate_kbps = 600\nloss = 0.01\n')
+    out = tmp_path / "out.webm"
+    stats = simulate_webrtc(wide, out, "p240", seed=1, presets_file=presets)
+    info = probe(out)
+    assert (info.width, info.height) == (426, 240) and info.frames == 30 == stats["frames"]
+    got = read_frames(out)
+    assert got[:, :, :, :].mean() > 20                          # a picture, not a blank from a torn frame

@@ -324,8 +324,10 @@ __all__ = ["BENCH_SCHEMA", "FINETUNE_FORMAT", "PRED_COLUMNS", "FEATURE_COLUMNS",
 
 CALL_EVENTS_SUFFIX = ".events.jsonl"
 CALL_EVENT_KEYS = ("frame", "t", "source", "repeat", "keyframe", "resolution", "kbps")
-#: optional: ``lost``, packets of the shown frame the link dropped (counted where it is first shown;
-#: retransmissions that were lost too count again), where the engine records them (the ffmpeg engine)
+#: optional: ``lost``, packets the link dropped of the frames the view reaches or passes at this
+#: frame (a frame skipped by a freeze counts where the view passes it), where the engine records
+#: them: the ffmpeg engine's network model (retransmissions lost again count too), the webrtc
+#: engine's relay (first transmissions of the media stream; RTX also carries probe padding)
 
 
 def call_events_path(video: str | Path) -> Path:

@@ -315,8 +315,10 @@ def _events(sp: SimPlan, stats: dict, n_out: int, shown: list[int]) -> list[dict
     res = ["{}x{}".format(*(sp.display or sg[2:4])) for sg in seg]
     # a keyframe shows with the first slot at or past it (a frame the freeze skipped is never shown)
     key = [j == 0 or any(slots[j - 1] < kf <= k for kf in keys) for j, k in enumerate(slots)]
-    lost = ([sp.plan.lost.get(k, 0) if j == 0 or slots[j - 1] != k else 0 for j, k in enumerate(slots)]
-            if sp.plan.transport else None)            # only where a network ran
+    # a sent frame's dropped packets where the view reaches or passes it (a frame the freeze
+    # skipped is never shown); only where a network ran
+    lost = ([sum(n for f, n in sp.plan.lost.items() if (slots[j - 1] if j else -1) < f <= k)
+             for j, k in enumerate(slots)] if sp.plan.transport else None)
     return call_event_rows(sp.fps, slots, shown[:n_out], key, res, [sg[4] or None for sg in seg], lost)
 
 

@@ -261,11 +261,14 @@ class CallServer:
             f.seek(r.offset)
             buf = np.frombuffer(f.read(r.size), np.uint8)
         w, h = r.width, r.height
-        planes = []
-        for (pw, ph), lay in zip(((w, h), (w // 2, h // 2), (w // 2, h // 2)), r.layout):
+        cw, ch = (w + 1) // 2, (h + 1) // 2     # chroma planes as VideoFrame.copyTo lays them out
+        we, he = w - w % 2, h - h % 2           # an odd side (a 16:9 camera scaled to 240 lines is
+        planes = []                             # 427 wide) loses its last pixel: tight I420 is even
+        for (pw, ph), lay in zip(((w, h), (cw, ch), (cw, ch)), r.layout):
             off, stride = int(lay["offset"]), int(lay["stride"])
             planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
-        return np.concatenate([planes[0].ravel(), planes[1].ravel(), planes[2].ravel()]).reshape(h * 3 // 2, w)
+        y, u, v = planes[0][:he, :we], planes[1][:he // 2, :we // 2], planes[2][:he // 2, :we // 2]
+        return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(he * 3 // 2, we)
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -358,17 +361,24 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     stats.update(startup_frames=startup, display_delay_ms=round(delay, 1))
     if fidelity:   # the picture's quality, against the frame each slot shows (its lag is reported apart)
         stats.update(fidelity_stats(src, out, [max(f, 0) for f in stats["source_frames"]], n, preset=p))
+    media = stats["webrtc"]["outbound"].get("ssrc")
+    lost_ts: dict[int, int] = {}
+    for ssrc, ts in relay.dropped["up"]:          # first transmissions only: RTX also carries probe padding
+        if ssrc == media:
+            lost_ts[ts] = lost_ts.get(ts, 0) + 1
     with atomic_path(call_events_path(out)) as tmp:
-        tmp.write_text(call_event_text(_events(fps, shown, received, result["encoded"], stats["source_frames"])),
-                       encoding="utf-8")
+        tmp.write_text(call_event_text(_events(fps, shown, received, result["encoded"], stats["source_frames"],
+                                               lost_ts if media is not None else None)), encoding="utf-8")
     write_json(stats_path(out), stats)
     return stats
 
 
-def _events(fps: float, shown: list[int], received: list, encoded: list, source: list[int]) -> list[dict]:
+def _events(fps: float, shown: list[int], received: list, encoded: list, source: list[int],
+            lost_ts: dict[int, int] | None = None) -> list[dict]:
     """The event track (``contracts.call_event_rows``) of a call: slot j shows received frame
     ``shown[j]``; its keyframe flag and the encoder's output over the second before it come from
-    the sender's encoded frames with the same RTP timestamp."""
+    the sender's encoded frames with the same RTP timestamp; ``lost_ts``: RTP timestamp -> media
+    packets of that frame the relay dropped (counted where the view reaches or passes the frame)."""
     enc = {int(e[0]) % (1 << 32): e for e in encoded}
     times = np.array(sorted(int(e[0]) for e in encoded), np.int64)
     sizes = {int(e[0]): float(e[3]) if len(e) > 3 else 0.0 for e in encoded}
@@ -382,7 +392,15 @@ def _events(fps: float, shown: list[int], received: list, encoded: list, source:
         total = (cum[hi - 1] if hi else 0.0) - (cum[lo - 1] if lo else 0.0)
         return total * 8 / 1000.0
 
-    key, res, rate = [], [], []
+    base = int(encoded[0][0]) if encoded else 0
+
+    def unwrap(rtp: int) -> int:
+        d = (int(rtp) - base) % (1 << 32)
+        return d - (1 << 32) if d >= 1 << 31 else d
+
+    drops = sorted((unwrap(t), n) for t, n in (lost_ts or {}).items())
+    key, res, rate, lost = [], [], [], []
+    prev, k = None, 0
     for j, slot in enumerate(shown):
         r = received[slot]
         e = enc.get(int(r.rtp) % (1 << 32))
@@ -390,7 +408,16 @@ def _events(fps: float, shown: list[int], received: list, encoded: list, source:
         key.append(None if e is None else bool(e[2]) and first)
         res.append(f"{r.width}x{r.height}")
         rate.append(kbps(int(r.rtp)) if e is not None else None)
-    return call_event_rows(fps, shown, source, key, res, rate)
+        # a frame that lost packets often arrives late and is overtaken, never shown: its losses
+        # are marked where the view reaches or passes it
+        n, now = 0, unwrap(int(r.rtp))
+        if first and (prev is None or now > prev):
+            while k < len(drops) and drops[k][0] <= now:
+                n += drops[k][1]
+                k += 1
+            prev = now
+        lost.append(n)
+    return call_event_rows(fps, shown, source, key, res, rate, lost if lost_ts is not None else None)
 
 
 def _spool_sender(src: Path, p, seed: int, frames: Path) -> dict:

@@ -51,6 +51,9 @@ class Relay:
         self._threads: list[threading.Thread] = []
         self._seq = 0
         self.wire = {"up": {}, "down": {}}   # bytes offered per stream: an RTP SSRC, "rtcp", "stun", "other"
+        #: per direction, (SSRC, RTP timestamp) of each RTP packet the link dropped (the header is in
+        #: the clear under SRTP): which frame lost packets
+        self.dropped: dict[str, list[tuple[int, int]]] = {"up": [], "down": []}
 
     @property
     def port_a(self) -> int:
@@ -86,6 +89,8 @@ class Relay:
             self.wire[direction][kind] = self.wire[direction].get(kind, 0) + len(data)
             due = link.admit(len(data), time.monotonic())
             if due is None:
+                if isinstance(kind, int):
+                    self.dropped[direction].append((kind, int.from_bytes(data[4:8], "big")))
                 continue
             with self._cv:
                 self._seq += 1
