@@ -230,6 +230,17 @@ def test_explain_writes_maps_strips_and_the_annotated_video(carphone, cli_runner
     assert "Traceback" not in r.output
     rec = json.loads((out / "explain.json").read_text())
     assert rec["threshold"] == 0.47 and rec["config"]["method"] == "gradcam"
+    status = json.loads((out / "explain.status.json").read_text())
+    assert status["state"] == "failed" and status["counts"] == {"done": 1, "skipped": 0, "failed": 1}
+    made = {f: f.stat().st_mtime_ns for f in out.glob("call.*")}
+    again = ["explain", str(call), "--checkpoint", str(ckpt), "-o", str(out), "--video", "--still", "50", "--device",
+             "cpu", "--cache-dir", str(tmp_path / "cache")]
+    r = cli_runner.invoke(cli, again)                       # a re-run: nothing to do, nothing rewritten
+    assert r.exit_code == 0 and "already explained" in r.output and "1 already done" in r.output, r.output
+    assert {f: f.stat().st_mtime_ns for f in out.glob("call.*")} == made
+    assert json.loads((out / "explain.json").read_text())["videos"][0]["score"] == rec["videos"][0]["score"]
+    r = cli_runner.invoke(cli, again + ["--method", "gradcam++"])
+    assert r.exit_code == 1 and "method" in r.output and "another configuration" in r.output
     z = np.load(out / "call.npz")
     n, t = z["frames"].shape
     assert z["maps"].dtype == np.float16 and z["maps"].shape == (n, t, 56, 56) and t == 8

@@ -6,10 +6,13 @@ Per video ``<stem>`` in ``out/``:
 - ``<stem>.most-fake.png`` / ``<stem>.least-fake.png``: the clips with the highest and lowest
   probability, crops above, heatmap overlays below;
 - with ``video``: ``<stem>.explained.mp4``, the annotated score video (``render.py``).
-``out/explain.json``: the resolved config, the threshold, each video's summary and each failure.
+- ``<stem>.explain.json``: the video's record, written last (what a re-run checks to skip it).
+``out/explain.json``: the resolved config, the threshold, each video's summary and each failure;
+``explain.identity.json`` / ``explain.status.json``: the run folder (``runs.RunFolder``).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,71 +45,134 @@ def resolve_threshold(cfg: ExplainConfig, det) -> tuple[float, str]:
     return (t, why) if t is not None else (0.5, f"{why}: 0.5 drawn")
 
 
+def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: Path, echo):
+    from ..faces.tracking import content_id
+    from ..fileio import write_json
+    from ..models.explain import explain_video, strip, write_npz, write_png
+    from ..runs import BatchJob
+
+    class Job(BatchJob):
+        """An item per video. A video is done when its record ``<stem>.explain.json`` (written last, after
+        its npz, strips and video) names the same input content and every file this configuration
+        asks for is there: a re-run after a kill explains only what is missing; another input
+        under the same name is explained again."""
+
+        what = "videos"
+
+        def items(self):
+            seen: dict[str, int] = {}
+            items = []
+            for video in cfg.videos:
+                video = Path(video)
+                stem = video.stem if video.stem not in seen else f"{video.stem}-{seen[video.stem]}"
+                seen[video.stem] = seen.get(video.stem, 0) + 1
+                items.append((stem, video))
+            return items
+
+        def key(self, item):
+            return str(item[1])
+
+        def _wanted(self, stem: str) -> list[Path]:
+            files = [out / f"{stem}.npz", out / f"{stem}.most-fake.png", out / f"{stem}.least-fake.png"]
+            return files + ([out / f"{stem}.explained.mp4"] if cfg.video else [])
+
+        def is_done(self, item):
+            stem, video = item
+            rec_path = out / f"{stem}.explain.json"
+            if not (rec_path.is_file() and video.is_file()):
+                return False
+            try:
+                rec = json.loads(rec_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return False
+            return (isinstance(rec, dict) and rec.get("content_id") == content_id(video)
+                    and all(f.is_file() for f in self._wanted(stem))
+                    and (cfg.still is None or "still_png" in rec.get("files", {})))
+
+        def done_record(self, item):
+            echo(f"{item[1]}: already explained in {out} (skipped)")
+            return json.loads((out / f"{item[0]}.explain.json").read_text(encoding="utf-8"))
+
+        def run(self, item):
+            stem, video = item
+            if not video.is_file():
+                raise ConfigError("no such file")
+            try:
+                ex = explain_video(video, net, device, backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
+                                   cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
+            except VcbenchError as e:              # named once: the loop adds the video's name
+                msg = str(e)
+                raise type(e)(msg[len(str(video)) + 2:] if msg.startswith(f"{video}: ") else msg) from None
+            meta = {"schema": EXPLAIN_SCHEMA, "video": str(video), "model": det.name, "spec": det.spec,
+                    "method": cfg.method, "layer": cfg.layer or "features", "fps": ex.fps,
+                    "n_frames": ex.n_frames, "size": list(ex.size), "clip_len": net.preprocess.clip_len,
+                    "input": net.preprocess.input, "threshold": threshold}
+            files = {"npz": str(write_npz(ex, out / f"{stem}.npz", meta))}
+            for kind in ("most", "least"):
+                _, clip, maps = ex.extremes[kind]
+                files[f"{kind}_fake_png"] = str(write_png(strip(clip, maps), out / f"{stem}.{kind}-fake.png"))
+            if cfg.video:
+                from .render import render_video
+
+                made, png = render_video(ex, out / f"{stem}.explained.mp4", threshold, cfg.smooth, cfg.still)
+                files["video"] = str(made)
+                if png is not None:
+                    files["still_png"] = str(png)
+                elif cfg.still is not None:
+                    echo(f"note: {video}: --still {cfg.still} is past its last frame ({ex.n_frames - 1}); no still")
+            sc = np.asarray(ex.score)
+
+            def window(i):
+                return {"track": ex.track[i], "score": round(ex.score[i], 6),
+                        "frames": [int(ex.frames[i][0]), int(ex.frames[i][-1])]}
+
+            row = {"video": str(video), "content_id": content_id(video), "clips": len(sc),
+                   "tracks": sorted(set(ex.track)), "score": round(float(sc.mean()), 6),
+                   "most_fake": window(ex.extremes["most"][0]), "least_fake": window(ex.extremes["least"][0]),
+                   "files": files}
+            write_json(out / f"{stem}.explain.json", row)     # last: the video's outputs are complete
+            echo(f"{video}: {len(sc)} window(s), mean p(fake) {row['score']:.3f}; most fake "
+                 f"{row['most_fake']['score']:.3f} (frames {row['most_fake']['frames'][0]}-"
+                 f"{row['most_fake']['frames'][1]}) -> {out}/{stem}.*")
+            return row
+
+    return Job()
+
+
 def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
-    """Explain every video of ``cfg``; a video that fails is skipped and reported, the rest go on.
-    Returns the run's record (also written to ``out/explain.json``) and the batch."""
+    """Explain every video of ``cfg`` on the one loop, in the run folder ``cfg.out``: a video that
+    fails is named and the rest go on; a re-run skips the videos already explained (same input,
+    same files); a re-run with another configuration into the same folder is refused, naming what
+    differs. Returns the run's record (also ``out/explain.json``) and the batch."""
     from ..config import to_json
     from ..detectors import Detector, DetectorSettings
     from ..faces.tracking import LazyBackend
-    from ..fileio import make_folder, write_json
+    from ..fileio import write_json
     from ..provenance import provenance
-    from ..models.explain import explain_video, strip, write_npz, write_png
+    from ..runs import RunFolder, run_job
     from ..runtime import resolve_device
 
     det = Detector.from_spec(detector_spec(cfg), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
     net = det.explain_network().eval()
     device = resolve_device(cfg.device)
     threshold, thr_from = resolve_threshold(cfg, det)
-    out = make_folder(Path(cfg.out))
+    folder = RunFolder(cfg.out, "explain").open()
+    folder.claim({"model_file": det.fingerprint(), "method": cfg.method, "layer": cfg.layer or "features",
+                  "mode": cfg.mode, "clips": cfg.clips, "map_size": cfg.map_size, "max_frames": cfg.max_frames,
+                  "face_backend": cfg.face_backend, "threshold": threshold, "smooth": cfg.smooth},
+                 record=to_json(cfg))
+    out = folder.path
     backend = LazyBackend(cfg.face_backend)
-    batch = BatchResult("videos")
-    rows = []
-    stems: dict[str, int] = {}
     try:
-        for video in cfg.videos:
-            video = Path(video)
-            stem = video.stem if video.stem not in stems else f"{video.stem}-{stems[video.stem]}"
-            stems[video.stem] = stems.get(video.stem, 0) + 1
-            try:
-                if not video.is_file():
-                    raise ConfigError(f"{video}: no such file")
-                ex = explain_video(video, net, device, backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
-                                   cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
-                meta = {"schema": EXPLAIN_SCHEMA, "video": str(video), "model": det.name, "spec": det.spec,
-                        "method": cfg.method, "layer": cfg.layer or "features", "fps": ex.fps,
-                        "n_frames": ex.n_frames, "size": list(ex.size), "clip_len": net.preprocess.clip_len,
-                        "input": net.preprocess.input, "threshold": threshold}
-                files = {"npz": str(write_npz(ex, out / f"{stem}.npz", meta))}
-                for kind in ("most", "least"):
-                    i, clip, maps = ex.extremes[kind]
-                    files[f"{kind}_fake_png"] = str(write_png(strip(clip, maps), out / f"{stem}.{kind}-fake.png"))
-                if cfg.video:
-                    from .render import render_video
-
-                    made, png = render_video(ex, out / f"{stem}.explained.mp4", threshold, cfg.smooth, cfg.still)
-                    files["video"] = str(made)
-                    if png is not None:
-                        files["still_png"] = str(png)
-                    elif cfg.still is not None:
-                        echo(f"note: {video}: --still {cfg.still} is past its last frame ({ex.n_frames - 1}); no still")
-                sc = np.asarray(ex.score)
-                row = {"video": str(video), "clips": len(sc), "tracks": sorted(set(ex.track)),
-                       "score": round(float(sc.mean()), 6),
-                       **{f"{k}_fake": {"track": ex.track[ex.extremes[k][0]], "score": round(ex.score[ex.extremes[k][0]], 6),
-                                        "frames": [int(ex.frames[ex.extremes[k][0]][0]), int(ex.frames[ex.extremes[k][0]][-1])]}
-                          for k in ("most", "least")}, "files": files}
-                rows.append(row)
-                batch.done += 1
-                echo(f"{video}: {len(sc)} window(s), mean p(fake) {row['score']:.3f}; most fake {row['most_fake']['score']:.3f} "
-                     f"(frames {row['most_fake']['frames'][0]}-{row['most_fake']['frames'][1]}) -> {out}/{stem}.*")
-            except VcbenchError as e:
-                msg = str(e)
-                batch.fail(video, msg[len(str(video)) + 2:] if msg.startswith(f"{video}: ") else msg)
+        with folder.running(videos=len(cfg.videos)) as status:
+            outcome = run_job(_job(cfg, det, net, device, threshold, backend, out, echo))
+            status.result = outcome.result
     finally:
         backend.close()
         det.close()
+    batch = outcome.result
     record = {"schema": EXPLAIN_SCHEMA, "model": det.name, "spec": det.spec, "model_file": det.fingerprint(),
-              "threshold": threshold, "threshold_from": thr_from, "videos": rows,
+              "threshold": threshold, "threshold_from": thr_from, "videos": outcome.records,
               "failed": [{"item": k, "why": v} for k, v in batch.failed], "summary": batch.summary(),
               "config": to_json(cfg), "provenance": provenance()}
     write_json(out / "explain.json", record)
