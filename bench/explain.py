@@ -59,4 +59,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from vcbench.runtime import quiet_native_logs
+
+    quiet_native_logs()    # native library lines off the figures (as the CLI does)
     main()
