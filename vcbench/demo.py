@@ -94,7 +94,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
         for line in cell_lines(res):
             echo(f"   {line}")
         done(name.split(":")[0], t)
-        return res
+        return res, bcfg
 
     benchmark(models, "benchmark (before): the untrained network and a bring-your-own detector, test split")
 
@@ -118,8 +118,29 @@ def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -
         failures += [(k, v) for k, v in res.decode_failures.items()]
     done("finetune", t0)
 
-    final = benchmark(models + [f"finetuned={out / 'finetune' / 'best.pth'}"],
-                      "benchmark (after): the fine-tuned best.pth beside them (finished rows are reused)")
+    best = out / "finetune" / "best.pth"
+    final, bcfg = benchmark(models + [f"finetuned={best}"],
+                            "benchmark (after): the fine-tuned best.pth beside them (finished rows are reused)")
+
+    t0 = stage("explain: where the fine-tuned network looks (Grad-CAM), its most confident hit and miss per "
+               "condition, the gallery pair under each, and one annotated score video")
+    import dataclasses
+
+    from .benchmark.explain import explain_run
+    from .datasets import get_dataset
+    from .explain import ExplainConfig, explain
+
+    explain_run(dataclasses.replace(bcfg, model=(f"finetuned={best}",)), final, 1, echo=lambda m: echo(f"   {m}"))
+    ds = get_dataset("demo", toml)
+    fake = next((r for r in sorted(ds.records, key=lambda r: r.video_id)
+                 if r.split == bcfg.split and r.label == 1 and r.preset == GENERATED[-1]), None)
+    if fake is not None:
+        rec, batch = explain(ExplainConfig(videos=(ds.abspath(fake),), checkpoint=best, out=out / "explain",
+                                           video=True, device="cpu", cache_dir=faces), echo=lambda m: echo(f"   {m}"))
+        failures.extend(batch.failed)
+        for row in rec["videos"]:
+            echo(f"   annotated score video: {row['files'].get('video')}")
+    done("explain", t0)
 
     t0 = stage("report")
     html = write_report([bench_out], [out / "finetune"], out / "report.html",

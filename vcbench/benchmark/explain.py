@@ -121,7 +121,9 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
         for d in dets:
             d.close()
     write_json(out / INDEX, index)
-    echo(f"explained {len(index['entries'])} video(s) ({n} most confident hits and misses per cell) -> {out}"
+    pairs = len(index.get("pairs", []))
+    echo(f"explained {len(index['entries'])} video(s) (the {n} most confident hit(s) and miss(es) per cell)"
+         + (f" and the gallery pair ({pairs} renditions)" if pairs else "") + f" -> {out}"
          + (f"; {len(index['failed'])} failed" if index["failed"] else "")
          + "".join(f"\n  {m}: not explained ({why})" for m, why in index["skipped_models"].items()))
     return index
