@@ -199,13 +199,10 @@ def checked_predictions(rows: list[dict], where) -> list[dict]:
     return out
 
 
-def read_metrics_lines(path: Path) -> list[dict]:
-    """metrics.jsonl: one JSON object per line with an integer ``step``; a line half-written by a
-    killed run (the last) is dropped, any other bad line is refused by number."""
-    if not Path(path).is_file():
-        return []
+def json_lines(path: Path):
+    """``(line number, object)`` of a JSON-lines run file, blank lines skipped: a last line
+    half-written by a killed run is dropped, any other line that is not JSON refused by number."""
     lines = read_text(path).splitlines()
-    out = []
     for k, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -215,6 +212,16 @@ def read_metrics_lines(path: Path) -> list[dict]:
             if k == len(lines):
                 continue
             raise RunFileError(f"{path}:{k}: not a JSON line") from None
+        yield k, row
+
+
+def read_metrics_lines(path: Path) -> list[dict]:
+    """metrics.jsonl: one JSON object per line with an integer ``step``; a line half-written by a
+    killed run (the last) is dropped, any other bad line is refused by number."""
+    if not Path(path).is_file():
+        return []
+    out = []
+    for k, row in json_lines(path):
         if not isinstance(row, dict) or not isinstance(row.get("step"), int) or isinstance(row.get("step"), bool):
             raise RunFileError(f"{path}:{k}: expected an object with an integer 'step'")
         for key, v in row.items():
@@ -246,17 +253,8 @@ def read_windows(path: Path) -> list[dict]:
     last line half-written by a killed run dropped; any other bad line refused by number."""
     if not Path(path).is_file():
         return []
-    lines = read_text(path).splitlines()
     out: dict[tuple, dict] = {}
-    for k, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            if k == len(lines):
-                continue
-            raise RunFileError(f"{path}:{k}: not a JSON line") from None
+    for k, row in json_lines(path):
         if not isinstance(row, dict):
             raise RunFileError(f"{path}:{k}: expected a JSON object")
         missing = [key for key in WINDOWS_FIELDS if row.get(key) is None]

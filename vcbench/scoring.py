@@ -25,8 +25,8 @@ import numpy as np
 from .batch import BatchResult
 from .errors import ConfigError, FaceError, VcbenchError
 from .fileio import atomic_path
-from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, cut_crops, frame_windows, memory_format,
-                                normalise, track_windows)
+from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, memory_format, normalise,
+                                window_plan)
 from .runtime import resolve_device, resolve_precision
 
 TRACKINGS = ("release", "all")
@@ -212,7 +212,6 @@ def label_tracks_of(vt, want, tracking: str) -> list:
 
 def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir, dump_dir, q, stop, labels):
     from .faces.tracking import LazyBackend, track_video
-    from .video import iter_frames
 
     backend = None
     try:
@@ -228,26 +227,12 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                 tracks = label_tracks_of(vt, labels.get(str(video)), tracking)
                 if not tracks:
                     raise FaceError(f"{video}: no face found; nothing scored")
-                if st.stream and pp.input == "frames":      # a stream scores every frame it sees
-                    windows = {t.track_id: [[r] for r in range(len(t))] for t in tracks}
-                elif pp.input == "frames":
-                    windows = frame_windows(tracks, vt.n_frames, pp)
-                    tracks = [t for t in tracks if t.track_id in windows]
-                else:
-                    windows = {t.track_id: track_windows(len(t), pp.clip_len, "dense" if st.stream else st.mode,
-                                                         st.clips) for t in tracks}
-                need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
-                # RGB only for the frames some window needs (every frame up to the last is still
-                # decoded: long-GOP files do not seek); sparse windows end on each track's last row,
-                # so the tracks keep their length
-                frames = sorted({int(t.frames[r]) for t in tracks for r in need[t.track_id]})
-                crops = cut_crops(iter_frames(video, indices=frames), tracks, pp, need)   # cut as pp.crop says
-                crops = {tc.track_id: tc for tc in crops}
-                plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws
-                        if tid in crops and max(w) < len(crops[tid])]
+                # a stream scores every window (a frame detector every frame it sees)
+                crops, plan = window_plan(video, tracks, vt.n_frames, pp, "dense" if st.stream else st.mode,
+                                          st.clips, every_frame=st.stream)
                 if not plan:
                     raise FaceError(f"{video}: the face tracks could not be cut from the decoded frames")
-                _put(q, _VideoCut(vi, list(crops.values()), len(plan), vt.n_frames), stop)
+                _put(q, _VideoCut(vi, crops, len(plan), vt.n_frames), stop)
                 for j in range(0, len(plan), st.batch_size):
                     arrs, meta = [], []
                     for tc, rows in plan[j:j + st.batch_size]:

@@ -11,10 +11,10 @@ a network (``chance``, ``.py`` files, plug-ins) are named and left out.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..errors import ConfigError, VcbenchError
+from ..fileio import safe_name
 
 EXPLAIN_DIR = "explain"
 INDEX = "index.json"
@@ -39,24 +39,20 @@ def pick(rows: list[dict], threshold: float, n: int) -> dict[str, list[dict]]:
     return {"hit": sorted(hits, key=conf)[:n], "miss": sorted(misses, key=conf)[:n]}
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:80] or "video"
-
-
 def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
     """Explain the picks of every cell of the finished run ``cfg.out`` (results ``res``); returns
     and writes the index."""
     from ..conference.presets import load_presets
-    from ..conference.renditions import pair_seed, rendition
     from ..contracts import PRED_COLUMNS, checked_predictions, read_rows
     from ..datasets import get_dataset
-    from ..detectors import load_detectors
+    from ..detectors import load_detectors, parse_spec
+    from ..detectors.base import KINDS
     from ..faces.tracking import LazyBackend
     from ..fileio import write_json
     from ..models.explain import explain_video, strip, write_npz, write_png
     from ..registry import lookup
     from ..runtime import resolve_device
-    from .runner import detector_settings, plan_items
+    from .runner import detector_settings, plan_items, rendered
 
     out = Path(cfg.out) / EXPLAIN_DIR
     rows = checked_predictions(read_rows(Path(cfg.out) / "predictions.csv", PRED_COLUMNS), Path(cfg.out) / "predictions.csv")
@@ -66,7 +62,19 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
     device = resolve_device(cfg.device)
     index: dict = {"n": n, "split": cfg.split, "entries": [], "skipped_models": {}, "failed": []}
     nets = {}
-    dets = load_detectors(cfg.model, detector_settings(cfg))
+    # a detector the run recorded as a kind without a network is not built again (the handcrafted
+    # baseline would refit on its train split only to be left out)
+    classes = {KINDS.get(k).kind: KINDS.get(k) for k in KINDS.names()}
+    recorded = {name: (info or {}).get("kind") for name, info in (res.get("models") or {}).items()}
+    specs = []
+    for spec in cfg.model:
+        name, _ = parse_spec(spec)
+        cls = classes.get(recorded.get(name))
+        if cls is not None and not cls.explainable:
+            index["skipped_models"][name] = f"--model {spec}: a {cls.kind} detector has no network to take gradients through"
+        else:
+            specs.append(spec)
+    dets = load_detectors(tuple(specs), detector_settings(cfg)) if specs else []
     try:
         for d in dets:
             try:
@@ -92,15 +100,13 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
                 for kind, chosen in pick(mine, thr, n).items():
                     for k, r in enumerate(chosen):
                         rec, path = place["items"].get(r["video_id"], (None, None))
-                        name = f"{kind}{k}-{_safe(r['video_id'])}"
-                        folder = out / _safe(model) / _safe(dname) / _safe(pname)
+                        name = f"{kind}{k}-{safe_name(r['video_id'])}"
+                        folder = out / safe_name(model) / safe_name(dname) / safe_name(pname)
                         try:
                             if rec is None:
                                 raise VcbenchError(f"{r['video_id']}: no longer in dataset {dname!r}")
                             if path is None:
-                                path = rendition(place["ds"].abspath(rec), presets[pname],
-                                                 pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
-                                                 engine=cfg.engine)
+                                path = rendered(cfg, place["ds"], rec, pname, presets[pname])
                             ex = explain_video(Path(path), nets[model], device, backend, "gradcam", None,
                                                cfg.mode, cfg.clips, max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
                             meta = {"model": model, "dataset": dname, "preset": pname, "video_id": r["video_id"],
@@ -133,8 +139,8 @@ def _explain_pairs(cfg, nets: dict, places: dict, presets: dict, device, backend
     """The report's gallery pair (``datasets.base.gallery_pair``) under every condition, the same
     window each time (each face's middle window: ``--mode sparse --clips 1``), so the maps of one
     face under each call sit side by side."""
-    from ..conference.renditions import pair_seed, rendition
     from ..datasets.base import gallery_pair, held_condition
+    from .runner import rendered
     from ..models.explain import explain_video, strip, write_npz, write_png
 
     for dname in cfg.dataset:
@@ -148,15 +154,13 @@ def _explain_pairs(cfg, nets: dict, places: dict, presets: dict, device, backend
         for model, net in nets.items():
             for pname in cfg.preset:
                 for side, rec in zip(("real", "fake"), pair):
-                    folder = out / _safe(model) / _safe(dname) / _safe(pname)
+                    folder = out / safe_name(model) / safe_name(dname) / safe_name(pname)
                     try:
                         own = held_condition(ds.records, rec, pname)
                         if pname == "clean" or own is not None:
                             path = ds.abspath(own or rec)
                         else:
-                            path = rendition(ds.abspath(rec), presets[pname],
-                                             pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
-                                             engine=cfg.engine)
+                            path = rendered(cfg, ds, rec, pname, presets[pname])
                         ex = explain_video(Path(path), net, device, backend, "gradcam", None, "sparse", 1,
                                            max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
                         _, clip, maps = ex.extremes["most"]

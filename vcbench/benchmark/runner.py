@@ -147,6 +147,15 @@ def plan_items(cfg, ds, presets: dict) -> dict[str, list]:
     return by_preset
 
 
+def rendered(cfg, ds, rec, pname: str, preset) -> Path:
+    """A dataset video under a condition it does not hold itself: rendered once with the seed of its
+    pair (a fake and its real get the same losses and noise) and cached by content."""
+    from ..conference.renditions import pair_seed, rendition
+
+    return Path(rendition(ds.abspath(rec), preset, pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
+                          engine=cfg.engine))
+
+
 @dataclass
 class Chunk:
     """Up to CHUNK videos of one cell (dataset x preset): what each detector scores in one call."""
@@ -191,8 +200,6 @@ class BenchmarkJob(BatchJob):
         return f"{c.dataset.name}/{c.preset} ({len(c.items)} videos from {c.items[0][0].video_id})"
 
     def run(self, c: Chunk) -> BatchResult:
-        from ..conference.renditions import pair_seed, rendition
-
         cfg, ds, pname = self.cfg, c.dataset, c.preset
         part = BatchResult(self.what)
         paths: list[tuple] = []
@@ -202,9 +209,7 @@ class BenchmarkJob(BatchJob):
                 continue
             try:
                 if path is None:
-                    path = rendition(ds.abspath(rec), self.presets[pname],
-                                     pair_seed(cfg.seed, rec.pair_id or rec.video_id, pname), cfg.ffmpeg,
-                                     engine=cfg.engine)
+                    path = rendered(cfg, ds, rec, pname, self.presets[pname])
                 paths.append((rec, Path(path), None))
             except (VcbenchError, OSError) as e:
                 paths.append((rec, None, str(e)))

@@ -77,6 +77,8 @@ class Detector(abc.ABC):
     :meth:`predict_batch`; :meth:`fingerprint` names the file their scores come from."""
 
     kind: ClassVar[str] = "detector"
+    #: whether :meth:`explain_network` gives a network (``vcbench explain``, ``benchmark --explain``)
+    explainable: ClassVar[bool] = False
 
     def __init__(self, name: str, spec: str, settings: DetectorSettings):
         self.name, self.spec, self.settings = name, spec, settings

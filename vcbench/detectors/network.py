@@ -37,8 +37,29 @@ def _stream(r, clip_len: int) -> dict:
             "tracks": {str(t.track_id): [[int(f), round(float(v), 6)] for f, v in t.windows] for t in r.tracks}}
 
 
+def run_checkpoint(path) -> Path:
+    """A checkpoint file as given, or a fine-tuning run folder's ``best.pth``."""
+    p = Path(path)
+    return p / "best.pth" if p.is_dir() and (p / "best.pth").is_file() else p
+
+
+def checkpoint_spec(model: str | None, checkpoint) -> str:
+    """What ``--model`` / ``--checkpoint`` name, as a ``--model`` spec: ``model`` as given, else
+    ``ARCH=FILE`` for the checkpoint (or run folder): the architecture a vcbench checkpoint names,
+    AltFreezing for a release's file."""
+    if model is not None:
+        return model
+    from ..models.checkpoint import checkpoint_arch
+
+    ckpt = run_checkpoint(checkpoint)
+    if not ckpt.is_file():
+        raise ConfigError(f"--checkpoint {checkpoint}: no such file (nor a run folder with best.pth)")
+    return f"{checkpoint_arch(ckpt) or 'altfreezing'}={ckpt}"
+
+
 class NetworkDetector(Detector):
     kind = "vcbench"
+    explainable = True
 
     def __init__(self, name: str, spec: str, settings: DetectorSettings, arch: str, checkpoint: Path | None,
                  provenance: dict):
@@ -61,9 +82,7 @@ class NetworkDetector(Detector):
             NETWORKS.entry(arch or name)            # an unknown architecture answers "did you mean"
             return cls(name, spec, settings, arch or name, None,
                        {"weights": "untrained (seed 0): a pipeline check, not a result"})
-        ckpt = Path(value)
-        if ckpt.is_dir() and (ckpt / "best.pth").is_file():     # a fine-tuning run folder
-            ckpt = ckpt / "best.pth"
+        ckpt = run_checkpoint(value)
         if not ckpt.is_file():
             raise ConfigError(f"--model {spec}: {ckpt} is neither a checkpoint file, a run folder with best.pth, "
                               "'untrained' nor a .py detector")

@@ -13,17 +13,19 @@ import numpy as np
 
 
 def running_curves(ex, smooth: int) -> dict[str, np.ndarray]:
-    """Per track ``#id``: the running score at every frame (NaN before its first window ends and
-    after its face leaves)."""
+    """Per track ``#id``: the running score at every frame, as ``vcbench watch`` keeps it
+    (``alarms.running``: the mean of the last ``smooth`` windows ended by then; NaN before there
+    are ``smooth`` of them and after its face leaves)."""
+    from ..alarms import running
+
     curves = {}
     for tid in sorted(set(ex.track)):
         idx = sorted((i for i, t in enumerate(ex.track) if t == tid), key=lambda i: int(ex.frames[i].max()))
         ends = [int(ex.frames[i].max()) for i in idx]
-        last = max(int(ex.frames[i].max()) for i in idx)
-        scores = np.asarray([ex.score[i] for i in idx], np.float64)
-        curve = np.full(max(ex.n_frames, last + 1), np.nan)
-        for k, e in enumerate(ends):
-            curve[e:last + 1] = scores[max(0, k - smooth + 1):k + 1].mean()
+        run = running([ex.score[i] for i in idx], smooth)
+        curve = np.full(max(ex.n_frames, ends[-1] + 1), np.nan)
+        for e, r in zip(ends, run):
+            curve[e:ends[-1] + 1] = r
         curves[f"#{tid}"] = curve
     return curves
 

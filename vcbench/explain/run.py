@@ -24,20 +24,6 @@ from .config import ExplainConfig
 EXPLAIN_SCHEMA = "vcbench-explain/1"
 
 
-def detector_spec(cfg: ExplainConfig) -> str:
-    """``--model`` as given, or ``--checkpoint FILE`` as ``ARCH=FILE``."""
-    if cfg.model is not None:
-        return cfg.model
-    from ..models.checkpoint import checkpoint_arch
-
-    ckpt = Path(cfg.checkpoint)
-    if ckpt.is_dir() and (ckpt / "best.pth").is_file():
-        ckpt = ckpt / "best.pth"
-    if not ckpt.is_file():
-        raise ConfigError(f"--checkpoint {cfg.checkpoint}: no such file (nor a run folder with best.pth)")
-    return f"{checkpoint_arch(ckpt) or 'altfreezing'}={ckpt}"
-
-
 def resolve_threshold(cfg: ExplainConfig, det) -> tuple[float, str]:
     if cfg.threshold is not None:
         return float(cfg.threshold), "given (--threshold)"
@@ -146,13 +132,14 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
     differs. Returns the run's record (also ``out/explain.json``) and the batch."""
     from ..config import to_json
     from ..detectors import Detector, DetectorSettings
+    from ..detectors.network import checkpoint_spec
     from ..faces.tracking import LazyBackend
     from ..fileio import write_json
     from ..provenance import provenance
     from ..runs import RunFolder, run_job
     from ..runtime import resolve_device
 
-    det = Detector.from_spec(detector_spec(cfg), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
+    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
     net = det.explain_network().eval()
     device = resolve_device(cfg.device)
     threshold, thr_from = resolve_threshold(cfg, det)

@@ -16,13 +16,11 @@ head's ``logit_fake - logit_real``, whose sigmoid is exactly the release's ``sof
 """
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, NotAvailableError
+from ..errors import NotAvailableError
 from .archs import EffNetConfig
 
 
@@ -133,16 +131,9 @@ def checkpoint_filter_fn(obj, model: nn.Module | None = None) -> dict[str, torch
     ``module.`` (DataParallel). A state dict of the bare backbone (DeepfakeBench keys without
     ``backbone.``, or SBI's without ``net.``) gets the prefix the model's layout needs. With
     ``model``, strict: every missing, unexpected or mis-shaped key is named."""
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"expected a dict of tensors, got {type(obj).__name__}")
-    for key in ("model", "state_dict", "model_state_dict"):
-        if key in obj and isinstance(obj[key], Mapping):
-            obj = obj[key]
-            break
-    sd = dict(obj)
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"non-tensor entries in the state dict: {', '.join(bad[:5])}")
+    from .keys import tensor_state_dict
+
+    sd = tensor_state_dict(obj, ("model", "state_dict", "model_state_dict"))
     for p in _PREFIXES:
         if sd and all(k.startswith(p) for k in sd):
             sd = {k[len(p):]: v for k, v in sd.items()}

@@ -62,8 +62,8 @@ def explain_video(video: Path, net, device: str, backend, method: str = "gradcam
 
     from ..faces.tracking import track_video
     from .cam import cam, frame_importance
-    from .preprocess import cut_crops, frame_to_clip, frame_windows, normalise, track_windows
-    from ..video import iter_frames, probe
+    from ..video import probe
+    from .preprocess import frame_to_clip, normalise, window_plan
 
     pp = net.preprocess
     info = probe(video)
@@ -71,15 +71,7 @@ def explain_video(video: Path, net, device: str, backend, method: str = "gradcam
     tracks = [t for t in vt.tracks if len(t)]
     if not tracks:
         raise FaceError(f"{video}: no face found; nothing explained")
-    if pp.input == "frames":
-        windows = ({t.track_id: [[r] for r in range(len(t))] for t in tracks} if mode == "dense"
-                   else frame_windows(tracks, vt.n_frames, pp))
-    else:
-        windows = {t.track_id: track_windows(len(t), pp.clip_len, mode, clips) for t in tracks}
-    need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
-    wanted = sorted({int(t.frames[r]) for t in tracks for r in need.get(t.track_id, ())})
-    crops = {tc.track_id: tc for tc in cut_crops(iter_frames(video, indices=wanted), tracks, pp, need)}
-    plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws if tid in crops and max(w) < len(crops[tid])]
+    _, plan = window_plan(video, tracks, vt.n_frames, pp, mode, clips, every_frame=mode == "dense")
     if not plan:
         raise FaceError(f"{video}: the face tracks could not be cut from the decoded frames")
     ex = Explained(video, info.fps, info.frames, (info.width, info.height))

@@ -10,6 +10,24 @@ from typing import Mapping
 from ..errors import CheckpointError
 
 
+def tensor_state_dict(obj, wrappers: tuple[str, ...]) -> dict:
+    """The state dict inside a published checkpoint: ``obj`` itself, or the value of the first of
+    ``wrappers`` (``"model"``, ``"state_dict"``, ...) it holds; every entry must be a tensor."""
+    import torch
+
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a dict of tensors, got {type(obj).__name__}")
+    for key in wrappers:
+        if key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    sd = dict(obj)
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"non-tensor entries in the state dict: {', '.join(bad[:5])}")
+    return sd
+
+
 def strict_check(sd: dict, want: Mapping, name: str) -> dict:
     """``sd`` if it fits ``want`` (a module's state dict) key for key and shape for shape; only
     ``num_batches_tracked`` (no effect at inference) may be absent, filled with 0."""

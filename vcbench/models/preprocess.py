@@ -350,3 +350,26 @@ def cut_crops(frames, tracks, pp: Preprocess, rows_needed: Mapping[int, set[int]
             result.append(TrackCrops(tc.track_id, tc.frames[:n], tc.boxes[:n], tc.kps[:n], tc.crop_boxes[:n],
                                      {r: c for r, c in tc.crops.items() if r < n}))
     return result
+
+
+def window_plan(video, tracks, n_frames: int, pp: Preprocess, mode: str = "dense", clips: int | None = None,
+                every_frame: bool = False) -> tuple[list[TrackCrops], list[tuple[TrackCrops, list[int]]]]:
+    """What a detector sees of a video: the windows of its face ``tracks`` as ``pp`` declares
+    (clips: ``mode``/``clips`` windows per track; frames: the declared frame sampling and faces, or
+    with ``every_frame`` every frame of every track), their crops cut in one decode. Only the
+    frames some window needs keep RGB (every frame up to the last is still decoded: long-GOP files
+    do not seek); sparse windows end on each track's last row, so the tracks keep their length.
+    Returns (the tracks' crops, [(track crops, window rows)]): the scorer and explain share it."""
+    from ..video import iter_frames
+
+    if pp.input == "frames":
+        windows = ({t.track_id: [[r] for r in range(len(t))] for t in tracks} if every_frame
+                   else frame_windows(tracks, n_frames, pp))
+        tracks = [t for t in tracks if t.track_id in windows]
+    else:
+        windows = {t.track_id: track_windows(len(t), pp.clip_len, mode, clips) for t in tracks}
+    need = {tid: {r for w in ws for r in w} for tid, ws in windows.items()}
+    frames = sorted({int(t.frames[r]) for t in tracks for r in need.get(t.track_id, ())})
+    crops = {tc.track_id: tc for tc in cut_crops(iter_frames(video, indices=frames), tracks, pp, need)}
+    plan = [(crops[tid], w) for tid, ws in windows.items() for w in ws if tid in crops and max(w) < len(crops[tid])]
+    return list(crops.values()), plan

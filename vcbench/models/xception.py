@@ -13,13 +13,10 @@ strided block. Frames arrive as ``(N, 3, 1, S, S)``; ``forward`` returns ``logit
 """
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import CheckpointError
 from .archs import XceptionConfig
 
 # --- modules --------------------------------------------------------------------------
@@ -164,16 +161,9 @@ def checkpoint_filter_fn(obj, model: nn.Module | None = None) -> dict[str, torch
     inside ``{"state_dict": ...}`` / ``{"model": ...}``; a bare backbone state dict (FaceForensics++'s
     keys without ``backbone.``) gets the prefix; a 1-layer ``last_linear`` saved as
     ``last_linear.1.*`` (a dropout head) is renamed to ``last_linear.*``. With ``model``, strict."""
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"expected a dict of tensors, got {type(obj).__name__}")
-    for key in ("state_dict", "model", "model_state_dict"):
-        if key in obj and isinstance(obj[key], Mapping):
-            obj = obj[key]
-            break
-    sd = dict(obj)
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"non-tensor entries in the state dict: {', '.join(bad[:5])}")
+    from .keys import tensor_state_dict
+
+    sd = tensor_state_dict(obj, ("state_dict", "model", "model_state_dict"))
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     if sd and not any(k.startswith("backbone.") for k in sd):

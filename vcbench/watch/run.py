@@ -10,21 +10,6 @@ from .config import WatchConfig
 WATCH_SCHEMA = "vcbench-watch/1"
 
 
-def detector_spec(cfg: WatchConfig) -> str:
-    """``--model`` as given, or ``--checkpoint FILE`` as ``ARCH=FILE`` (the architecture a vcbench
-    checkpoint names; the official AltFreezing file otherwise)."""
-    if cfg.model is not None:
-        return cfg.model
-    from ..models.checkpoint import checkpoint_arch
-
-    ckpt = Path(cfg.checkpoint)
-    if ckpt.is_dir() and (ckpt / "best.pth").is_file():
-        ckpt = ckpt / "best.pth"
-    if not ckpt.is_file():
-        raise ConfigError(f"--checkpoint {cfg.checkpoint}: no such file (nor a run folder with best.pth)")
-    return f"{checkpoint_arch(ckpt) or 'altfreezing'}={ckpt}"
-
-
 def calibrated_threshold(spec: str, per_hour: float, policy: StreamPolicy, model: str) -> tuple[float, str]:
     """The lowest threshold whose val reals in a ``benchmark --streaming`` run (``RUN`` or
     ``RUN:MODEL``) raise at most ``per_hour`` false alarms per hour, at this watch's stride and
@@ -67,6 +52,7 @@ def run_watch(cfg: WatchConfig, echo=print, live_panel: bool | None = None) -> d
     the events, the annotated stream and the summary; return the summary."""
     from ..config import to_json
     from ..detectors import Detector, DetectorSettings
+    from ..detectors.network import checkpoint_spec
     from ..faces.tracking import get_backend
     from ..fileio import write_json
     from ..provenance import provenance
@@ -76,7 +62,7 @@ def run_watch(cfg: WatchConfig, echo=print, live_panel: bool | None = None) -> d
     from .sources import open_source
 
     policy = StreamPolicy(cfg.stride, cfg.smooth)
-    det = Detector.from_spec(detector_spec(cfg), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend,
+    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend,
                                                                   score=ScoreSettings(precision=cfg.precision)))
     scorer = det.window_scorer()
     threshold, thr_from = resolve_threshold(cfg, det, policy)
