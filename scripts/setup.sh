@@ -40,7 +40,7 @@ fi
 extra=cpu
 [ "$gpu" = 1 ] && extra=gpu
 python -m pip show -q vcbench >/dev/null 2>&1 && [ "${VCBENCH_REINSTALL:-0}" = 0 ] && [ -z "${CI:-}" ] \
-    && python -c "import vcbench, onnxruntime, insightface, xdist, efficientnet_pytorch" >/dev/null 2>&1 \
+    && python -c "import vcbench, onnxruntime, insightface, xdist, pytest_timeout, efficientnet_pytorch" >/dev/null 2>&1 \
     || { pip_q -e ".[$extra,test,webrtc]"; pip_q --no-deps "insightface>=2.1"; }
 python -c "import torch, cv2, onnxruntime, insightface, vcbench" \
     || { echo "setup: imports failed after installation" >&2; exit 1; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: set up from nothing, then run the whole suite on 2 processes (a file per
-# process at a time; the expensive fixtures are built once and shared, see tests/conftest.py).
+# process at a time; the expensive fixtures are built once and shared, see tests/conftest.py). Each
+# test has a ceiling (pytest-timeout, pyproject.toml) and the whole run one more, so CI never waits forever.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -z "${VIRTUAL_ENV:-}" ] && [ -z "${CONDA_PREFIX:-}" ] && . .venv/bin/activate
-python -m pytest -q -n 2 --dist loadfile "$@"
+exec timeout -k 30 1800 python -m pytest -q -n 2 --dist loadfile "$@"

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ["live"]          # the watch tests' marker stand-in and marked video
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # two test processes share the machine's cores: one compute thread each (and in the processes they
     # start), instead of each oversubscribing every core; numbers never depend on it (each test
@@ -230,3 +232,38 @@ LONGEST_FIRST = ("test_readme.py", "test_resume.py", "test_determinism.py", "tes
 def pytest_collection_modifyitems(config, items):
     order = {name: k for k, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: order.get(item.path.name, len(order)))      # stable: keeps each file's order
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(kib, readonly=False)``: a folder on a filesystem of its own (tmpfs, ``kib`` KiB):
+    a disk that really fills up, or a read-only one (which root, who passes every permission check,
+    cannot write either). Skipped where this process may not mount (not root)."""
+    mounted = []
+
+    def make(kib: int = 16, readonly: bool = False, name: str | None = None) -> Path:
+        d = tmp_path / (name or f"disk{len(mounted)}")
+        d.mkdir()
+        opts = f"size={kib}k,mode=0777" + (",ro" if readonly else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip() or r.returncode})")
+        mounted.append(d)
+        return d
+
+    yield make
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """Fill ``folder``'s filesystem to the last byte (a full disk)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError:
+                pass
+    return filler

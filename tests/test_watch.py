@@ -10,79 +10,15 @@ import subprocess
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from vcbench.cli import cli
-from vcbench.detectors import DETECTORS, Detector
-from vcbench.models.preprocess import Preprocess
 
 from conftest import ffmpeg, has_mediapipe
+from live import CLIP, FPS, MARK_AT, STRIDE, MarkerScorer
 
-pytestmark = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
-
-FPS, MARK_AT, CLIP, STRIDE = 30, 90, 8, 8          # the marker appears at frame 90 = 3.0 s
-
-
-class MarkerScorer:
-    """Probability of fake = the share of a window's frames showing the green marker."""
-
-    preprocess = Preprocess(clip_len=CLIP, size=64, crop="box", box_scale=1.2, mean=(0, 0, 0), std=(1, 1, 1))
-
-    def __call__(self, clips):
-        c = clips.astype(np.int16)
-        green = (c[..., 1] > 150) & (c[..., 0] < 110) & (c[..., 2] < 110)       # (N, T, S, S)
-        return (green.mean(axis=(2, 3)) > 0.01).mean(axis=1)
-
-
-class MarkerDetector(Detector):
-    kind = "stand-in"
-
-    @classmethod
-    def build(cls, name, value, spec, settings, **meta):
-        return cls(name, spec, settings)
-
-    def predict_batch(self, paths, ids, tracks=None):
-        raise AssertionError("watch scores windows, never files")
-
-    def window_scorer(self):
-        return MarkerScorer()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def marker_detector():
-    DETECTORS.register("marker-standin", MarkerDetector, help="test stand-in")
-    yield
-    DETECTORS._entries.pop("marker-standin", None)
-
-
-@pytest.fixture(scope="module")
-def marked(tmp_path_factory, carphone):
-    """6 s of a talking head (carphone forward, then backward: one unbroken face track) with a green
-    square on the forehead from frame 90 on."""
-    from vcbench.faces.tracking import track_video
-    from vcbench.video import read_frames, write_video
-
-    root = tmp_path_factory.mktemp("watch")
-    frames = read_frames(carphone)
-    seq = np.concatenate([frames, frames[::-1]])[:6 * FPS]
-    plain = root / "plain.mp4"
-    write_video(plain, seq, FPS)
-    vt = track_video(plain, cache_dir=False)
-    tr = vt.longest()
-    assert tr is not None and len(tr) >= 6 * FPS - 2
-    out = seq.copy()
-    for row, f in enumerate(tr.frames):
-        if f < MARK_AT:
-            continue
-        x1, y1, x2, y2 = tr.boxes[row]
-        s = max(4, int((x2 - x1) * 0.22))
-        cx, cy = int((x1 + x2) / 2), int(y1 + (y2 - y1) * 0.18)
-        out[f, cy - s // 2:cy + s // 2, cx - s // 2:cx + s // 2] = (30, 230, 40)
-    path = root / "marked.mp4"
-    write_video(path, out, FPS)
-    return path
-
+pytestmark = [pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models"),
+              pytest.mark.usefixtures("marker_detector")]
 
 def _watch(cli_runner, source, tmp_path, *extra, name="ev"):
     ev = tmp_path / f"{name}.jsonl"
@@ -146,17 +82,17 @@ def test_marker_alarm_from_a_udp_stream_a_local_ffmpeg_sends(marked, cli_runner,
     sender: list = []
 
     def send():
-        time.sleep(3.0)                    # the watch is listening by then
+        time.sleep(2.0)                    # the watch is listening by then (and waits --stall for a first frame)
         sender.append(subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(marked),
                                       "-c:v", "mpeg2video", "-g", "10", "-q:v", "3", "-f", "mpegts",
                                       f"udp://127.0.0.1:{port}?pkt_size=1316"], capture_output=True))
 
     th = threading.Thread(target=send, daemon=True)
     th.start()
-    r, events, s = _watch(cli_runner, f"udp://127.0.0.1:{port}", tmp_path, "--stall", "2")
+    r, events, s = _watch(cli_runner, f"udp://127.0.0.1:{port}", tmp_path, "--stall", "4")
     th.join(timeout=30)
     assert sender and sender[0].returncode == 0, sender
-    assert s["live"] is True and s["end"].startswith("stalled") and "no frame for 2 s" in s["end"]
+    assert s["live"] is True and s["end"].startswith("stalled") and "no frame for 4 s" in s["end"]
     assert s["frames"] >= 5 * FPS                                            # a few may be lost to UDP
     a = _first_alarm(events)
     assert 3.0 <= a["t"] <= 3.0 + (CLIP + STRIDE + 2) / FPS                    # stream time of the window's end
@@ -175,11 +111,14 @@ def test_bad_sources_say_so_in_one_line(cli_runner, tmp_path):
     assert r.exit_code == 1 and "declares no threshold" in r.output and "--threshold" in r.output
     r = cli_runner.invoke(cli, ["watch", "webrtc:x.mp4", "--model", "marker-standin", "--threshold", "0.5"])
     assert r.exit_code == 1 and "--preset" in r.output
-    # nothing listens on this port: the open times out as a stall, said in one line
+    # nothing sends to this port: the open times out as a stall within --stall, said in one line, and a
+    # watch that saw no frame watched nothing: exit 1, and the summary says so
     port = _free_port()
+    t0 = time.monotonic()
     r = cli_runner.invoke(cli, ["watch", f"udp://127.0.0.1:{port}", "--model", "marker-standin", "--threshold", "0.5",
                                 "--stall", "1"])
-    assert r.exit_code == 0 and "stalled" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 1 and "stalled" in r.output and "Traceback" not in r.output
+    assert "no frame arrived: nothing was watched" in r.output and time.monotonic() - t0 < 1 + 4
 
 
 def test_live_windows_are_the_windows_the_benchmark_scores(marked, cli_runner, tmp_path):
@@ -218,6 +157,22 @@ def test_marker_alarm_through_a_real_webrtc_call(marked, cli_runner, tmp_path):
     assert s["latency_ms"]["p50"] > 0 and s["realtime_factor"] > 0.5
 
 
+def _streaming_run(run, rows, left_out=()):
+    """A finished ``benchmark --streaming`` folder: windows.jsonl, predictions.csv and results.json
+    (whose cell names the videos it left out as training overlap)."""
+    from vcbench.contracts import PRED_COLUMNS
+
+    run.mkdir(exist_ok=True)
+    (run / "windows.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    pred = [",".join(PRED_COLUMNS)] + [f"{r['model']},{r['dataset']},{r['preset']},{r['video_id']},{r['label']},0.3,4,"
+                                        f"{r['split']},original,,ok" for r in rows]
+    (run / "predictions.csv").write_text("\n".join(pred) + "\n")
+    cells = [{"model": m, "dataset": "d", "preset": "clean", "overlap": {
+        "mode": "exclude", "checked": True, "excluded": len(left_out), "videos": sorted(left_out)}}
+        for m in sorted({r["model"] for r in rows})]
+    (run / "results.json").write_text(json.dumps({"cells": cells}))
+
+
 def test_threshold_from_the_checkpoint_or_a_calibration_run(marked, cli_runner, tmp_path):
     import torch
 
@@ -244,7 +199,7 @@ def test_threshold_from_the_checkpoint_or_a_calibration_run(marked, cli_runner, 
              "split": "val", "fps": 30.0, "frames": 100, "clip_len": CLIP, "tracks": real},
             {"model": "marker-standin", "dataset": "d", "preset": "clean", "video_id": "t", "label": 0,
              "split": "test", "fps": 30.0, "frames": 100, "clip_len": CLIP, "tracks": {"0": [[0, 0.99]] * 3}}]
-    (run / "windows.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    _streaming_run(run, rows)
     ev2 = tmp_path / "cal.jsonl"
     r = cli_runner.invoke(cli, ["watch", str(marked), "--model", "marker-standin", "--false-alarms-per-hour", "1",
                                 "--calibration", str(run), "--stride", "4", "--smooth", "2", "--events", str(ev2),

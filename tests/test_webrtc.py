@@ -309,6 +309,29 @@ def _alive(pid: int) -> bool:
 
 
 @needs_browser
+def test_the_browser_starts_from_a_thread_after_the_main_thread_decoded_video(counter_clip):
+    """What made every in-process live call stall: PyAV 18 keeps a swscale context per thread, and
+    a ``preexec_fn`` made the forked child free the main thread's, which waits forever for slice
+    threads that exist only in the parent; the call's thread then waited forever for the exec."""
+    import threading
+
+    from vcbench.conference.webrtc.engine import browser
+    from vcbench.video import read_frames
+
+    read_frames(counter_clip)                  # the main thread's per-thread reformatter
+    got: dict = {}
+
+    def start():
+        with browser() as d:
+            got["agent"] = d.execute_script("return navigator.userAgent")
+
+    th = threading.Thread(target=start, daemon=True)
+    th.start()
+    th.join(60)
+    assert "Headless" in got.get("agent", ""), "the browser never started from the call's thread"
+
+
+@needs_browser
 def test_killing_the_command_mid_call_leaves_no_browser_behind(counter_clip, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "vcbench", "simulate", str(counter_clip), "--preset",
                              "webrtc-vp8-360p", "-o", str(tmp_path / "k.mp4"), "--engine", "webrtc"],

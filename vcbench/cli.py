@@ -12,13 +12,17 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import VcbenchError
+from .errors import VcbenchError, interruption
 from .distributed import current as current_world
 from .fileio import os_error_line
 
 
-def library_errors(fn):
-    """Turn the library's typed errors into one-line ClickExceptions (exit 1), never tracebacks."""
+def library_errors(fn=None, *, interrupted: str = "finished items are kept, re-run to complete the rest"):
+    """Turn the library's typed errors into one-line ClickExceptions (exit 1), never tracebacks;
+    Ctrl-C and SIGTERM say what ``interrupted`` says (``@library_errors(interrupted=...)``)."""
+    if fn is None:
+        return functools.partial(library_errors, interrupted=interrupted)
+
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         try:
@@ -27,8 +31,8 @@ def library_errors(fn):
             raise click.ClickException(str(e)) from None
         except OSError as e:                    # disk full, unwritable folder, unreadable file
             raise click.ClickException(os_error_line(e)) from None
-        except KeyboardInterrupt:
-            raise click.ClickException("interrupted; finished items are kept, re-run to complete the rest") from None
+        except KeyboardInterrupt as e:
+            raise click.ClickException(f"{interruption(e)}; {interrupted}") from None
     return wrapper
 
 
@@ -91,10 +95,11 @@ def cli(verbose):
 
 
 def main():  # console-script entry point
-    if "--verbose" not in sys.argv[1:2]:
-        from .runtime import quiet_native_logs
+    from .runtime import end_on_sigterm, quiet_native_logs
 
+    if "--verbose" not in sys.argv[1:2]:
         quiet_native_logs()
+    end_on_sigterm()
     cli(prog_name="vcbench")
 
 
@@ -553,7 +558,7 @@ def watch_default(name):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML with the same keys as these options (flags win).")
 @click.pass_context
-@library_errors
+@library_errors(interrupted="before the watch began: nothing was written")
 def watch(ctx, config_file, **kw):
     """Watch a live source for face-swaps: a window per face every --stride frames, an alarm when the
     running score reaches the threshold. SOURCE is a video file (--realtime paces it), a capture device
@@ -566,7 +571,7 @@ def watch(ctx, config_file, **kw):
     """
     from .config import resolve
     from .watch.config import WatchConfig
-    from .watch.run import run_watch, summary_lines
+    from .watch.run import run_watch, summary_lines, watch_failed
 
     given = given_options(ctx, kw)
     given["source"] = kw["source"]
@@ -576,7 +581,7 @@ def watch(ctx, config_file, **kw):
     s = run_watch(cfg, echo=lambda m: click.echo(m, err=True))
     for line in summary_lines(s):
         click.echo(line)
-    if s["end"].startswith("failed"):
+    if watch_failed(s):
         raise click.exceptions.Exit(1)
 
 

@@ -272,6 +272,22 @@ def read_windows(path: Path) -> list[dict]:
     return list(out.values())
 
 
+def own_threshold(provenance: dict, training: dict, whose: str, name: str | None = None) -> tuple[float | None, str]:
+    """The operating threshold weights come with, and where it is from: chosen on a fine-tuning
+    run's val split (a vcbench checkpoint's provenance: ``threshold``, ``threshold_from``) or
+    declared with their training record; ``(None, why)`` when they have none."""
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if number(provenance.get("threshold")):
+        how = str(provenance.get("threshold_from") or "its run")
+        how = how[len("val ("):-1] if how.startswith("val (") and how.endswith(")") else how
+        return float(provenance["threshold"]), f"{whose}'s own val ({how})"
+    if number(training.get("threshold")):
+        return float(training["threshold"]), f"declared with {training.get('from') or 'its training record'}"
+    return None, f"{name or whose} declares no threshold"
+
+
 def checked_training(doc: Any, where: str) -> dict:
     """A training declaration as read from ``where``: ``{"tag": NAME}`` or a record whose every set
     has the keys of :data:`TRAINING_SET_KEYS` with lists where lists belong; else one line naming it."""

@@ -23,7 +23,12 @@ class VideoError(VcbenchError):
 
 
 class StreamStalled(VideoError):
-    """A live source delivered no frame for too long (``vcbench watch`` ends with it, cleanly)."""
+    """A live source delivered no frame for too long (``vcbench watch`` ends with it, cleanly).
+    ``silent_s``: how long it had been silent when this was raised (the stream ended that long ago)."""
+
+    def __init__(self, message: str, silent_s: float = 0.0):
+        super().__init__(message)
+        self.silent_s = silent_s
 
 
 class CheckpointError(VcbenchError):
@@ -56,3 +61,16 @@ class UnknownNameError(VcbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread where Ctrl-C raises KeyboardInterrupt (see
+    :func:`vcbench.runtime.end_on_sigterm`): whatever a command does on Ctrl-C (a watch's summary,
+    a run's ``interrupted`` status, temporaries removed) it does on SIGTERM too."""
+
+    how = "terminated (SIGTERM)"
+
+
+def interruption(e: BaseException) -> str:
+    """How a run was stopped, for its summary or last line: Ctrl-C or SIGTERM."""
+    return getattr(e, "how", "interrupted (Ctrl-C)")

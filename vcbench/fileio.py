@@ -20,25 +20,80 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     dot so that directory scans never mistake it for a finished file, and carries the writer's
     process id so that a later run can tell a killed run's leftovers (see
     :func:`remove_stale_temporaries`). The file gets the permissions the user's umask gives any
-    new file (``mkstemp`` alone would make it private).
+    new file (``mkstemp`` alone would make it private). An OSError about the temporary (a full
+    disk, a folder made read-only) names ``path``, the name the user gave, never the temporary.
     """
     path = Path(path)
     make_folder(path.parent)
+    tmp_path = _temporary(path, suffix)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if isinstance(e, OSError) and e.filename in (None, str(tmp_path), tmp_path) and e.errno:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from None
+        raise
+
+
+def _temporary(path: Path, suffix: str | None = None) -> Path:
+    """Create :func:`atomic_path`'s temporary for ``path`` (an error names ``path``)."""
     # the temporary's name fits wherever the final one does (255 bytes): the stem is cut to leave
     # room for the dot, the pid, mkstemp's 8 characters and ".part" + suffix
     end = ".part" + (suffix or path.suffix)
     stem = _cut(path.stem, 255 - len(end.encode("utf-8", "surrogateescape")) - 32)
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}-", suffix=end, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}-", suffix=end, dir=path.parent)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail now, in one line naming ``path``, where writing it at the end of a long run would fail:
+    a folder in the way, a name too long, a folder that cannot be made or written, a full disk.
+    Leaves the folder made and nothing else."""
+    import errno
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    if len(path.name.encode("utf-8", "surrogateescape")) > 255:
+        raise OSError(errno.ENAMETOOLONG, "File name too long", str(path))
+    make_folder(path.parent)
+    _temporary(path).unlink()
+    st = os.statvfs(path.parent)
+    if st.f_bavail == 0 and st.f_blocks:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths are one file: the same inode where both exist (links included), else the
+    same resolved path."""
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwrites(inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+    """One line when an output would overwrite an input or another output of the same command
+    (``--summary`` equal to ``--events``, ``--video`` equal to the source...). Keys are what the
+    user calls each path (an option, "the source video"); None values are absent."""
+    from .errors import ConfigError
+
+    named_in = [(k, v) for k, v in inputs.items() if v is not None]
+    named_out = [(k, v) for k, v in outputs.items() if v is not None]
+    for i, (name, out) in enumerate(named_out):
+        for other, path in named_in + named_out[:i]:
+            if same_file(out, path):
+                raise ConfigError(f"{name} {display_name(out)} is also {other}: writing it would overwrite "
+                                  f"{'that input' if (other, path) in named_in else 'the other output'}; give "
+                                  f"{name} a path of its own")
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
@@ -197,6 +252,13 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], columns: list
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
     return Path(path)
+
+
+def error_line(e: BaseException) -> str:
+    """One line for a library error: an OSError as :func:`os_error_line`, anything else as its message."""
+    from .errors import VcbenchError
+
+    return os_error_line(e) if isinstance(e, OSError) and not isinstance(e, VcbenchError) else str(e)
 
 
 def os_error_line(e: OSError) -> str:

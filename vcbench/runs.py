@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 
 from .batch import BatchResult
 from .errors import ConfigError, VcbenchError
+from .fileio import error_line
 
 
 def _now() -> str:
@@ -223,7 +224,7 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
                 continue
             rec = job.run(item)
         except (VcbenchError, OSError) as e:
-            result.fail(name, _one_line(e))
+            result.fail(name, error_line(e))
             if progress:
                 progress("failed", (item, str(e)))
             continue
@@ -240,14 +241,6 @@ def run_job(job: BatchJob, shard: str | tuple[int, int] = (0, 1), progress: Call
     if writes:
         job.finish(result, records)
     return JobOutcome(result, records)
-
-
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and not isinstance(e, VcbenchError):
-        from .fileio import os_error_line
-
-        return os_error_line(e)
-    return str(e)
 
 
 def run_items(items: Iterable, fn: Callable[[Any], Any], key: Callable[[Any], str] = str,

@@ -87,6 +87,24 @@ def shard_items(items: Sequence[T], shard: str | tuple[int, int]) -> list[T]:
     return [x for k, x in enumerate(items) if k % n == i]
 
 
+# --- signals -------------------------------------------------------------------------------
+
+def end_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end a command as Ctrl-C does: the
+    first raises :class:`~vcbench.errors.Terminated` (a KeyboardInterrupt) in the main thread, so
+    every ``finally`` and interrupt path runs; a second, sent while that wind-down runs, ends the
+    process at once. The CLI calls it; a library user keeps Python's default."""
+    import signal
+
+    from .errors import Terminated
+
+    def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 # --- fault injection ---------------------------------------------------------------------
 
 def fault_point(name: str) -> None:

@@ -237,7 +237,7 @@ def iter_stream(source: str, stall_s: float = 5.0, open_s: float | None = None,
         container = av.open(url, format=fmt, timeout=(open_s, stall_s))
     except (av.error.FFmpegError, OSError, ValueError) as e:
         if isinstance(e, av.error.ExitError) or "Immediate exit" in str(e):
-            raise StreamStalled(f"{source}: no stream arrived within {open_s:g} s") from None
+            raise StreamStalled(f"{source}: no stream arrived within {open_s:g} s", open_s) from None
         raise VideoError(f"{source}: cannot open the stream ({_short(e)})") from None
     try:
         if not container.streams.video:
@@ -256,7 +256,7 @@ def iter_stream(source: str, stall_s: float = 5.0, open_s: float | None = None,
                 yield i, max(0.0, float(t - first)), _apply_rotation(frame.to_ndarray(format="rgb24"),
                                                                       _frame_rotation(frame))
         except av.error.ExitError:
-            raise StreamStalled(f"{source}: no frame for {stall_s:g} s (the stream stalled or ended)") from None
+            raise StreamStalled(f"{source}: no frame for {stall_s:g} s (the stream stalled or ended)", stall_s) from None
         except av.error.FFmpegError as e:
             raise VideoError(f"{source}: the stream failed after frame {i + 1} ({_short(e)})") from None
     finally:
@@ -369,12 +369,13 @@ class VideoWriter:
         self.exe = ffmpeg_exe(exe)
         self.input_args = list(input_args)
         self._ctx = None
+        self._tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
         self.frames = 0
 
     def _start(self, w: int, h: int) -> None:
         self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
+        tmp = self._tmp = self._ctx.__enter__()
         args, filters = list(self.codec_args), ["pad=ceil(iw/2)*2:ceil(ih/2)*2"] if w % 2 or h % 2 else []
         if "-vf" in args:                     # one filter chain: the pad first, then the caller's
             k = args.index("-vf")
@@ -408,7 +409,7 @@ class VideoWriter:
         try:
             self._proc.stdin.write(data)
         except BrokenPipeError:
-            err = _last_line(self._proc.stderr.read(), "no message")
+            err = self._said(self._proc.stderr.read(), "no message")
             self.abort()
             raise EncoderError(f"{self.path}: ffmpeg exited early ({err})") from None
         self.frames += 1
@@ -421,10 +422,14 @@ class VideoWriter:
         rc = self._proc.wait()
         if rc != 0:
             self.abort()
-            raise EncoderError(f"{self.path}: ffmpeg failed ({_last_line(err, rc)})")
+            raise EncoderError(f"{self.path}: ffmpeg failed ({self._said(err, rc)})")
         self._ctx.__exit__(None, None, None)
         self._proc = None
         return self.path
+
+    def _said(self, stderr: bytes, default) -> str:
+        """ffmpeg's last line, the temporary's name in it replaced by the path the caller gave."""
+        return _last_line(stderr, default).replace(str(self._tmp), str(self.path))
 
     def abort(self) -> None:
         if self._proc is not None:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import metrics as M
 from ..fileio import write_json
 from ..contracts import (BENCH_SCHEMA, CONTEXT_FILE, FEATURE_COLUMNS, PRED_COLUMNS, SHORTCUT_AUC, SHORTCUT_FEATURES,
-                         checked_predictions, read_json_object, read_rows)
+                         checked_predictions, own_threshold, read_json_object, read_rows)
 
 SCHEMA = BENCH_SCHEMA
 #: failure rates of reals and fakes further apart than this flag a cell (its AUC may be biased)
@@ -185,6 +185,7 @@ def _overlap(sel: list[dict], checker, desc: dict | None, recs: dict, mode: str,
     return {"mode": mode, "checked": True, "from": checker.record.get("from"),
             "excluded": len(hits) if mode == "exclude" else 0, "flagged": len(hits) if mode == "flag" else 0,
             "by_reason": dict(sorted(by_reason.items())), "examples": examples,
+            "videos": sorted(hits),    # which (watch --calibration leaves them out as the cells do)
             "_excluded": hits if mode == "exclude" else set()}
 
 
@@ -192,12 +193,8 @@ def _own_threshold(info: dict) -> tuple[float | None, str]:
     """The model's own operating threshold: chosen on its validation data (best.pth), or declared
     for its weight tag; (None, why) when it has none."""
     prov = info.get("provenance", {}).get("provenance", {}) if isinstance(info.get("provenance"), dict) else {}
-    if isinstance(prov, dict) and isinstance(prov.get("threshold"), (int, float)):
-        return float(prov["threshold"]), f"the model's own val ({prov.get('threshold_from', 'its run')}, best.pth)"
     training = info.get("training") if isinstance(info.get("training"), dict) else {}
-    if isinstance(training.get("threshold"), (int, float)):
-        return float(training["threshold"]), f"declared with {training.get('from')}"
-    return None, "the model declares no threshold"
+    return own_threshold(prov if isinstance(prov, dict) else {}, training, "the model")
 
 
 def _cell(model, dataset, preset, sel, split, bootstrap, seed, model_info, recs) -> dict:

@@ -144,13 +144,11 @@ class Detector(abc.ABC):
     def threshold(self) -> tuple[float | None, str]:
         """The operating threshold the weights come with: chosen on their validation data (a
         fine-tuning run's best.pth) or declared with their training record; (None, why) if none."""
+        from ..contracts import own_threshold
+
         inner = self.provenance.get("provenance") if isinstance(self.provenance.get("provenance"), dict) else {}
-        if isinstance(inner.get("threshold"), (int, float)) and not isinstance(inner.get("threshold"), bool):
-            return float(inner["threshold"]), f"the checkpoint's own val ({inner.get('threshold_from', 'its run')})"
-        tr = self.training if isinstance(self.training, dict) else {}
-        if isinstance(tr.get("threshold"), (int, float)) and not isinstance(tr.get("threshold"), bool):
-            return float(tr["threshold"]), f"declared with {tr.get('from', 'its training record')}"
-        return None, f"{self.name} declares no threshold"
+        return own_threshold(inner, self.training if isinstance(self.training, dict) else {}, "the checkpoint",
+                             self.name)
 
     def close(self) -> None:
         """Release what scoring holds (a child process, a network)."""

@@ -92,6 +92,9 @@ class NetworkDetector(Detector):
         prov: dict = {}
         record = None
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            if arch is not None and obj.get("arch") not in (None, arch):   # a registered name promises its network
+                raise CheckpointError(f"--model {spec}: {ckpt} is a {obj.get('arch')!r} checkpoint, not {arch!r} "
+                                      f"(pass --model {obj.get('arch')}={value}, or a name of your own)")
             arch = obj.get("arch", arch or name)
             inner = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
             record = inner.get("training")

@@ -1,6 +1,7 @@
 """``vcbench watch``'s configuration: defaults < TOML file < flags (config.resolve)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,18 @@ class WatchConfig:
     queue: int | None = None                 # windows waiting to be scored (default 2 live, 4 from a file);
                                              # live, a newer window replaces the oldest
 
+    @property
+    def summary_path(self) -> Path | None:
+        """Where the summary goes: --summary, else beside --events."""
+        return self.summary or (Path(self.events).with_suffix(".summary.json") if self.events else None)
+
+    @property
+    def source_file(self) -> Path | None:
+        """The file the source reads, if it is one (a video, webrtc:FILE's video)."""
+        if self.source.startswith("webrtc:"):
+            return Path(self.source[len("webrtc:"):])
+        return None if "://" in self.source or self.source.startswith("/dev/") else Path(self.source)
+
     def __post_init__(self):
         if (self.checkpoint is None) == (self.model is None):
             raise ConfigError("watch needs exactly one of --checkpoint FILE or --model NAME=VALUE")
@@ -50,13 +63,20 @@ class WatchConfig:
             if self.calibration is None:
                 raise ConfigError("--false-alarms-per-hour picks the threshold from a calibration run: add "
                                   "--calibration RUN (a 'benchmark --streaming' run folder)")
-            if self.false_alarms_per_hour < 0:
-                raise ConfigError(f"false_alarms_per_hour must be >= 0, got {self.false_alarms_per_hour}")
+            if not 0 <= self.false_alarms_per_hour < math.inf:
+                raise ConfigError(f"false_alarms_per_hour must be a finite number >= 0, got {self.false_alarms_per_hour}")
+        elif self.calibration is not None:
+            raise ConfigError("--calibration RUN picks the threshold for a false-alarm budget: add "
+                              "--false-alarms-per-hour F (or drop --calibration)")
         if self.source.startswith("webrtc:") and not self.preset:
             raise ConfigError("webrtc:FILE needs --preset P (the call condition the call runs under)")
+        if self.preset and not self.source.startswith("webrtc:"):
+            raise ConfigError(f"--preset {self.preset}: a call condition applies to webrtc:FILE (a real call of "
+                              f"the file); {self.source} is watched as it arrives (run 'vcbench simulate' first to "
+                              "watch a modelled call)")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ConfigError(f"max_seconds must be > 0, got {self.max_seconds}")
-        if not self.stall_s > 0:
-            raise ConfigError(f"stall_s must be > 0, got {self.stall_s}")
+        if not 0 < self.stall_s < math.inf:
+            raise ConfigError(f"stall_s must be a finite number > 0, got {self.stall_s}")
         if self.video is not None and Path(self.video).suffix.lower() not in (".mp4", ".mkv", ".webm"):
             raise ConfigError(f"{self.video}: the annotated stream is written as .mp4, .mkv or .webm")

@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..alarms import Running, StreamPolicy
-from ..errors import StreamStalled, VcbenchError
+from ..errors import StreamStalled, VcbenchError, interruption
+from ..fileio import error_line
+
+
+class NonFiniteScore(VcbenchError):
+    """The detector gave NaN or inf for a window: the watch ends, as ``score`` fails such a video."""
 
 #: frames waiting between the reader and the face tracker
 FRAME_QUEUE = 8
@@ -97,8 +102,10 @@ class Stats:
     latencies_ms: list = field(default_factory=list)
     first_t: float | None = None
     last_t: float = 0.0
-    started: float = 0.0
+    started: float = 0.0           # the watch began (the source opening, a call's set-up, come after)
+    first_arrival: float | None = None   # the first frame arrived: the stream's wall clock starts here
     taken: float = 0.0             # the last frame taken in (the windows still queued are scored after)
+    silent_since: float | None = None    # a stalled source went silent then: the stream had ended
     ended: float = 0.0
 
 
@@ -151,8 +158,9 @@ class Watcher:
             end = _End("the source ended")
         except StreamStalled as e:
             end = _End(f"stalled: {e}")
-        except VcbenchError as e:
-            end = _End(f"failed: {e}", e)
+            self.stats.silent_since = time.monotonic() - e.silent_s
+        except (VcbenchError, OSError) as e:
+            end = _End(f"failed: {error_line(e)}", e)
         except Exception as e:  # noqa: BLE001 - said in one line by the main thread
             end = _End(f"failed: {type(e).__name__}: {e}", e)
         finally:
@@ -195,22 +203,23 @@ class Watcher:
                 clips = np.stack([window_clip([r.crop for r in j.rows], np.stack([r.crop_box for r in j.rows]),
                                               np.stack([r.kps for r in j.rows]), self.pp) for j in jobs])
                 probs = self.scorer(clips)
-            except BaseException as e:  # noqa: BLE001 - the main thread ends the watch with it
-                self.scorer_error = e
+                now = time.monotonic()
+                for j, p in zip(jobs, np.asarray(probs, np.float64).reshape(-1)):
+                    self._emit(j, float(p), now)
+            except BaseException as e:  # noqa: BLE001 - the main thread ends the watch with it (a full
+                self.scorer_error = e   # disk under --events included: never a scorer dead in silence)
                 return
-            now = time.monotonic()
-            for j, p in zip(jobs, np.asarray(probs, np.float64).reshape(-1)):
-                self._emit(j, float(p), now)
 
     def _emit(self, job: _Window, p: float, now: float) -> None:
         last, first = job.rows[-1], job.rows[0]
         st = self.tracks[job.track]
         latency = (now - last.arrived) * 1000.0
-        if not math.isfinite(p):
+        if not math.isfinite(p):        # broken weights or input: a watch that can never alarm ends here
             self.stats.nonfinite += 1
-            self._send({"type": "error", "t": round(last.t, 4), "frame": last.index, "track": job.track,
-                        "why": "the model gave a non-finite score (NaN or inf)"})
-            return
+            why = (f"the model gave a non-finite score ({p}) for track {job.track}'s window at frames "
+                   f"{first.index}-{last.index}: its weights or its input are broken")
+            self._send({"type": "error", "t": round(last.t, 4), "frame": last.index, "track": job.track, "why": why})
+            raise NonFiniteScore(why)
         r, raised = st.running.add(p, self.threshold)
         with self._lock:
             st.windows += 1
@@ -285,6 +294,8 @@ class Watcher:
             self.frame_hook(i, t, rgb, self)
 
     def run(self) -> Stats:
+        """Take the stream in until it ends, stalls, fails, is cut or interrupted (Ctrl-C, SIGTERM);
+        score what was handed over; stop the source (a call hangs up, its browser and spool go)."""
         from ..faces.tracking import OnlineTracker
 
         self.tracker = OnlineTracker()
@@ -296,46 +307,59 @@ class Watcher:
         reader.start()
         scorer.start()
         try:
-            while True:
-                if self.scorer_error is not None:
-                    e = self.scorer_error
-                    self.end, self.error = f"failed: the scorer stopped ({type(e).__name__}: {e})", e
-                    break
-                try:
-                    item = self.frames_q.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                if isinstance(item, _End):
-                    self.end, self.error = item.why, item.error
-                    break
-                i, t, rgb, arrived = item
-                if self.max_seconds is not None and t >= self.max_seconds:
-                    self.end = f"cut at {self.max_seconds:g} s (--max-seconds)"
-                    break
-                if s.first_t is None:
-                    s.first_t = t
-                s.frames += 1
-                s.last_t = t
-                self._frame(i, t, rgb, arrived)
-        except KeyboardInterrupt:
-            self.end = "interrupted (Ctrl-C)"
+            self._take()
+        except KeyboardInterrupt as e:
+            self.end = interruption(e)
+        except (VcbenchError, OSError) as e:      # the event log on a full disk, a face backend's error
+            self.end, self.error = f"failed: {error_line(e)}", e
         finally:
-            s.taken = time.monotonic()
+            s.taken = s.taken or time.monotonic()
             self.stop.set()
-            while scorer.is_alive():          # the windows already handed over are scored
+            self._drain(scorer)
+            self.source.close()               # a call hangs up now, not when the process exits
+            reader.join(timeout=getattr(self.source, "close_s", 2.0))
+            s.ended = time.monotonic()
+        return s
+
+    def _take(self) -> None:
+        s = self.stats
+        while True:
+            if self.scorer_error is not None:
+                e = self.scorer_error
+                self.end, self.error = (f"failed: {error_line(e)}" if isinstance(e, (VcbenchError, OSError)) else
+                                        f"failed: the scorer stopped ({type(e).__name__}: {e})"), e
+                return
+            try:
+                item = self.frames_q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, _End):
+                self.end, self.error = item.why, item.error
+                return
+            i, t, rgb, arrived = item
+            if self.max_seconds is not None and t >= self.max_seconds:
+                self.end = f"cut at {self.max_seconds:g} s (--max-seconds)"
+                return
+            if s.first_t is None:
+                s.first_t, s.first_arrival = t, arrived
+            s.frames += 1
+            s.last_t = t
+            self._frame(i, t, rgb, arrived)
+            s.taken = time.monotonic()        # the last frame taken in: waits after it (a stall) are not work
+
+    def _drain(self, scorer: threading.Thread) -> None:
+        """The windows already handed over are scored (a second Ctrl-C stops that)."""
+        try:
+            while scorer.is_alive():
                 try:
                     self.windows_q.put(None, timeout=0.1)
                     break
                 except queue.Full:
                     if self.scorer_error is not None:
                         break
-            try:
-                scorer.join()
-            except KeyboardInterrupt:         # a second Ctrl-C: stop now, the summary still comes
-                self.end = "interrupted (Ctrl-C)"
-            reader.join(timeout=2.0)
-            s.ended = time.monotonic()
-        return s
+            scorer.join()
+        except KeyboardInterrupt as e:         # the summary still comes
+            self.end = interruption(e)
 
     def snapshot(self) -> list[TrackState]:
         with self._lock:
@@ -344,19 +368,39 @@ class Watcher:
 
 def summarise(w: Watcher, fps: float | None) -> dict:
     """What the watch did: how it ended, per track its windows and first alarm, windows scored and
-    skipped, frames dropped, the real-time factor (stream seconds / wall seconds) and latency from
-    a window's last frame arriving to its score."""
+    skipped, frames dropped, the real-time factor (stream seconds / wall seconds from the first
+    frame's arrival to the last frame taken in: the source's set-up, ``setup_s``, and a final stall
+    are not the watch's work) and latency from a window's last frame arriving to its score."""
     s = w.stats
     frame_s = 1.0 / fps if fps else 0.0
     stream_s = (s.last_t - (s.first_t or 0.0) + frame_s) if s.frames else 0.0
-    wall = max(s.taken - s.started, 1e-9)
+    # a stalled source ended when it went silent: frames it let go only when the stall was called (a
+    # transport stream holds its last frame until the next packet or the end) were late, not work
+    end = min(s.taken, s.silent_since) if s.silent_since is not None else s.taken
+    wall = max(end - s.first_arrival, frame_s, 1e-9) if s.first_arrival is not None else 0.0
     lat = np.asarray(s.latencies_ms, np.float64)
     alarms = [st.first_alarm_t for st in w.tracks.values() if st.first_alarm_t is not None]
     return {"end": w.end, "frames": s.frames, "dropped_frames": s.dropped_frames, "stream_s": round(stream_s, 4),
             "wall_s": round(wall, 4), "realtime_factor": round(stream_s / wall, 4) if s.frames else None,
+            "setup_s": round((s.first_arrival if s.first_arrival is not None else s.taken) - s.started, 4),
             "drain_s": round(max(s.ended - s.taken, 0.0), 4),
             "windows_scored": s.windows, "windows_skipped": s.skipped, "nonfinite_scores": s.nonfinite,
+            "faces": len(w.tracks),
             "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 1), "p95": round(float(np.percentile(lat, 95)), 1),
                            "max": round(float(lat.max()), 1)} if len(lat) else None,
             "alarm": bool(alarms), "first_alarm_t": round(min(alarms), 4) if alarms else None,
-            "tracks": [st.to_json() for st in sorted(w.tracks.values(), key=lambda st: st.track)]}
+            "tracks": [st.to_json() for st in sorted(w.tracks.values(), key=lambda st: st.track)],
+            "warnings": watch_warnings(w)}
+
+
+def watch_warnings(w: Watcher) -> list[str]:
+    """What a reader of the summary must not miss: nothing arrived, no face, nothing scored, a
+    smoothing that can never alarm in the stream it saw."""
+    s, out = w.stats, []
+    if not s.frames:
+        out.append("no frame arrived: nothing was watched")
+    elif not w.tracks:
+        out.append(f"no face was found in {s.frames} frame(s): nothing was scored")
+    elif not s.windows and not s.skipped:
+        out.append(f"no face stayed for a whole window ({w.pp.clip_len} frames): nothing was scored")
+    return out

@@ -26,13 +26,19 @@ class EventLog:
         if self._f is None:
             return
         with self._lock:
-            self._f.write(json.dumps(ev, separators=(",", ":")) + "\n")
-            self._f.flush()
+            try:
+                self._f.write(json.dumps(ev, separators=(",", ":")) + "\n")
+                self._f.flush()
+            except OSError as e:                  # a full disk: the path, not a bare "No space left"
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
-            self._f = None
+            f, self._f = self._f, None
+            try:
+                f.close()
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
 
 
 def annotate(rgb: np.ndarray, t: float, tracks, threshold: float) -> np.ndarray:

@@ -9,6 +9,7 @@ timestamp, from the stream's first frame), which is what every time in the event
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -31,7 +32,8 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Stop delivering (called once, from the thread that reads)."""
+        """Stop delivering: from the thread that reads when it ends, and from the watch's main thread
+        when the watch ends (a source that runs on its own, a call, stops then); twice is harmless."""
 
     def describe(self) -> dict:
         return {"source": self.name, "kind": type(self).__name__, "live": self.live, "fps": self.fps}
@@ -64,7 +66,8 @@ class FileSource(Source):
 
 
 class StreamSource(Source):
-    """A stream URL or capture device, opened by FFmpeg (PyAV); a stall of ``stall_s`` ends it."""
+    """A stream URL or capture device, opened by FFmpeg (PyAV); ``stall_s`` without a frame ends
+    it, the wait for the first one included (a sender that never starts is a stall too)."""
 
     live = True
 
@@ -74,61 +77,74 @@ class StreamSource(Source):
     def frames(self):
         from ..video import iter_stream
 
-        yield from iter_stream(self.name, stall_s=self.stall_s)
+        yield from iter_stream(self.name, stall_s=self.stall_s, open_s=self.stall_s)
 
 
 class WebrtcSource(Source):
     """The receiving end of a real libwebrtc call (``conference.webrtc.live_call``) of FILE under a
-    preset: the frames its decoder outputs, as they arrive, timed by their RTP capture clock."""
+    preset: the frames its decoder outputs, as they arrive, timed by their RTP capture clock.
+
+    Until the first frame the call is setting up (spooling, the browser, ICE): the wait is the
+    call's own, and a call that never connects ends with its reason (the page's or the relay's),
+    not as a stall; after it, ``stall_s`` without a frame is a stall. ``close()`` hangs up."""
 
     live = True
+    close_s = 15.0          # how long close() waits for the browser to go
 
     def __init__(self, path: Path, preset: str, presets_file=None, seed: int = 0, stall_s: float = 5.0,
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, connect_s: float | None = None):
         from ..conference.presets import get_preset
+        from ..conference.webrtc.engine import CONNECT_S, CallState
         from ..video import probe
 
         self.path = Path(path)
         probe(self.path)
         self.preset = get_preset(preset, presets_file)
         self.name, self.seed, self.stall_s, self.workdir = f"webrtc:{self.path}", seed, stall_s, workdir
+        self.connect_s = CONNECT_S if connect_s is None else connect_s
         self.fps = None
         self.call: dict | None = None
-        self._q: queue.Queue = queue.Queue()
+        self.state = CallState()
+        self._q: queue.Queue = queue.Queue(maxsize=64)
         self._error: BaseException | None = None
         self._done = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _run(self):
-        from ..conference.webrtc.engine import CONNECT_S, live_call
+        from ..conference.webrtc.engine import live_call
 
         try:
-            self.call = live_call(self.path, self.preset, lambda rgb, t: self._q.put((t, rgb)), seed=self.seed,
-                                  connect_s=CONNECT_S, workdir=self.workdir)
+            self.call = live_call(self.path, self.preset, self._put, seed=self.seed, connect_s=self.connect_s,
+                                  workdir=self.workdir, state=self.state)
         except BaseException as e:  # noqa: BLE001 - handed to the reading thread, said in one line
             self._error = e
         finally:
             self._done.set()
 
-    def frames(self):
-        from ..conference.webrtc.engine import CONNECT_S
+    def _put(self, rgb, t) -> None:
+        with contextlib.suppress(queue.Full):      # a reader that stopped reading never blocks the call
+            self._q.put_nowait((t, rgb))
 
-        th = threading.Thread(target=self._run, daemon=True, name="vcbench-webrtc-call")
-        th.start()
-        i, got_first = -1, False
-        while True:
+    def frames(self):
+        self._thread = threading.Thread(target=self._run, daemon=True, name="vcbench-webrtc-call")
+        self._thread.start()
+        i, waiting = -1, time.monotonic()
+        # the call's own deadlines (browser start, ICE gathering, connecting) end it first, with its reason
+        setup_limit = 60.0 + 3 * self.connect_s
+        while not self.state.hangup.is_set():
             try:
                 t, rgb = self._q.get(timeout=0.1)
             except queue.Empty:
                 if self._done.is_set() and self._q.empty():
                     break
-                if not hasattr(self, "_waiting"):
-                    self._waiting = time.monotonic()
-                limit = self.stall_s if got_first else CONNECT_S + 20
-                if time.monotonic() - self._waiting > limit:
-                    raise StreamStalled(f"{self.name}: no frame for {limit:g} s (the call stalled)")
+                limit = self.stall_s if i >= 0 else setup_limit
+                if time.monotonic() - waiting > limit:
+                    if i >= 0:
+                        raise StreamStalled(f"{self.name}: no frame for {limit:g} s (the call stalled)", limit)
+                    raise VideoError(f"{self.name}: the call set-up did not finish within {limit:g} s (stuck at: "
+                                     f"{self.state.stage})")
                 continue
-            self._waiting = time.monotonic()
-            got_first = True
+            waiting = time.monotonic()
             i += 1
             yield i, float(t), rgb
         if self._error is not None:
@@ -136,8 +152,15 @@ class WebrtcSource(Source):
             if isinstance(e, (VideoError, ConfigError)) or type(e).__module__.startswith("vcbench"):
                 raise e
             raise VideoError(f"{self.name}: the call failed ({type(e).__name__}: {e})")
-        if i < 0:
-            raise VideoError(f"{self.name}: the call delivered no frame")
+        if i < 0 and not self.state.hangup.is_set():
+            raise VideoError(f"{self.name}: the call delivered no frame (it ended at: {self.state.stage})")
+
+    def close(self) -> None:
+        """Hang up and wait (``close_s`` at most) for the browser, relay and spool to go."""
+        self.state.hangup.set()
+        th = self._thread
+        if th is not None and th is not threading.current_thread():
+            th.join(self.close_s)
 
     def describe(self) -> dict:
         return {**super().describe(), "preset": self.preset.name, "call": self.call}

@@ -20,6 +20,7 @@ pattern hits); the relay's seed and the call's stats are recorded instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import json
 import mmap
@@ -75,13 +76,33 @@ def chromium_version(chromium: str) -> str:
         return "unknown"
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: the kernel kills it when vcbench dies, even by SIGKILL (Linux)."""
-    import ctypes
-    import signal
+def guarded(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that the kernel kills it when the thread that started it ends, vcbench killed
+    by SIGKILL included: util-linux's ``setpriv --pdeathsig KILL`` where it has the option (Linux),
+    else ``cmd`` as it is (the ``finally`` of :func:`browser` still stops it on every other way out).
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+    Never a ``preexec_fn``: Python code between fork and exec in a process with threads can
+    deadlock. With PyAV 18 it does: the child frees the other threads' per-thread swscale
+    contexts, whose ``pthread_cond_destroy`` waits forever for slice threads that exist only in
+    the parent; the parent then waits forever for the exec (a call that never starts), and the
+    orphaned child, a copy of vcbench, holds its output pipes open (a test run that never ends)."""
+    guard = _setpriv()
+    return [guard, "--pdeathsig", "KILL", "--", *cmd] if guard else list(cmd)
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv() -> str | None:
+    import subprocess
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        ok = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return setpriv if ok else None
 
 
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
@@ -91,28 +112,37 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "
                   "--no-default-browser-check", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0")
 
 
+def _driver_service(driver: str):
+    """selenium's chromedriver Service started under :func:`guarded`: selenium runs
+    ``[path, *command_line_args()]``, so the guard is the path and the driver its first argument."""
+    from selenium.webdriver.chrome.service import Service
+
+    cmd = guarded([driver])
+
+    class GuardedService(Service):
+        def command_line_args(self) -> list[str]:
+            return [*cmd[1:], *super().command_line_args()]
+
+    return GuardedService(cmd[0])
+
+
 @contextlib.contextmanager
 def browser():
     """Headless Chromium (started here, so that it dies with vcbench even on SIGKILL) driven by
-    chromedriver (likewise). Both are stopped on the way out, SIGTERM included."""
-    import signal
+    chromedriver (likewise). Both are stopped, and the profile removed, on every way out."""
     import subprocess
 
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
 
     chromium, driver = find_browser()
     profile = Path(tempfile.mkdtemp(prefix="vcb-chromium-"))
-    proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-    old_term = None
-    if threading.current_thread() is threading.main_thread():
-        def on_term(signum, frame):
-            raise SystemExit(128 + signum)
-        old_term = signal.signal(signal.SIGTERM, on_term)
-    d = None
+    (profile / "tmp").mkdir()                 # Chromium's own temporaries go with the profile
+    proc, d = None, None
     try:
+        proc = subprocess.Popen(guarded([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "TMPDIR": str(profile / "tmp")})
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 30
         while not (port_file.is_file() and port_file.read_text().strip()):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -122,7 +152,7 @@ def browser():
         opts = webdriver.ChromeOptions()
         opts.debugger_address = f"127.0.0.1:{port}"
         try:
-            d = webdriver.Chrome(service=Service(driver, popen_kw={"preexec_fn": _die_with_parent}), options=opts)
+            d = webdriver.Chrome(service=_driver_service(driver), options=opts)
         except WebDriverException as e:
             raise NotAvailableError(f"{driver} could not drive {chromium}: {str(e.msg or e).splitlines()[0]}") from None
         yield d
@@ -130,19 +160,18 @@ def browser():
         if d is not None:
             with contextlib.suppress(Exception):
                 d.quit()
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for _ in range(20):        # its helpers may still be writing the profile for a moment
             shutil.rmtree(profile, ignore_errors=True)
             if not profile.exists():
                 break
             time.sleep(0.1)
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
 
 
 def webrtc_codecs() -> tuple[str, list[str]]:
@@ -167,15 +196,32 @@ class Received:
     layout: list
 
 
+def tight_i420(buf: np.ndarray, r: Received) -> np.ndarray:
+    """A received frame's bytes (``VideoFrame.copyTo``'s planes and strides) as tight I420
+    ``(h * 3 // 2, w)``. An odd side (a 16:9 camera scaled to 240 lines is 427 wide) loses its last
+    pixel: tight I420 is even."""
+    w, h = r.width, r.height
+    cw, ch = (w + 1) // 2, (h + 1) // 2     # chroma planes as VideoFrame.copyTo lays them out
+    we, he = w - w % 2, h - h % 2
+    planes = []
+    for (pw, ph), lay in zip(((w, h), (cw, ch), (cw, ch)), r.layout):
+        off, stride = int(lay["offset"]), int(lay["stride"])
+        planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
+    y, u, v = planes[0][:he, :we], planes[1][:he // 2, :we // 2], planes[2][:he // 2, :we // 2]
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(he * 3 // 2, we)
+
+
 class CallServer:
     """The page, the sender's frames, the relay hand-off and the receiver's frames, on 127.0.0.1."""
 
-    def __init__(self, frames: Path, frame_bytes: int, relay: Relay, spool: Path, on_frame=None):
+    def __init__(self, frames: Path, frame_bytes: int, relay: Relay, spool: Path | None, on_frame=None):
         self.frames, self.frame_bytes, self.relay = frames, frame_bytes, relay
         self.on_frame = on_frame          # live_call: each received frame as it arrives
         self._f = open(frames, "rb")
         self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
-        self.spool = open(spool, "wb")
+        # simulate keeps every received frame to lay out the view afterwards; a live call hands each
+        # on and keeps none (an hour's call would fill the disk)
+        self.spool = open(spool, "wb") if spool is not None else None
         self.received: list[Received] = []
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -215,8 +261,9 @@ class CallServer:
                 if self.path == "/recv":
                     h = self.headers
                     with server._lock:
-                        off = server.spool.tell()
-                        server.spool.write(body)
+                        off = server.spool.tell() if server.spool is not None else 0
+                        if server.spool is not None:
+                            server.spool.write(body)
                         rec = Received(int(h["X-Seq"]), int(h["X-Rtp"]), float(h["X-T"]), int(h["X-W"]),
                                        int(h["X-H"]), off, len(body), json.loads(h["X-Layout"]))
                         server.received.append(rec)
@@ -259,23 +306,15 @@ class CallServer:
         self.spool.flush()
         with open(self.spool.name, "rb") as f:
             f.seek(r.offset)
-            buf = np.frombuffer(f.read(r.size), np.uint8)
-        w, h = r.width, r.height
-        cw, ch = (w + 1) // 2, (h + 1) // 2     # chroma planes as VideoFrame.copyTo lays them out
-        we, he = w - w % 2, h - h % 2           # an odd side (a 16:9 camera scaled to 240 lines is
-        planes = []                             # 427 wide) loses its last pixel: tight I420 is even
-        for (pw, ph), lay in zip(((w, h), (cw, ch), (cw, ch)), r.layout):
-            off, stride = int(lay["offset"]), int(lay["stride"])
-            planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
-        y, u, v = planes[0][:he, :we], planes[1][:he // 2, :we // 2], planes[2][:he // 2, :we // 2]
-        return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(he * 3 // 2, we)
+            return tight_i420(np.frombuffer(f.read(r.size), np.uint8), r)
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._mm.close()
         self._f.close()
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.close()
 
 
 def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list[int]:
@@ -420,9 +459,10 @@ def _events(fps: float, shown: list[int], received: list, encoded: list, source:
     return call_event_rows(fps, shown, source, key, res, rate, lost if lost_ts is not None else None)
 
 
-def _spool_sender(src: Path, p, seed: int, frames: Path) -> dict:
+def _spool_sender(src: Path, p, seed: int, frames: Path, hangup: threading.Event | None = None) -> dict:
     """The sender's captured frames (the preset's frame rate and camera stage) as I420 in ``frames``;
-    returns the plan: probe info, simulation plan, rate, count, input and output sizes."""
+    returns the plan: probe info, simulation plan, rate, count, input and output sizes. ``hangup``
+    set stops it (:class:`HungUp`)."""
     import cv2
 
     from ...video import iter_frames, probe
@@ -439,6 +479,8 @@ def _spool_sender(src: Path, p, seed: int, frames: Path) -> dict:
     j, k = next(want, (None, None))
     with open(frames, "wb") as f:
         for i, rgb in iter_frames(src):
+            if hangup is not None and hangup.is_set():
+                raise HungUp()
             while k is not None and i == k:
                 img = cam(rgb) if cam is not None else rgb
                 f.write(cv2.cvtColor(np.ascontiguousarray(img[:in_h, :in_w]), cv2.COLOR_RGB2YUV_I420).tobytes())
@@ -457,17 +499,34 @@ def _page_cfg(plan: dict, p, codec: str, connect_s: float) -> dict:
             "preroll": 3, "tailMs": int(max(800, 3 * p.rtt_ms)), "connectMs": int(connect_s * 1000)}
 
 
+class CallState:
+    """What a live call's thread and its reader share: the stage the call has reached (a call that
+    never connects ends naming it) and the request to hang up (the watch ended: the browser, the
+    relay and the spool go now, not when the process exits)."""
+
+    def __init__(self):
+        self.stage = "starting"
+        self.hangup = threading.Event()
+
+
+class HungUp(Exception):
+    """The reader asked the call to stop (:attr:`CallState.hangup`)."""
+
+
 def live_call(input: str | os.PathLike, preset, on_frame, seed: int = 0, presets_file=None,
-              connect_s: float = CONNECT_S, workdir: str | os.PathLike | None = None) -> dict:
+              connect_s: float = CONNECT_S, workdir: str | os.PathLike | None = None,
+              state: CallState | None = None) -> dict:
     """A real call of ``input`` under ``preset`` whose receiver hands every decoded frame to
     ``on_frame(rgb, media_s)`` as it arrives (``media_s``: its RTP capture time, seconds after
     the first received frame's): what a detector on the receiving end sees, live. Returns the
-    call's frame counts. ``on_frame`` runs on the call's HTTP thread: it must return quickly."""
+    call's frame counts. ``on_frame`` runs on the call's HTTP thread: it must return quickly.
+    ``state`` tells the stage reached and hangs up on request (the result then says ``hung_up``)."""
     import cv2
 
     from ..presets import Preset, get_preset
 
     src = Path(input)
+    state = state or CallState()
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
     if p.codec == "none":
         raise VideoError(f"preset {p.name!r} makes no call (codec none): pick a preset with a codec for webrtc:")
@@ -476,30 +535,29 @@ def live_call(input: str | os.PathLike, preset, on_frame, seed: int = 0, presets
     first: list[int] = []
 
     def hand(r: Received, body: bytes) -> None:
-        w, h = r.width, r.height
-        buf = np.frombuffer(body, np.uint8)
-        planes = []
-        for (pw, ph), lay in zip(((w, h), (w // 2, h // 2), (w // 2, h // 2)), r.layout):
-            off, stride = int(lay["offset"]), int(lay["stride"])
-            planes.append(buf[off:off + stride * ph].reshape(ph, stride)[:, :pw])
-        yuv = np.concatenate([planes[0].ravel(), planes[1].ravel(), planes[2].ravel()]).reshape(h * 3 // 2, w)
+        yuv = tight_i420(np.frombuffer(body, np.uint8), r)
         if r.rtp >= 0 and not first:
             first.append(r.rtp)
         media = ((r.rtp - first[0]) % (1 << 32)) / 90000.0 if r.rtp >= 0 and first else r.t_ms / 1000.0
         on_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), media)
 
+    out = {"preset": p.name, "codec": codec, "hung_up": False}
     with tempfile.TemporaryDirectory(prefix=".vcb-live-", dir=workdir) as td:
-        plan = _spool_sender(src, p, seed, Path(td) / "frames.i420")
+        state.stage = "preparing the sender's frames"
+        try:
+            plan = _spool_sender(src, p, seed, Path(td) / "frames.i420", state.hangup)
+        except HungUp:
+            return {**out, "hung_up": True, "sent": 0, "received": 0}
         up, down = link_models(p)
         relay = Relay(up, down, seed)
-        server = CallServer(plan["frames"], plan["frame_bytes"], relay, Path(td) / "received.i420", on_frame=hand)
+        server = CallServer(plan["frames"], plan["frame_bytes"], relay, None, on_frame=hand)
         try:
-            result = _call(server, _page_cfg(plan, p, codec, connect_s), plan["n"] / plan["fps"])
+            result = _call(server, _page_cfg(plan, p, codec, connect_s), plan["n"] / plan["fps"], state)
         finally:
             server.close()
             relay.close()
-    return {"preset": p.name, "sent": plan["n"], "received": len(server.received), "fps": plan["fps"],
-            "codec": codec, "error": server.error, "result_frames": len(result.get("writes", []))}
+    return {**out, "hung_up": bool(result.get("hung_up")), "sent": plan["n"], "received": len(server.received),
+            "fps": plan["fps"], "error": server.error, "result_frames": len(result.get("writes", []))}
 
 
 def _render(index: list[int], received: list[Received], written: dict[int, float], n: int, fps: float,
@@ -567,22 +625,29 @@ def _fit_i420(yuv: np.ndarray, w: int, h: int) -> bytes:
     return b"".join(p.tobytes() for p in planes)
 
 
-def _call(server: CallServer, cfg: dict, seconds: float) -> dict:
-    """Run the page's call; return its result, or raise with what went wrong in one line."""
+def _call(server: CallServer, cfg: dict, seconds: float, state: CallState | None = None) -> dict:
+    """Run the page's call; return its result, or raise with what went wrong in one line (the
+    page's own reason: ICE never completed, the call never connected, a codec not offered...).
+    With ``state``: its stage follows the page's, and a hang-up ends the call (``hung_up``)."""
+    state = state or CallState()
+    state.stage = "starting the browser"
     with browser() as d:
+        if state.hangup.is_set():
+            return {"hung_up": True}
         d.get(server.url)
         d.execute_script("window.vcbStart(arguments[0])", cfg)
-        deadline = time.monotonic() + cfg["connectMs"] / 1000 + seconds * 3 + 20
+        deadline = time.monotonic() + 2 * cfg["connectMs"] / 1000 + seconds * 3 + 20
         while time.monotonic() < deadline:
-            r = d.execute_script("return window.vcbResult")
+            r, state.stage = d.execute_script("return [window.vcbResult, window.vcbStage]")
             if r:
                 break
+            if state.hangup.is_set():
+                return {"hung_up": True}
             time.sleep(0.25)
         else:
-            stage = d.execute_script("return window.vcbStage")
-            raise EncoderError(f"the WebRTC call did not finish (stuck at: {stage})")
+            raise EncoderError(f"the WebRTC call did not finish (stuck at: {state.stage})")
         if r.get("error"):
-            raise EncoderError(f"the WebRTC call failed: {server.error or r['error']}")
+            raise EncoderError(f"the WebRTC call failed at '{state.stage}': {server.error or r['error']}")
         if r.get("failed"):
             raise EncoderError(f"the receiver's frames did not reach vcbench: {r['failed']}")
         return r
