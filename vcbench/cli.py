@@ -58,7 +58,7 @@ def default_of(cls, name: str):
 
 # --- options shared by several commands (defined once) -----------------------------------
 datasets_option = click.option(
-    "--datasets", "datasets_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--datasets", "datasets", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="datasets.toml to read (default: $VCBENCH_DATASETS or ./datasets.toml).")
 ffmpeg_option = click.option("--ffmpeg", "ffmpeg", default=None,
                              help="ffmpeg binary (default: $VCBENCH_FFMPEG or imageio-ffmpeg's).")
@@ -118,7 +118,7 @@ def datasets():
 @datasets.command("list")
 @datasets_option
 @library_errors
-def datasets_list(datasets_file):
+def datasets_list(datasets):
     """Name, kind, whether the root exists, and counts by split and label.
 
     \b
@@ -129,7 +129,7 @@ def datasets_list(datasets_file):
     from .runtime import datasets_file as default_datasets_file
     from .datasets import load_dataset
 
-    cfgs = load_datasets(datasets_file)
+    cfgs = load_datasets(datasets)
     click.echo(f"{'name':<20} {'kind':<9} {'root':<6} counts (real/fake per split)")
     for name, cfg in cfgs.items():
         if not cfg.root.is_dir():
@@ -145,7 +145,7 @@ def datasets_list(datasets_file):
             counts += f"  ({len(ds.excluded)} left out)"
         click.echo(f"{name:<20} {cfg.kind:<9} {'yes':<6} {counts}")
     if not cfgs:
-        click.echo(f"(no datasets in {datasets_file or default_datasets_file()})")
+        click.echo(f"(no datasets in {datasets or default_datasets_file()})")
 
 
 @datasets.command("check")
@@ -153,7 +153,7 @@ def datasets_list(datasets_file):
 @datasets_option
 @click.option("--full", is_flag=True, help="Decode every frame of every video (slow), not just probe.")
 @library_errors
-def datasets_check(name, datasets_file, full):
+def datasets_check(name, datasets, full):
     """Missing or undecodable videos, duplicate ids, label balance, identity leaks.
 
     \b
@@ -163,7 +163,7 @@ def datasets_check(name, datasets_file, full):
     from .datasets import get_dataset
     from .datasets.check import check_dataset
 
-    rep = check_dataset(get_dataset(name, datasets_file), decode_all=full)
+    rep = check_dataset(get_dataset(name, datasets), decode_all=full)
     click.echo(f"{rep.dataset}: {rep.total} videos; " +
                ", ".join(f"{s}: {c['real']} real / {c['fake']} fake" for s, c in rep.counts.items()))
     for w in rep.warnings:
@@ -181,7 +181,7 @@ def datasets_check(name, datasets_file, full):
 @click.option("--no-probe", is_flag=True, help="Leave frames/fps/width/height empty (no video is opened).")
 @datasets_option
 @library_errors
-def datasets_manifest(name, output, no_probe, datasets_file):
+def datasets_manifest(name, output, no_probe, datasets):
     """Write the dataset as manifest.csv (DESIGN.md schema), for any kind.
 
     \b
@@ -190,7 +190,7 @@ def datasets_manifest(name, output, no_probe, datasets_file):
     """
     from .datasets import dataset_manifest
 
-    ds, batch = dataset_manifest(name, output, datasets_file, probe=not no_probe)
+    ds, batch = dataset_manifest(name, output, datasets, probe=not no_probe)
     click.echo(f"wrote {output}: {len(ds.records)} videos")
     finish_batch(batch)
 
@@ -202,7 +202,7 @@ def datasets_manifest(name, output, no_probe, datasets_file):
 @shard_option
 @cache_dir_option
 @library_errors
-def datasets_prepare(name, datasets_file, face_backend, shard, cache_dir):
+def datasets_prepare(name, datasets, face_backend, shard, cache_dir):
     """Fill the face-track cache for a whole dataset (resumable, shardable).
 
     \b
@@ -212,12 +212,12 @@ def datasets_prepare(name, datasets_file, face_backend, shard, cache_dir):
     from .datasets import get_dataset
     from .faces.prepare import track_all
 
-    finish_batch(track_all(get_dataset(name, datasets_file).videos(), face_backend, shard, cache_dir, log=click.echo))
+    finish_batch(track_all(get_dataset(name, datasets).videos(), face_backend, shard, cache_dir, log=click.echo))
 
 
 # --- presets / simulate ------------------------------------------------------------
 
-presets_option = click.option("--presets", "presets_file", type=click.Path(dir_okay=False, path_type=Path),
+presets_option = click.option("--presets", "presets", type=click.Path(dir_okay=False, path_type=Path),
                               default=None, help="Extra presets TOML (added to / overriding the built-in ladder).")
 
 
@@ -234,7 +234,7 @@ def presets():
 @presets.command("list")
 @presets_option
 @library_errors
-def presets_list(presets_file):
+def presets_list(presets):
     """One line per preset: codec, resolution@fps, bitrate, extras.
 
     \b
@@ -244,7 +244,7 @@ def presets_list(presets_file):
     from .conference.presets import Preset, load_presets
 
     click.echo(Preset.HEADER)
-    for p in load_presets(presets_file).values():
+    for p in load_presets(presets).values():
         click.echo(p.summary())
 
 
@@ -252,7 +252,7 @@ def presets_list(presets_file):
 @click.argument("name")
 @presets_option
 @library_errors
-def presets_show(name, presets_file):
+def presets_show(name, presets):
     """Every setting of a preset and the sources of its numbers.
 
     \b
@@ -261,7 +261,7 @@ def presets_show(name, presets_file):
     """
     from .conference.presets import get_preset
 
-    click.echo(get_preset(name, presets_file).describe())
+    click.echo(get_preset(name, presets).describe())
 
 
 @cli.command()
@@ -275,7 +275,7 @@ def presets_show(name, presets_file):
               help="Also measure PSNR/SSIM of the output against the input (decodes both: slower).")
 @engine_option(what="the preset")
 @library_errors
-def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine):
+def simulate(input, preset, output, seed, presets, ffmpeg, fidelity, engine):
     """Pass one video through a simulated call; print what the call did to it.
 
     \b
@@ -285,7 +285,7 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine
     """
     from .conference.engines import simulate_with
 
-    stats = simulate_with(engine, input, output, preset, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg,
+    stats = simulate_with(engine, input, output, preset, seed=seed, presets_file=presets, ffmpeg=ffmpeg,
                           fidelity=fidelity)
     click.echo(f"wrote {output}")
     for k, v in stats.items():
@@ -311,7 +311,7 @@ def simulate(input, preset, output, seed, presets_file, ffmpeg, fidelity, engine
 @presets_option
 @ffmpeg_option
 @library_errors
-def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpeg):
+def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets, ffmpeg):
     """Each preset through both engines (ffmpeg model, real WebRTC call) on the same clips, side by side.
 
     A WebRTC call runs in real time: budget the clips' total duration per preset, plus start-up.
@@ -325,7 +325,7 @@ def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets_file, ffmpe
 
     names = [x.strip() for x in preset.split(",") if x.strip()]
     with Progress("calibrate", echo=lambda m: click.echo(m, err=True)) as progress:
-        cal = run(names, clips, out, seed=seed, presets_file=presets_file, ffmpeg=ffmpeg, progress=progress,
+        cal = run(names, clips, out, seed=seed, presets_file=presets, ffmpeg=ffmpeg, progress=progress,
                   seeds=seeds, ffmpeg_seeds=ffmpeg_seeds)
     click.echo(cal.table())
     click.echo(f"wrote {out / 'calibrate.json'}")
@@ -553,7 +553,7 @@ def watch_default(name):
               help="Run the face detector every N frames (the landmark tracker carries the boxes between).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many seconds of the stream.")
-@click.option("--stall", "stall_s", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+@click.option("--stall", "stall", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
               help="A live source that sends no frame for this many seconds ends the watch.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="TOML with the same keys as these options (flags win).")
@@ -575,8 +575,6 @@ def watch(ctx, config_file, **kw):
 
     given = given_options(ctx, kw)
     given["source"] = kw["source"]
-    if "presets_file" in given:
-        given["presets"] = given.pop("presets_file")
     cfg = resolve(WatchConfig, config_file, **given)
     s = run_watch(cfg, echo=lambda m: click.echo(m, err=True))
     for line in summary_lines(s):
@@ -706,8 +704,6 @@ def finetune(ctx, config_file, **kw):
     from .runtime import Progress
 
     given = given_options(ctx, kw)
-    if "datasets_file" in given:
-        given["datasets"] = given.pop("datasets_file")
     cfg = resolve(FinetuneConfig, config_file, **given)
     with Progress("finetune", unit="steps/s", echo=lambda m: click.echo(m, err=True)) as progress:
         res = run_finetune(cfg, progress, log=progress.log)
@@ -787,7 +783,7 @@ def benchmark_default(name):
               help="Merge the predictions of shard run folders into --out and compute the results.")
 @click.pass_context
 @library_errors
-def benchmark(ctx, config_file, list_only, merge, **kw):
+def benchmark(ctx, config_file, list_only, **kw):
     """Score model x dataset x preset; write predictions.csv and results.json.
 
     \b
@@ -806,26 +802,26 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
     from .config import resolve
     from .runtime import Progress
 
-    if list_only:
-        for line in _benchmark_listing(kw.get("datasets_file")):
+    given = given_options(ctx, kw)
+    if list_only:                  # the datasets the config file names, unless --datasets says otherwise
+        from .config import file_values
+
+        listed = given.get("datasets") or (file_values(BenchmarkConfig, config_file) if config_file else {}).get("datasets")
+        for line in _benchmark_listing(listed):
             click.echo(line)
         return
-    given = given_options(ctx, kw)
-    given["datasets"] = given.pop("datasets_file", None)
-    if given["datasets"] is None:
-        del given["datasets"]
-    if merge:
+    cfg = resolve(BenchmarkConfig, config_file, **given)
+    if cfg.merge:
         from .benchmark.merge import merge_runs
+        from .config import file_values
 
-        if kw.get("out") is None:
-            raise click.ClickException("--merge needs --out (where the merged run goes)")
-        n = merge_runs(list(merge), kw["out"], warn=lambda m: click.echo(f"warning: {m}", err=True))
-        res = compute_results(kw["out"], kw["split"], kw["bootstrap"], kw["seed"], overlap=kw["overlap"],
-                              compare=kw["compare"], stream=_stream_given(given))
-        click.echo(f"merged {n} predictions from {len(merge)} run(s) into {kw['out']}")
+        n = merge_runs(list(cfg.merge), cfg.out, warn=lambda m: click.echo(f"warning: {m}", err=True))
+        chosen = {**(file_values(BenchmarkConfig, config_file) if config_file else {}), **given}
+        res = compute_results(cfg.out, cfg.split, cfg.bootstrap, cfg.seed, overlap=cfg.overlap, compare=cfg.compare,
+                              stream=_stream_given(chosen))
+        click.echo(f"merged {n} predictions from {len(cfg.merge)} run(s) into {cfg.out}")
         _print_cells(res)
         return
-    cfg = resolve(BenchmarkConfig, config_file, **given)
     t0 = time.perf_counter()
     with Progress("benchmark", unit="videos/s", echo=lambda m: click.echo(m, err=True)) as progress:
         batch = run_ranked(cfg, progress)          # run_benchmark, or a shard per rank under torchrun
@@ -847,7 +843,7 @@ def benchmark(ctx, config_file, list_only, merge, **kw):
 
 
 def _stream_given(given: dict) -> dict:
-    """The streaming options given on the command line (the rest: as the run recorded them)."""
+    """The streaming options chosen (flags, config file; the rest: as the run recorded them)."""
     return {k: given[k] for k in ("stride", "smooth", "false_alarms_per_hour") if k in given}
 
 
@@ -858,7 +854,7 @@ def _print_cells(res: dict) -> None:
         click.echo(line)
 
 
-def _benchmark_listing(datasets_file) -> list[str]:
+def _benchmark_listing(datasets) -> list[str]:
     from .conference.presets import load_presets
     from .detectors import DETECTORS, load_plugins
 
@@ -874,7 +870,7 @@ def _benchmark_listing(datasets_file) -> list[str]:
     try:
         from .config import load_datasets
 
-        lines += [f"  {n:<20} {c.kind:<9} {c.root}" for n, c in load_datasets(datasets_file).items()]
+        lines += [f"  {n:<20} {c.kind:<9} {c.root}" for n, c in load_datasets(datasets).items()]
     except VcbenchError as e:
         lines.append(f"  ({e})")
     lines.append("presets:")
@@ -900,8 +896,13 @@ def report(runs, finetunes, output, title, no_thumbnails):
     """
     from .reports.render import write_report
 
-    out = write_report(list(runs), list(finetunes), output, title, thumbs=not no_thumbnails)
+    damaged: list[str] = []
+    out = write_report(list(runs), list(finetunes), output, title, thumbs=not no_thumbnails, damaged=damaged)
     click.echo(f"wrote {out} and {out.parent / (out.stem + '_tables')}/")
+    for line in damaged:
+        click.echo(f"warning: {line}", err=True)
+    if damaged:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

@@ -197,11 +197,14 @@ def coerce(where: str, key: str, value: Any, tp: Any) -> Any:
             return None
         raise ConfigError(f"{where}: key {key!r} must be set")
     if base in (tuple, list):
+        paths = Path in typing.get_args(tp if typing.get_origin(tp) in (tuple, list) else
+                                        next(a for a in typing.get_args(tp) if a is not type(None)))
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Path) if paths else str) for v in value):
             raise ConfigError(f"{where}: key {key!r} must be a list of strings or a comma-separated string, "
                               f"got {value!r}")
+        value = [Path(v) for v in value] if paths else value
         return tuple(value) if base is tuple else list(value)
     if base is bool:
         ok = isinstance(value, bool)
@@ -221,6 +224,25 @@ def coerce(where: str, key: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def file_values(cls, file: str | os.PathLike) -> dict[str, Any]:
+    """What the TOML ``file`` sets for the dataclass ``cls`` (its keys checked, types coerced,
+    relative paths resolved against the file's folder): for a command that reads a config file
+    but builds no config from it (``benchmark --list``)."""
+    hints = typing.get_type_hints(cls)
+    file = Path(file)
+    table = load_toml(file)
+    section = getattr(cls, "SECTION", None)
+    if section and isinstance(table.get(section), dict):
+        table = table[section]
+    check_keys(str(file), table, {f.name for f in fields(cls) if f.init})
+    values = {}
+    for k, v in table.items():
+        v = coerce(str(file), k, v, hints[k])
+        values[k] = resolve_path(str(v), file.parent) if isinstance(v, Path) else \
+            tuple(resolve_path(str(x), file.parent) if isinstance(x, Path) else x for x in v) if isinstance(v, tuple) else v
+    return values
+
+
 def resolve(cls, file: str | os.PathLike | None = None, **given: Any):
     """An instance of the frozen dataclass ``cls`` from defaults < ``file`` < ``given``.
 
@@ -231,19 +253,7 @@ def resolve(cls, file: str | os.PathLike | None = None, **given: Any):
     """
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls) if f.init]
-    values: dict[str, Any] = {}
-    if file is not None:
-        file = Path(file)
-        table = load_toml(file)
-        section = getattr(cls, "SECTION", None)
-        if section and isinstance(table.get(section), dict):
-            table = table[section]
-        check_keys(str(file), table, set(names))
-        for k, v in table.items():
-            v = coerce(str(file), k, v, hints[k])
-            if isinstance(v, Path):
-                v = resolve_path(str(v), file.parent)
-            values[k] = v
+    values: dict[str, Any] = file_values(cls, file) if file is not None else {}
     for k, v in given.items():
         if k not in hints:
             hint = suggest(k, names)

@@ -90,10 +90,13 @@ def refuse_overwrites(inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
     named_out = [(k, v) for k, v in outputs.items() if v is not None]
     for i, (name, out) in enumerate(named_out):
         for other, path in named_in + named_out[:i]:
-            if same_file(out, path):
-                raise ConfigError(f"{name} {display_name(out)} is also {other}: writing it would overwrite "
-                                  f"{'that input' if (other, path) in named_in else 'the other output'}; give "
-                                  f"{name} a path of its own")
+            if not same_file(out, path):
+                continue
+            if (other, path) in named_in:
+                raise ConfigError(f"{name} {display_name(out)} is {other}: the output is the input, and writing it "
+                                  f"would destroy it; give {name} a path of its own")
+            raise ConfigError(f"{name} {display_name(out)} is also {other}: two outputs cannot share a file; give "
+                              f"{name} a path of its own")
 
 
 def make_folder(folder: str | os.PathLike) -> Path:
@@ -128,27 +131,54 @@ def _umask() -> int:
 
 
 _TEMP = re.compile(r"^\..*\.(\d+)-[^.]*\.part(\.[^.]+)?$")
+#: :func:`temp_folder`'s folders, ``.vcb-<what>-<pid>-<random>``
+_TEMP_FOLDER = re.compile(r"^\.vcb-[a-z]+-(\d+)-[^/]*$")
+
+
+def _writer_gone(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False                      # alive, owned by someone else
+    return False                          # its writer is still running
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries of :func:`atomic_path` under ``folder`` whose writing process is
-    gone (a killed run); those of live processes (another shard at work) are kept."""
+    """Delete the temporaries of :func:`atomic_path`, :func:`atomic_folder` and :func:`temp_folder`
+    under ``folder`` whose writing process is gone (a killed run); those of live processes
+    (another shard at work) are kept."""
+    import shutil
+
     removed = []
-    for p in Path(folder).rglob(".*.part*"):
-        m = _TEMP.match(p.name)
-        if not m or not p.is_file():
+    for p in sorted(Path(folder).rglob(".*"), key=lambda q: len(q.parts)):
+        if not p.exists():
+            continue                      # inside a stale folder removed a moment ago
+        m = _TEMP.match(p.name) or (_TEMP_FOLDER.match(p.name) if p.is_dir() else None)
+        if not m or not _writer_gone(m.group(1)):
             continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue                      # its writer is still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue                      # alive, owned by someone else
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        if not p.exists():
             removed.append(p)
     return removed
+
+
+@contextlib.contextmanager
+def temp_folder(what: str, dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A scratch folder ``.vcb-<what>-<pid>-XXXX`` in ``dir``, removed on the way out; one a killed
+    run left is removed by the next :func:`remove_stale_temporaries` of its folder."""
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix=f".vcb-{what}-{os.getpid()}-", dir=dir))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

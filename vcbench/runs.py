@@ -68,15 +68,20 @@ class RunFolder:
         return self
 
     def claim(self, identity: dict, record: dict | None = None, members: dict[str, Any] | None = None,
-              member_kind: str = "model", hint: str = "use another --out") -> dict:
+              member_kind: str = "model", hint: str = "use another --out",
+              has_outputs: Callable[[], bool] | None = None) -> dict:
         """Make this folder's outputs belong to ``identity``: the first run writes it (with
         ``record``, e.g. the full resolved config, for reading only), a re-run must match it.
         ``members``: name -> fingerprint; a known name must keep its fingerprint, a new one is added.
+        ``has_outputs()`` False (a run that failed before writing anything) lets another identity
+        take the folder over: there is nothing of the old configuration to mix with.
         Returns the identity document as it now stands."""
         from .contracts import read_json_object
         from .fileio import write_json
 
         members = members or {}
+        if self.identity_path.is_file() and has_outputs is not None and not has_outputs():
+            self.identity_path.unlink()
         if not self.identity_path.is_file():
             doc = {"stage": self.stage, "identity": identity, **({"config": record} if record is not None else {}),
                    f"{member_kind}s": members}

@@ -418,9 +418,14 @@ def score_files(videos: list[Path], checkpoint: Path | None = None, model: str |
     """``vcbench score``: the network a vcbench checkpoint names (else ``model``, else altfreezing),
     refusing to score with random weights unless ``untrained`` says so; the settings resolved (auto
     precision for the device, aggregation as the weights declare); ``output`` written when given."""
+    from .fileio import check_writable, refuse_overwrites
     from .models import load_network
     from .models.checkpoint import checkpoint_arch
 
+    refuse_overwrites({f"the video {v}": v for v in videos}, {"-o": output, "--timeline": timeline})
+    for path in (output, timeline):               # before any video is scored, not after all of them
+        if path is not None:
+            check_writable(path)
     if model is None:
         model = (checkpoint_arch(checkpoint) if checkpoint is not None else None) or "altfreezing"
     if checkpoint is None and not untrained:

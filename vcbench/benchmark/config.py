@@ -11,9 +11,9 @@ from ..errors import ConfigError
 class BenchmarkConfig:
     SECTION = "benchmark"
 
-    model: tuple[str, ...]                 # NAME[=checkpoint|run/best.pth|detector.py], or a registered name
-    dataset: tuple[str, ...]               # names in datasets.toml
-    out: Path                              # run folder: predictions.csv, results.json
+    model: tuple[str, ...] = ()            # NAME[=checkpoint|run/best.pth|detector.py], or a registered name
+    dataset: tuple[str, ...] = ()          # names in datasets.toml
+    out: Path | None = None                # run folder: predictions.csv, results.json
     preset: tuple[str, ...] = ("clean",)   # call conditions, applied to reals and fakes alike
     presets: Path | None = None            # extra presets TOML
     engine: str = "ffmpeg"                 # ffmpeg (modelled call) | webrtc (real libwebrtc call) for the presets
@@ -38,6 +38,7 @@ class BenchmarkConfig:
     smooth: int = 3                        # streaming: running score = mean of the last `smooth` windows
     false_alarms_per_hour: float = 1.0     # streaming: the val reals' false-alarm budget that picks the threshold
     explain: int = 0                       # after scoring: Grad-CAM of the N most confident hits and misses per cell
+    merge: tuple[Path, ...] = ()           # instead of scoring: merge these shard run folders into `out`
 
     def __post_init__(self):
         from ..runtime import parse_shard
@@ -54,10 +55,18 @@ class BenchmarkConfig:
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
 
-        if not self.model:
+        if self.out is None:
+            raise ConfigError("benchmark needs --out (the run folder" + (", where the merged run goes)" if self.merge
+                                                                          else ")"))
+        if not self.model and not self.merge:
             raise ConfigError("benchmark needs at least one --model")
-        if not self.dataset:
+        if not self.dataset and not self.merge:
             raise ConfigError("benchmark needs at least one --dataset")
+        if self.compare and not self.merge:          # refused now, not after every video is scored
+            from ..detectors.base import parse_spec
+            from .results import compare_pairs
+
+            compare_pairs(self.compare, [parse_spec(m)[0] for m in self.model])
         if self.split not in ("train", "val", "test"):
             raise ConfigError(f"split must be train, val or test, got {self.split!r}")
         if self.mode not in ("dense", "sparse"):

@@ -15,6 +15,9 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
     different configurations, and any shard whose rows would not all arrive: a torn or short
     row, a missing column, an empty predictions.csv. The merged count equals the shards' keys.
     ``warn`` hears of a merge that covers fewer shards than the runs were split into."""
+    from ..fileio import refuse_overwrites
+
+    refuse_overwrites({f"--merge {r}": r for r in runs}, {"--out": out})
     idents = []
     for r in runs:
         f = Path(r) / "benchmark.json"
@@ -44,6 +47,7 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
         if not rows:
             raise ConfigError(f"{f}: holds no predictions; re-run that shard first")
         mine = {tuple(row[k] for k in PRED_KEY): row for row in rows}
+        _check_complete(Path(r), f, len(mine))
         twice = [k for k in mine if k in preds]
         if twice:
             raise ConfigError(f"{f}: {len(twice)} prediction(s) also in an earlier shard (e.g. {'/'.join(twice[0])}); "
@@ -52,7 +56,10 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
         for row in read_rows(Path(r) / "features.csv", FEATURE_COLUMNS):
             feats[tuple(row[k] for k in FEATURE_KEY)] = row
     windows: dict[tuple, dict] = {}
+    streaming = bool(idents[0].get("streaming"))
     for r in runs:                       # benchmark --streaming: every shard's window scores
+        if streaming:
+            _check_windows(Path(r), preds)
         for row in read_windows(Path(r) / WINDOWS_FILE):
             windows[tuple(row[k] for k in WINDOWS_KEY)] = row
     write_csv(out / "predictions.csv", list(preds.values()), PRED_COLUMNS)
@@ -66,6 +73,39 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
             tmp.write_text("".join(json.dumps(w, separators=(",", ":")) + "\n" for w in windows.values()),
                            encoding="utf-8")
     return len(preds)
+
+
+def _check_complete(run: Path, preds: Path, have: int) -> None:
+    """A shard's predictions.csv holds every row its status record counts: a file cut at a row
+    boundary (no torn tail to see) is caught by the count; a shard that did not finish is named."""
+    for status in sorted(run.glob("benchmark.status*.json")):
+        doc = read_json_object(status, "benchmark status record")
+        if doc.get("state") in ("running", "interrupted"):
+            raise ConfigError(f"{run}: its run is {doc['state']} ({status.name}); let it finish (re-run it) first")
+        counts = doc.get("counts") if isinstance(doc.get("counts"), dict) else None
+        if counts is None:
+            continue
+        want = sum(int(counts.get(k) or 0) for k in ("done", "skipped", "failed"))
+        if have < want:
+            raise ConfigError(f"{preds}: holds {have} prediction(s) where {status.name} counts {want}: the file was "
+                              "cut short; re-run that shard to restore it, then merge")
+
+
+def _check_windows(run: Path, preds: dict) -> None:
+    """A --streaming shard's windows.jsonl has a line for each of its scored predictions."""
+    f = run / WINDOWS_FILE
+    if not f.is_file():
+        raise ConfigError(f"{f}: missing, but the run scored with --streaming; re-run that shard, then merge")
+    if torn_tail(f):
+        raise ConfigError(f"{f}: its last line is cut short (the shard was killed mid-write); re-run the shard "
+                          "to finish it, then merge")
+    have = {tuple(row[k] for k in WINDOWS_KEY) for row in read_windows(f)}
+    mine = {tuple(row[k] for k in PRED_KEY) for row in read_rows(run / "predictions.csv", PRED_COLUMNS)
+            if row["status"] == "ok"}
+    missing = mine - have
+    if missing:
+        raise ConfigError(f"{f}: no windows for {len(missing)} of the {len(mine)} video(s) its predictions.csv scored "
+                          f"(e.g. {'/'.join(sorted(missing)[0])}); re-run that shard, then merge")
 
 
 def _declared_shards(runs: list[Path]) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import metrics as M
 from ..fileio import write_json
+from ..registry import suggest
 from ..contracts import (BENCH_SCHEMA, CONTEXT_FILE, FEATURE_COLUMNS, PRED_COLUMNS, SHORTCUT_AUC, SHORTCUT_FEATURES,
                          checked_predictions, own_threshold, read_json_object, read_rows)
 
@@ -251,20 +252,27 @@ def _failures(test: list[dict], y, s) -> dict:
     return out
 
 
-def _comparisons(kept: dict, models: list[str], compare, records: dict, bootstrap: int, seed: int) -> list[dict]:
-    """Every requested pair (default: each model against the first) in every cell both have: delta AUC
-    on their common videos, a clustered paired bootstrap interval and p-value, DeLong's p (which
-    assumes independent videos), and Holm's adjustment over all of the run's comparisons."""
+def compare_pairs(compare, models: list[str]) -> list[tuple[str, str]]:
+    """``--compare A:B`` specs as pairs of the run's models (none given: each against the first);
+    checked before anything is scored."""
     from ..errors import ConfigError
 
     pairs = []
     for spec in compare:
         a, sep, b = str(spec).partition(":")
         if not sep or a not in models or b not in models or a == b:
-            raise ConfigError(f"--compare {spec!r}: expected A:B with two of the run's models ({', '.join(models)})")
+            hint = suggest(b if a in models else a, models)
+            raise ConfigError(f"--compare {spec!r}: expected A:B with two of the run's models ({', '.join(models)})"
+                              + (f"; did you mean {hint[0]!r}?" if hint else ""))
         pairs.append((a, b))
-    if not compare:
-        pairs = [(m, models[0]) for m in models[1:]]
+    return pairs or [(m, models[0]) for m in models[1:]]
+
+
+def _comparisons(kept: dict, models: list[str], compare, records: dict, bootstrap: int, seed: int) -> list[dict]:
+    """Every requested pair (default: each model against the first) in every cell both have: delta AUC
+    on their common videos, a clustered paired bootstrap interval and p-value, DeLong's p (which
+    assumes independent videos), and Holm's adjustment over all of the run's comparisons."""
+    pairs = compare_pairs(compare, models)
     out = []
     cells = sorted({(d, p) for (_, d, p) in kept})
     for dataset, preset in cells:

@@ -56,10 +56,13 @@ def rendition(src: Path, preset, seed: int, ffmpeg: str | None = None, tracks_ke
     With ``tracks_key`` (a face backend's cache key), the source's cached tracks, when present,
     are mapped into the rendition's cache entry in ``tracks_dir`` (where the timing maps exactly).
     """
+    from ..fileio import remove_stale_temporaries
     from .engines import simulate_with
 
     out = rendition_path(src, preset, seed, engine)
     if not out.is_file():
+        if out.parent.is_dir():            # what a killed run left while making it (its writer is gone)
+            remove_stale_temporaries(out.parent)
         stats = simulate_with(engine, src, out, preset, seed=seed, ffmpeg=ffmpeg)
     else:
         stats = None

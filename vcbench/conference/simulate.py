@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..contracts import call_event_rows, call_event_text, call_events_path
 from ..errors import ConfigError, EncoderError, VcbenchError, VideoError
-from ..fileio import atomic_path, make_folder, write_json
+from ..fileio import atomic_path, make_folder, temp_folder, write_json
 from ..video import (VideoWriter, ffmpeg_exe, iter_frames, iter_raw, lossless_args, probe, require_encoder,
                      run_ffmpeg)
 from .codec import encoder_args
@@ -148,16 +147,19 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
     make_folder(out.parent)
     # the video and its stats appear together or not at all: both are made under temporary names in
     # a private folder beside the output, then renamed (errors name the input, not the temporaries)
-    with tempfile.TemporaryDirectory(prefix=".vcb-sim-", dir=out.parent) as td:
+    with temp_folder("sim", out.parent) as td:
         made = Path(td) / f"out{out.suffix}"
         try:
             stats = _simulate(src, made, p, info, seed, ffmpeg, fidelity, Path(td))
         except VcbenchError as e:
-            msg = str(e).replace(str(made), str(out)).replace(td + os.sep, "")
+            msg = str(e).replace(str(made), str(out)).replace(str(td) + os.sep, "")
             raise type(e)(msg if msg.startswith(str(src)) else f"{src}: {msg}") from None
         events = stats.pop("_events")
-        write_json(Path(td) / "stats.json", stats)
-        (Path(td) / "events.jsonl").write_text(call_event_text(events), encoding="utf-8")
+        try:
+            write_json(Path(td) / "stats.json", stats)
+            (Path(td) / "events.jsonl").write_text(call_event_text(events), encoding="utf-8")
+        except OSError as e:             # a full disk: the output's name, not the private folder's
+            raise OSError(e.errno, e.strerror, str(out)) from None
         os.replace(made, out)
         os.replace(Path(td) / "events.jsonl", call_events_path(out))
         os.replace(Path(td) / "stats.json", stats_path(out))
@@ -165,12 +167,16 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
 
 
 def check_output(src: Path, out: Path) -> None:
-    """Refuse an output that would overwrite its own input, or whose stats file could not be named."""
-    if out.exists() and src.exists() and os.path.samefile(src, out):
-        raise ConfigError(f"{out}: the output is the input; write the simulated call to another file")
-    if len(os.fsencode(stats_path(out).name)) > 255:
-        raise ConfigError(f"{out}: name too long for its stats file {stats_path(out).name[:40]}... "
-                          f"({len(os.fsencode(stats_path(out).name))} bytes, the limit is 255); use a shorter name")
+    """Refuse an output that would overwrite its own input (its stats and event track included), or
+    whose stats or event track could not be named (a legal name plus their suffix past 255 bytes)."""
+    from ..fileio import refuse_overwrites
+
+    refuse_overwrites({"the input video": src}, {"-o": out, "its stats file": stats_path(out),
+                                                 "its event track": call_events_path(out)})
+    for what, path in (("stats file", stats_path(out)), ("event track", call_events_path(out))):
+        if len(os.fsencode(path.name)) > 255:
+            raise ConfigError(f"{out}: name too long for its {what} {path.name[:40]}... ({len(os.fsencode(path.name))} "
+                              f"bytes, the limit is 255); use a name {len(os.fsencode(path.name)) - 255} bytes shorter")
 
 
 def output_containers(p: Preset) -> tuple[set[str], str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from ..batch import BatchResult
 from ..config import DatasetConfig, load_datasets
@@ -40,7 +41,12 @@ def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None,
 
     Videos that fail to probe keep empty probe columns and are counted failed, by video_id.
     """
+    from ..fileio import refuse_overwrites
+
     ds = get_dataset(name, datasets_file)
+    refuse_overwrites({f"dataset {name}'s {p.name}": p for p in Path(ds.root).glob("*") if p.suffix in (".csv", ".json",
+                                                                                                     ".txt")},
+                      {"-o": out})
     result = BatchResult("videos")
     if probe:
         from .check import probe_all

@@ -1,13 +1,16 @@
 """Explain videos: per face and window, the detector's probability and its Grad-CAM map, cut and
 aligned exactly as the detector scores them (the same tracks, windows and crops as ``score``).
 
-Per video ``<stem>`` in ``out/``:
+Per video, under its output name ``<stem>`` in ``out/`` (its file stem; where two files share a stem,
+the stem and 8 hex digits of its resolved path; a file keeps the name its record gives it,
+whatever the order or company it is explained in: :func:`output_names`):
 - ``<stem>.npz``: the maps (format: :mod:`vcbench.models.explain`);
 - ``<stem>.most-fake.png`` / ``<stem>.least-fake.png``: the clips with the highest and lowest
   probability, crops above, heatmap overlays below;
 - with ``video``: ``<stem>.explained.mp4``, the annotated score video (``render.py``).
 - ``<stem>.explain.json``: the video's record, written last (what a re-run checks to skip it).
-``out/explain.json``: the resolved config, the threshold, each video's summary and each failure;
+``out/explain.json``: the resolved config, the threshold, the record of every video explained in
+the folder (this run's and earlier ones') and this run's failures;
 ``explain.identity.json`` / ``explain.status.json``: the run folder (``runs.RunFolder``).
 """
 from __future__ import annotations
@@ -46,14 +49,7 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
         what = "videos"
 
         def items(self):
-            seen: dict[str, int] = {}
-            items = []
-            for video in cfg.videos:
-                video = Path(video)
-                stem = video.stem if video.stem not in seen else f"{video.stem}-{seen[video.stem]}"
-                seen[video.stem] = seen.get(video.stem, 0) + 1
-                items.append((stem, video))
-            return items
+            return output_names(cfg.videos, out)
 
         def key(self, item):
             return str(item[1])
@@ -64,7 +60,7 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
 
         def is_done(self, item):
             stem, video = item
-            rec_path = out / f"{stem}.explain.json"
+            rec_path = out / f"{stem}{RECORD}"
             if not (rec_path.is_file() and video.is_file()):
                 return False
             try:
@@ -77,7 +73,7 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
 
         def done_record(self, item):
             echo(f"{item[1]}: already explained in {out} (skipped)")
-            return json.loads((out / f"{item[0]}.explain.json").read_text(encoding="utf-8"))
+            return json.loads((out / f"{item[0]}{RECORD}").read_text(encoding="utf-8"))
 
         def run(self, item):
             stem, video = item
@@ -89,6 +85,10 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
             except VcbenchError as e:              # named once: the loop adds the video's name
                 msg = str(e)
                 raise type(e)(msg[len(str(video)) + 2:] if msg.startswith(f"{video}: ") else msg) from None
+            bad = ~np.isfinite(np.asarray(ex.score, np.float64))
+            if bad.any():                           # broken weights: no map or score is worth keeping
+                raise VcbenchError(f"the model gave non-finite scores for {int(bad.sum())} of {len(bad)} "
+                                   "window(s): its weights or its input are broken")
             meta = {"schema": EXPLAIN_SCHEMA, "video": str(video), "model": det.name, "spec": det.spec,
                     "method": cfg.method, "layer": cfg.layer or "features", "fps": ex.fps,
                     "n_frames": ex.n_frames, "size": list(ex.size), "clip_len": net.preprocess.clip_len,
@@ -112,17 +112,60 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
                 return {"track": ex.track[i], "score": round(ex.score[i], 6),
                         "frames": [int(ex.frames[i][0]), int(ex.frames[i][-1])]}
 
-            row = {"video": str(video), "content_id": content_id(video), "clips": len(sc),
+            row = {"video": str(video), "resolved": str(video.resolve()), "name": stem,
+                   "content_id": content_id(video), "clips": len(sc),
                    "tracks": sorted(set(ex.track)), "score": round(float(sc.mean()), 6),
                    "most_fake": window(ex.extremes["most"][0]), "least_fake": window(ex.extremes["least"][0]),
                    "files": files}
-            write_json(out / f"{stem}.explain.json", row)     # last: the video's outputs are complete
+            write_json(out / f"{stem}{RECORD}", row)          # last: the video's outputs are complete
             echo(f"{video}: {len(sc)} window(s), mean p(fake) {row['score']:.3f}; most fake "
                  f"{row['most_fake']['score']:.3f} (frames {row['most_fake']['frames'][0]}-"
                  f"{row['most_fake']['frames'][1]}) -> {out}/{stem}.*")
             return row
 
     return Job()
+
+
+RECORD = ".explain.json"
+
+
+def _records(out: Path) -> dict[str, dict]:
+    """Output name -> the video record of every video explained in ``out`` (by any run)."""
+    found = {}
+    for path in sorted(out.glob(f"*{RECORD}")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue                            # a record that cannot be read: its video is redone
+        if isinstance(rec, dict) and isinstance(rec.get("video"), str):
+            found[path.name[:-len(RECORD)]] = rec
+    return found
+
+
+def output_names(videos, out: Path) -> list[tuple[str, Path]]:
+    """Each video's output name in ``out``, whatever else is listed and in whatever order: the name
+    a record in ``out`` already gives this file; else its stem, unless another file claims that
+    stem (another video of this run, or a record in ``out``): then the stem and 8 hex digits of
+    its resolved path. A video listed twice is explained once."""
+    import hashlib
+
+    owner = {name: Path(rec.get("resolved") or rec["video"]).resolve() for name, rec in _records(out).items()}
+    named = {path: name for name, path in owner.items()}
+    unique = list(dict.fromkeys(Path(v).resolve() for v in videos))
+    given = {Path(v).resolve(): Path(v) for v in videos}
+    stems: dict[str, set] = {}
+    for r in unique:
+        stems.setdefault(r.stem, set()).add(r)
+    items = []
+    for r in unique:
+        if r in named:
+            name = named[r]
+        elif r.stem in owner or len(stems[r.stem]) > 1:
+            name = f"{r.stem}-{hashlib.sha1(str(r).encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+        else:
+            name = r.stem
+        items.append((name, given[r]))
+    return items
 
 
 def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
@@ -135,19 +178,22 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
     from ..detectors.network import checkpoint_spec
     from ..faces.tracking import LazyBackend
     from ..fileio import write_json
+    from ..models.cam import check_layer
     from ..provenance import provenance
     from ..runs import RunFolder, run_job
     from ..runtime import resolve_device
 
-    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint), DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
+    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint),
+                             DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
     net = det.explain_network().eval()
+    check_layer(net, cfg.layer)
     device = resolve_device(cfg.device)
     threshold, thr_from = resolve_threshold(cfg, det)
     folder = RunFolder(cfg.out, "explain").open()
     folder.claim({"model_file": det.fingerprint(), "method": cfg.method, "layer": cfg.layer or "features",
                   "mode": cfg.mode, "clips": cfg.clips, "map_size": cfg.map_size, "max_frames": cfg.max_frames,
                   "face_backend": cfg.face_backend, "threshold": threshold, "smooth": cfg.smooth},
-                 record=to_json(cfg))
+                 record=to_json(cfg), has_outputs=lambda: bool(_records(cfg.out)))
     out = folder.path
     backend = LazyBackend(cfg.face_backend)
     try:
@@ -158,8 +204,9 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
         backend.close()
         det.close()
     batch = outcome.result
+    # every video explained in the folder, this run's and earlier runs' (the records are the truth)
     record = {"schema": EXPLAIN_SCHEMA, "model": det.name, "spec": det.spec, "model_file": det.fingerprint(),
-              "threshold": threshold, "threshold_from": thr_from, "videos": outcome.records,
+              "threshold": threshold, "threshold_from": thr_from, "videos": list(_records(out).values()),
               "failed": [{"item": k, "why": v} for k, v in batch.failed], "summary": batch.summary(),
               "config": to_json(cfg), "provenance": provenance()}
     write_json(out / "explain.json", record)

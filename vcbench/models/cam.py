@@ -25,6 +25,12 @@ CAM_METHODS = ("gradcam", "gradcam++")
 FEATURES = "features"
 
 
+def check_layer(net, name: str | None) -> None:
+    """Refuse a ``--layer`` the network lacks before any video is decoded ("did you mean")."""
+    if name not in (None, FEATURES):
+        _layer(net, name)
+
+
 def _layer(net, name: str):
     mods = dict(net.named_modules())
     if name in mods and name:

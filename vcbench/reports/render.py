@@ -27,6 +27,7 @@ class Report:
     runs: list[dict] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)          # run files read in part: also in warnings
     tables: list[Table] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)        # {"title", "svg", "section"}
     cards: list[dict] = field(default_factory=list)
@@ -552,7 +553,7 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
         return
     real, fake = pair
     row = {"dataset": ds.name, "real": real.video_id, "fake": fake.video_id, "items": [], "timelines": []}
-    windows = _pair_windows(run, ds.name, (real.video_id, fake.video_id))
+    windows = _pair_windows(rep, run, ds.name, (real.video_id, fake.video_id))
     if not windows:
         rep.gallery_notes.append(f"{ds.name}: no per-window scores for the pair's score timelines (they come with "
                                  "benchmark --streaming)")
@@ -586,16 +587,30 @@ def _gallery(rep: Report, run: BenchRun, ds, presets: dict) -> None:
     rep.gallery.append(row)
 
 
-def _pair_windows(run: BenchRun, dataset: str, video_ids: tuple[str, ...]) -> list[dict]:
-    """The pair's rows of the run's windows.jsonl (a ``--streaming`` run), else []."""
-    from ..contracts import WINDOWS_FILE, read_windows
+def _pair_windows(rep: Report, run: BenchRun, dataset: str, video_ids: tuple[str, ...]) -> list[dict]:
+    """The pair's rows of the run's windows.jsonl (a ``--streaming`` run), else []; a damaged file
+    is said in the report's warnings (once), never silently drawn without its timelines."""
+    from ..contracts import WINDOWS_FILE, read_windows, torn_tail
     from ..errors import VcbenchError
+    from ..fileio import error_line
 
+    path = Path(run.path) / WINDOWS_FILE
     try:
-        rows = read_windows(Path(run.path) / WINDOWS_FILE)
-    except (VcbenchError, OSError):
+        rows = read_windows(path)
+        cut = path.is_file() and torn_tail(path)
+    except (VcbenchError, OSError) as e:
+        _warn_once(rep, f"{error_line(e)}: the score timelines are left out")
         return []
+    if cut:
+        _warn_once(rep, f"{path}: its last line is cut short (a killed run); that video's timeline is missing")
     return [w for w in rows if w.get("dataset") == dataset and w.get("video_id") in video_ids]
+
+
+def _warn_once(rep: Report, line: str) -> None:
+    """A damaged run file, said once in the report and to its command (which then exits 1)."""
+    if line not in rep.warnings:
+        rep.warnings.append(line)
+        rep.damaged.append(line)
 
 
 def _pair_timeline(dataset: str, preset: str, windows: list[dict], real_id: str, fake_id: str, fake_path) -> str:
@@ -671,8 +686,19 @@ def render_html(rep: Report) -> str:
     return env.get_template("report.html").render(rep=rep, svg=Markup)
 
 
-def write_report(runs: list, finetunes: list, out: str | Path, title: str | None = None, thumbs: bool = True) -> Path:
-    """Render ``out`` (HTML) and ``<out stem>_tables/`` (CSV, Markdown, LaTeX of every table)."""
+def _refuse_overwrites(folders: list, out: Path) -> None:
+    """The page and its tables folder leave the run folders they read, and every file in them, alone."""
+    from ..fileio import refuse_overwrites
+
+    inputs = {f"{p.name} of {f}": p for f in map(Path, folders) if f.is_dir() for p in f.iterdir() if p.is_file()}
+    inputs.update({f"the run folder {f}": f for f in map(Path, folders)})
+    refuse_overwrites(inputs, {"-o": out, "the tables folder": out.parent / f"{out.stem}_tables"})
+
+
+def write_report(runs: list, finetunes: list, out: str | Path, title: str | None = None, thumbs: bool = True,
+                 damaged: list | None = None) -> Path:
+    """Render ``out`` (HTML) and ``<out stem>_tables/`` (CSV, Markdown, LaTeX of every table).
+    ``damaged`` hears of each run file the report could read only in part (also in its warnings)."""
     bench = [load_bench(p) for p in runs]
     fts = [load_finetune(p) for p in finetunes]
     if not bench and not fts:
@@ -681,6 +707,7 @@ def write_report(runs: list, finetunes: list, out: str | Path, title: str | None
         raise ConfigError("nothing to report: give benchmark run folders and/or --finetune run folders")
     check_model_names(bench)
     out = Path(out)
+    _refuse_overwrites([*runs, *finetunes], out)
     try:
         rep = build(bench, fts, title or "vcbench report", thumbs)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -700,4 +727,6 @@ def write_report(runs: list, finetunes: list, out: str | Path, title: str | None
                 (tdir / f"{safe_name(t.key)}.{ext}").write_text(fn(t), **TEXT)
         with atomic_path(out) as tmp:
             tmp.write_text(html, **TEXT)
+    if damaged is not None:
+        damaged.extend(rep.damaged)
     return out

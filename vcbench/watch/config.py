@@ -32,7 +32,7 @@ class WatchConfig:
     face_backend: str = "mediapipe"
     detect_every: int = 1                    # run the face detector every N frames (landmarks carry between)
     max_seconds: float | None = None         # stop after this much of the stream
-    stall_s: float = 5.0                     # a live source silent this long ends the watch
+    stall: float = 5.0                       # seconds a live source may be silent (its first frame too)
     batch_size: int = 8                      # windows per forward pass when several are waiting
     queue: int | None = None                 # windows waiting to be scored (default 2 live, 4 from a file);
                                              # live, a newer window replaces the oldest
@@ -76,7 +76,7 @@ class WatchConfig:
                               "watch a modelled call)")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ConfigError(f"max_seconds must be > 0, got {self.max_seconds}")
-        if not 0 < self.stall_s < math.inf:
-            raise ConfigError(f"stall_s must be a finite number > 0, got {self.stall_s}")
+        if not 0 < self.stall < math.inf:
+            raise ConfigError(f"stall must be a finite number of seconds > 0, got {self.stall}")
         if self.video is not None and Path(self.video).suffix.lower() not in (".mp4", ".mkv", ".webm"):
             raise ConfigError(f"{self.video}: the annotated stream is written as .mp4, .mkv or .webm")

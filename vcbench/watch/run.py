@@ -124,7 +124,7 @@ def run_watch(cfg: WatchConfig, echo=print, live_panel: bool | None = None) -> d
                                               score=ScoreSettings(precision=cfg.precision)))
     scorer = det.window_scorer()
     threshold, thr_from = resolve_threshold(cfg, det, policy)
-    source = open_source(cfg.source, cfg.realtime, cfg.preset, cfg.presets, cfg.seed, cfg.stall_s,
+    source = open_source(cfg.source, cfg.realtime, cfg.preset, cfg.presets, cfg.seed, cfg.stall,
                          workdir=Path(cfg.events).parent if cfg.events else None)
     warn = smoothing_warning(cfg, scorer.preprocess.clip_len, source)
     if warn:

@@ -38,7 +38,7 @@ import numpy as np
 
 from ...contracts import call_event_rows, call_event_text, call_events_path
 from ...errors import EncoderError, NotAvailableError, VideoError
-from ...fileio import atomic_path, write_json
+from ...fileio import atomic_path, temp_folder, write_json
 from ..link import link_models
 from ..network import call_freezes
 from .relay import Relay
@@ -351,9 +351,10 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     """One call through real libwebrtc; write the receiver's view losslessly and its stats."""
     from ...video import VideoWriter, ffmpeg_exe, lossless_args
     from ..presets import Preset, get_preset
-    from ..simulate import display, fidelity_stats, stats_path
+    from ..simulate import check_output, display, fidelity_stats, stats_path
 
     src, out = Path(input), Path(output)
+    check_output(src, out)
     p = preset if isinstance(preset, Preset) else get_preset(preset, presets_file)
     if p.codec == "none":
         raise VideoError(f"preset {p.name!r} makes no call (codec none): the webrtc engine has nothing to do")
@@ -364,7 +365,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     chromium, _ = find_browser()
     exe = ffmpeg_exe(ffmpeg)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".vcb-webrtc-", dir=out.parent) as td:
+    with temp_folder("webrtc", out.parent) as td:
         plan = _spool_sender(src, p, seed, Path(td) / "frames.i420")
         info, sp, fps, n, (out_w, out_h) = plan["info"], plan["sp"], plan["fps"], plan["n"], plan["out"]
         up, down = link_models(p)
@@ -542,7 +543,7 @@ def live_call(input: str | os.PathLike, preset, on_frame, seed: int = 0, presets
         on_frame(cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420), media)
 
     out = {"preset": p.name, "codec": codec, "hung_up": False}
-    with tempfile.TemporaryDirectory(prefix=".vcb-live-", dir=workdir) as td:
+    with temp_folder("live", workdir) as td:
         state.stage = "preparing the sender's frames"
         try:
             plan = _spool_sender(src, p, seed, Path(td) / "frames.i420", state.hangup)
