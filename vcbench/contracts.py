@@ -13,6 +13,7 @@ import io
 import json
 import math
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,13 @@ class VideoRecord:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_context(cls, row: dict) -> "VideoRecord":
+        """A record as context.json keeps it: the manifest row plus what the run read off the file
+        (``path`` made absolute, ``content``: its content id for the overlap check)."""
+        names = {f.name for f in dataclass_fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
 
 
 def parse_label_tracks(text: str, where: str = "label_tracks") -> list[int] | str | None:
@@ -306,7 +314,9 @@ def checked_training(doc: Any, where: str) -> dict:
         missing = [key for key in TRAINING_SET_KEYS if key not in s]
         if missing:
             raise RunFileError(f"{where}: sets[{k}] has no {', '.join(missing)}")
-        for key in ("splits", "videos", "identities", "canonical"):
+        for key in ("splits", "videos", "identities", "canonical", "contents"):
+            if key not in s and key == "contents":        # records made before content ids were kept
+                continue
             if not isinstance(s[key], list) or not all(isinstance(x, str) for x in s[key]):
                 raise RunFileError(f"{where}: sets[{k}].{key} must be a list of strings")
     out = {"schema": doc.get("schema", TRAINING_SCHEMA), "from": str(doc.get("from") or where), "sets": sets}

@@ -181,6 +181,22 @@ def temp_folder(what: str, dir: str | os.PathLike | None = None) -> Iterator[Pat
         shutil.rmtree(path, ignore_errors=True)
 
 
+def content_id(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """A video's identity independent of its name and place: size + SHA-1 of its first and last MiB
+    (the face-track cache's key, and the training-overlap check's: a copy is the same video)."""
+    import hashlib
+
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha1(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(chunk, size - chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB chunks (checkpoints and detector files cite it)."""
     import hashlib

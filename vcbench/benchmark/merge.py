@@ -56,12 +56,16 @@ def merge_runs(runs: list[Path], out: Path, warn=None) -> int:
         for row in read_rows(Path(r) / "features.csv", FEATURE_COLUMNS):
             feats[tuple(row[k] for k in FEATURE_KEY)] = row
     windows: dict[tuple, dict] = {}
-    streaming = bool(idents[0].get("streaming"))
-    for r in runs:                       # benchmark --streaming: every shard's window scores
-        if streaming:
-            _check_windows(Path(r), preds)
-        for row in read_windows(Path(r) / WINDOWS_FILE):
-            windows[tuple(row[k] for k in WINDOWS_KEY)] = row
+    if idents[0].get("streaming"):       # benchmark --streaming: every shard's window scores
+        for r in runs:
+            if torn_tail(f := Path(r) / WINDOWS_FILE) if (Path(r) / WINDOWS_FILE).is_file() else False:
+                raise ConfigError(f"{f}: its last line is cut short (the shard was killed mid-write); re-run the "
+                                  "shard to finish it, then merge")
+        per_run = {r: read_windows(Path(r) / WINDOWS_FILE) for r in runs}
+        streamers = {row["model"] for rows in per_run.values() for row in rows} | _networks(runs[0])
+        for r in runs:
+            _check_windows(Path(r), per_run[r], streamers)
+            windows.update({tuple(row[k] for k in WINDOWS_KEY): row for row in per_run[r]})
     write_csv(out / "predictions.csv", list(preds.values()), PRED_COLUMNS)
     write_csv(out / "features.csv", list(feats.values()), FEATURE_COLUMNS)
     if windows:
@@ -91,18 +95,24 @@ def _check_complete(run: Path, preds: Path, have: int) -> None:
                               "cut short; re-run that shard to restore it, then merge")
 
 
-def _check_windows(run: Path, preds: dict) -> None:
-    """A --streaming shard's windows.jsonl has a line for each of its scored predictions."""
+def _networks(run: Path) -> set[str]:
+    """The run's network detectors (models.json): under --streaming each keeps every window."""
+    f = Path(run) / "models.json"
+    models = read_json_object(f, "models file") if f.is_file() else {}
+    return {m for m, e in models.items() if isinstance(e, dict) and e.get("kind") == "vcbench"}
+
+
+def _check_windows(run: Path, rows: list[dict], streamers: set[str]) -> None:
+    """A --streaming shard's windows.jsonl has a line for each video it scored with a model that
+    keeps windows (a file cut at a line boundary, or gone, is caught here)."""
     f = run / WINDOWS_FILE
-    if not f.is_file():
-        raise ConfigError(f"{f}: missing, but the run scored with --streaming; re-run that shard, then merge")
-    if torn_tail(f):
-        raise ConfigError(f"{f}: its last line is cut short (the shard was killed mid-write); re-run the shard "
-                          "to finish it, then merge")
-    have = {tuple(row[k] for k in WINDOWS_KEY) for row in read_windows(f)}
+    have = {tuple(row[k] for k in WINDOWS_KEY) for row in rows}
     mine = {tuple(row[k] for k in PRED_KEY) for row in read_rows(run / "predictions.csv", PRED_COLUMNS)
-            if row["status"] == "ok"}
+            if row["status"] == "ok" and row["model"] in streamers}
     missing = mine - have
+    if missing and not f.is_file():
+        raise ConfigError(f"{f}: missing, but the shard scored {len(mine)} video(s) with --streaming; re-run that "
+                          "shard, then merge")
     if missing:
         raise ConfigError(f"{f}: no windows for {len(missing)} of the {len(mine)} video(s) its predictions.csv scored "
                           f"(e.g. {'/'.join(sorted(missing)[0])}); re-run that shard, then merge")

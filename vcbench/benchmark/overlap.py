@@ -59,19 +59,33 @@ class Checker:
 
     record: dict
     _sets: list = field(default_factory=list)
+    _copies: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self._sets = [(s, set(s["videos"]), set(s["identities"]), set(s["canonical"])) for s in self.record["sets"]]
+        self._sets = [(s, set(s["videos"]), set(s["identities"]), set(s["canonical"]), set(s.get("contents") or ()))
+                      for s in self.record["sets"]]
+
+    def _shares_files(self, dataset: dict, k: int, contents: set) -> bool:
+        """Whether ``dataset`` holds a file of training set ``k``: then it is that data (a copy
+        under another name or folder), and its ids and people are that data's."""
+        key = (dataset.get("name"), dataset.get("root"), k)
+        if key not in self._copies:
+            self._copies[key] = bool(contents) and any(
+                isinstance(r, dict) and r.get("content") in contents for r in dataset.get("records", []))
+        return self._copies[key]
 
     def reason(self, dataset: dict, rec: dict) -> tuple[str, str] | None:
         """(kind, why) when ``rec`` (a manifest row of ``dataset``, a context.json description)
         overlaps the training data: kind is ``video``, ``identity`` or ``clip``."""
         kind, name, root = dataset.get("kind"), dataset.get("name"), dataset.get("root")
         canon = canonical_keys(rec.get("clip_id") or "")
-        for s, videos, ids, canonical in self._sets:
+        for k, (s, videos, ids, canonical, contents) in enumerate(self._sets):
             where = f"{s['dataset']}'s {'+'.join(s['splits'])}"
+            if rec.get("content") and rec["content"] in contents:
+                return "video", f"video {rec.get('video_id')} is, byte for byte, a video in {where}"
             same = ((s["kind"] == kind and kind in PUBLIC_KINDS)
-                    or (s["kind"] == kind and (s.get("root") == root or s["dataset"] == name)))
+                    or (s["kind"] == kind and (s.get("root") == root or s["dataset"] == name))
+                    or self._shares_files(dataset, k, contents))
             if same:
                 vk = video_key(kind, rec["video_id"])
                 if vk in videos:

@@ -39,7 +39,7 @@ def preset_digest(preset) -> str:
 def rendition_path(src: Path, preset, seed: int, engine: str = "ffmpeg") -> Path:
     """Keyed by the source's content, the preset and its settings, the seed and the engine (a real
     WebRTC call's rendition is never mistaken for the modelled one)."""
-    from ..faces.tracking import content_id
+    from ..fileio import content_id
     from ..runtime import cache_root
     from .engines import output_extension
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from ..contracts import MANIFEST_COLUMNS, VideoRecord
 from ..errors import DatasetError
 from ..fileio import write_csv
+from .keys import file_content
 
 SPLITS = ("train", "val", "test")
 
@@ -243,7 +244,8 @@ def describe(ds: Dataset, split: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": ds.name, "kind": ds.kind, "root": str(ds.root), "videos": len(ds.records),
         "groups": [[split_, meth, g["real"], g["fake"], len(g["ids"])] for (split_, meth), g in sorted(groups.items())],
-        "records": [{**r.row(), "path": str(ds.abspath(r))} for r in ds.records if r.split in (split, "val")],
+        "records": [{**r.row(), "path": str(ds.abspath(r)), "content": file_content(ds.abspath(r))}
+                    for r in ds.records if r.split in (split, "val")],
         "quality": None, "generated": None, "note": ds.note}
     q = Path(ds.root) / "quality.csv"
     if q.is_file():

@@ -1,10 +1,11 @@
 """What says that two videos share content or a person, within a dataset and across datasets: the
 keys of the training-overlap check (a model's training record against a benchmark's test videos).
 
-Within the same data (same public kind, or the same root or name), a video is compared by its
-video key (FF++ without the compression: ``c23`` and ``c40`` of one video are one video) and its
-people (``source_id``, ``target_id``). Across datasets, only public clips have names everyone
-shares: ``clip_id`` (``ffpp/071``, ``celebdf/id4_0003``; a generated video whose target was an FF++
+Within the same data (same public kind, the same root or name, or data that shares a file's
+content with it: a copy under another name), a video is compared by its video key (FF++ without
+the compression: ``c23`` and ``c40`` of one video are one video) and its people (``source_id``,
+``target_id``). Everywhere, a file is compared by its content (``contents``: a copy of a training
+video is that video). Across datasets, only public clips have names everyone shares: ``clip_id`` (``ffpp/071``, ``celebdf/id4_0003``; a generated video whose target was an FF++
 or Celeb-DF file carries that file's clip), and the person a public clip shows (``ffpp:071``).
 """
 from __future__ import annotations
@@ -93,10 +94,23 @@ def people(rec) -> set[str]:
 
 
 def training_set(name: str, kind: str, root, manifest_sha256: str | None, records, splits) -> dict:
-    """One dataset's part of a training record: what a test video is compared with."""
+    """One dataset's part of a training record: what a test video is compared with. ``contents``:
+    the content ids of its files (``fileio.content_id``), so a copy of a training video is known
+    whatever the dataset, folder or file it is found under."""
     recs = [r for r in records if r.split in splits]
     return {"dataset": name, "kind": kind, "root": str(Path(root).resolve()) if root else None,
             "manifest_sha256": manifest_sha256, "splits": sorted(splits),
             "videos": sorted({video_key(kind, r.video_id) for r in recs}),
             "identities": sorted({i for r in recs for i in people(r)}),
-            "canonical": sorted({k for r in recs for k in canonical_keys(r.clip_id)})}
+            "canonical": sorted({k for r in recs for k in canonical_keys(r.clip_id)}),
+            "contents": sorted({c for r in recs if (c := file_content(Path(root) / r.path if root else None))})}
+
+
+def file_content(path: Path | None) -> str:
+    """A file's content id, or '' where there is no readable file."""
+    from ..fileio import content_id
+
+    try:
+        return content_id(path) if path is not None and path.is_file() else ""
+    except OSError:
+        return ""

@@ -35,7 +35,7 @@ def resolve_threshold(cfg: ExplainConfig, det) -> tuple[float, str]:
 
 
 def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: Path, echo):
-    from ..faces.tracking import content_id
+    from ..fileio import content_id
     from ..fileio import write_json
     from ..models.explain import explain_video, strip, write_npz, write_png
     from ..runs import BatchJob

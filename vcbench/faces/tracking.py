@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VideoError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, content_id
 from .base import Face, FaceBackend, iou
 
 START_SCORE = 0.8
@@ -142,18 +142,6 @@ def default_cache_dir() -> Path:
     from ..runtime import cache_root
 
     return cache_root() / "faces"
-
-
-def content_id(path: Path, chunk: int = 1 << 20) -> str:
-    """A video's identity independent of its name and place: size + SHA-1 of its first and last MiB."""
-    size = path.stat().st_size
-    h = hashlib.sha1(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(chunk))
-        if size > chunk:
-            f.seek(max(chunk, size - chunk))
-            h.update(f.read(chunk))
-    return h.hexdigest()
 
 
 def backend_key(backend: str | FaceBackend, **settings) -> str:

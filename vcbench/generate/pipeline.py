@@ -170,7 +170,7 @@ class GenerateJob(BatchJob):
         self.records = made
         write_json(out / "generate.json", {
             "config": self.cfg.to_json(), "note": self.cfg.note, **self.ctx.tools.describe(),
-            "presets": [p.name for p in self.ctx.presets], "splits": plan.split_of,
+            "presets": [p.name for p in self.ctx.presets], "splits": plan.split_of, "plan_notes": plan.notes,
             "pairs": [[s.name, t.name] for s, t in plan.pairs], "pairs_requested": self.cfg.pairs,
             "pairs_possible": plan.possible_pairs, "unpaired_targets": plan.unpaired_targets,
             "match": {"by": self.cfg.match, "predicted": plan.genders} if self.cfg.match else None,
@@ -211,6 +211,8 @@ def generate(cfg: GenerateConfig, progress: Progress | None = None) -> Report:
         write_plan(plan, cfg.out)
         return Report([], BatchResult("pairs", done=len(plan.pairs), failed=list(plan.refused)),
                       plan=plan_summary(plan))
+    for note in plan.notes:
+        progress.log(f"note: {note}")
     job = GenerateJob(cfg, plan, progress)
     folder = RunFolder(cfg.out, "generate", shard=shard, log=progress.log).open()
     folder.claim(cfg.identity(), record=cfg.to_json(),

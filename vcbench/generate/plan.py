@@ -8,6 +8,7 @@ so no identity appears on two sides.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,12 +57,16 @@ class Plan:
     unpaired_ids: list[str] = field(default_factory=list)          # identities of the unpaired targets
     cfg_pairs: int | None = None                                   # --pairs, when given
     genders: dict = field(default_factory=dict)                    # --match gender: name -> prediction
+    notes: list[str] = field(default_factory=list)                 # identities merged, splits not by hash
 
 
-def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | None = None) -> list[Item]:
+def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | None = None,
+         notes: list | None = None) -> list[Item]:
     """Files of ``root`` (or ``root`` itself). A file directly in ``root`` is its own identity
-    (its stem); files in ``root/<identity>/`` share that identity. A name that is not UTF-8 cannot
-    become a video id in the manifest: it is added to ``refused`` (bytes escaped) and left out."""
+    (its stem); files in ``root/<identity>/`` share that identity, and so does a loose file of the
+    folder's name (said in ``notes``: one person's photos, or a name clash to fix). A name that is
+    not UTF-8 cannot become a video id in the manifest: it is added to ``refused`` (bytes escaped)
+    and left out."""
     from ..fileio import display_name
 
     def ok(p: Path) -> bool:
@@ -82,8 +87,13 @@ def scan(root: Path, extensions: tuple[str, ...], what: str, refused: list | Non
     if not root.is_dir():
         raise ConfigError(f"{root}: {what} folder not found")
     items = [Item(p.stem, p.stem, p) for p in sorted(root.iterdir()) if ok(p)]
+    own = {it.identity: it.path for it in items}
     for d in sorted(x for x in root.iterdir() if x.is_dir() and not x.name.startswith(".") and not ok(x)):
-        items += [Item(f"{d.name}-{p.stem}", d.name, p) for p in sorted(d.iterdir()) if ok(p)]
+        inside = [Item(f"{d.name}-{p.stem}", d.name, p) for p in sorted(d.iterdir()) if ok(p)]
+        if inside and d.name in own and notes is not None:
+            notes.append(f"{what} {own[d.name]} and the files in {d}/ are one identity, {d.name!r}: rename one if "
+                         "they show two people")
+        items += inside
     names: dict[str, Path] = {}
     for it in items:
         if "__" in it.name:
@@ -158,7 +168,7 @@ def write_plan(plan: "Plan", out: Path) -> Path:
 
 def plan_summary(plan: "Plan") -> list[str]:
     """What ``generate --plan`` prints: identities, pairs and unpaired targets per split."""
-    lines = []
+    lines = list(plan.notes)
     tids = {t.identity for t in plan.targets} | {t for t in plan.unpaired_ids}
     sids = {p.identity for s in plan.sources for p in (s.parts or (s,))}
     for split in ("train", "val", "test"):
@@ -178,24 +188,77 @@ def plan_summary(plan: "Plan") -> list[str]:
     return lines
 
 
-def make_plan(cfg: GenerateConfig) -> Plan:
-    from ..video import VIDEO_EXTENSIONS
+def same_files_same_identity(items: list[Item], notes: list | None = None) -> list[Item]:
+    """A file under two names is one person: items whose files are byte for byte the same take one
+    identity (a folder's over a loose file's, else the shortest name, then the first), so a copy can
+    never put one person on both sides of a split. The same file in two identity folders is refused."""
+    from ..fileio import content_id
 
-    refused: list[tuple[str, str]] = []
-    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source", refused)
-    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video", refused)
-    split_of = assign_splits([t.identity for t in targets] + [s.identity for s in sources], cfg,
-                             recorded_splits(cfg.out) if cfg.out is not None else None)
+    first: dict[str, Item] = {}
+    rename: dict[str, str] = {}
+
+    def final(identity: str) -> str:
+        while identity in rename:
+            identity = rename[identity]
+        return identity
+
+    for it in sorted(items, key=lambda x: (x.name != x.identity, len(x.name), x.name)):
+        try:                              # an empty or unreadable file shows nobody: it fails where it is read
+            key = content_id(it.path) if it.path.is_file() and it.path.stat().st_size else None
+        except OSError:
+            key = None
+        if key is None:
+            continue
+        seen = first.setdefault(key, it)
+        if seen is it or seen.identity == it.identity:
+            continue
+        foldered = [x for x in (seen, it) if x.name != x.identity]
+        if len(foldered) == 2:
+            raise ConfigError(f"{seen.path} and {it.path} are the same file in two identity folders "
+                              f"({seen.identity!r}, {it.identity!r}): one person cannot be two; remove one")
+        keep = final((foldered or [seen])[0].identity)
+        for x in (seen, it):
+            if final(x.identity) != keep:
+                rename[final(x.identity)] = keep
+                if notes is not None:
+                    notes.append(f"{seen.path} and {it.path} are the same file: one identity, {keep!r}")
+    return [dataclasses.replace(it, identity=final(it.identity)) for it in items]
+
+
+def _allowed(cfg: GenerateConfig, sources: list[Item], targets: list[Item], split_of: dict) -> list:
+    """The (source, target) pairs the splits and identities allow."""
     if cfg.map:
         from .mapping import parse_map
 
         comp = composite_source(sources, parse_map(cfg.map))
-        allowed = [(comp, t) for t in targets
-                   if all(split_of[p.identity] == split_of[t.identity] for p in comp.parts)
-                   and (cfg.self_swap or all(p.identity != t.identity for p in comp.parts))]
-    else:
-        allowed = [(s, t) for t in targets for s in sources
-                   if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
+        return [(comp, t) for t in targets
+                if all(split_of[p.identity] == split_of[t.identity] for p in comp.parts)
+                and (cfg.self_swap or all(p.identity != t.identity for p in comp.parts))]
+    return [(s, t) for t in targets for s in sources
+            if split_of[s.identity] == split_of[t.identity] and (cfg.self_swap or s.identity != t.identity)]
+
+
+def make_plan(cfg: GenerateConfig) -> Plan:
+    from ..video import VIDEO_EXTENSIONS
+
+    refused: list[tuple[str, str]] = []
+    notes: list[str] = []
+    sources = scan(cfg.source, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, "source", refused, notes)
+    targets = scan(cfg.target, VIDEO_EXTENSIONS, "target video", refused, notes)
+    merged = same_files_same_identity(sources + targets, notes)      # a copy on both sides is one person
+    sources, targets = merged[:len(sources)], merged[len(sources):]
+    recorded = recorded_splits(cfg.out) if cfg.out is not None else {}
+    split_of = assign_splits([t.identity for t in targets] + [s.identity for s in sources], cfg, recorded)
+    allowed = _allowed(cfg, sources, targets, split_of)
+    if not allowed and not cfg.split and not recorded:   # too few people for three splits: one, said
+        one = {i: "test" for i in split_of}
+        allowed = _allowed(cfg, sources, targets, one)
+        if allowed:
+            split_of = one
+            notes.append(f"{len(split_of)} identit{'y' if len(split_of) == 1 else 'ies'} are too few for identity-disjoint "
+                    "train/val/test splits (each identity's split is a hash: no source shared a split with a "
+                    "target): everything went to 'test' (a benchmark's split); add identities for the three "
+                    "splits, or choose one with --split")
     if not allowed:
         raise ConfigError("no (source, target) pair is possible: every source shares an identity or a split with "
                           "no target; add identities, use --self-swap, or put all in one split with --split")
@@ -220,7 +283,7 @@ def make_plan(cfg: GenerateConfig) -> Plan:
     used = {t.name for _, t in pairs}
     return Plan(sources, [t for t in targets if t.name in used], split_of, pairs,
                 [t.name for t in targets if t.name not in used], len(allowed), refused,
-                [t.identity for t in targets if t.name not in used], cfg.pairs, genders)
+                [t.identity for t in targets if t.name not in used], cfg.pairs, genders, notes)
 
 
 def video_id(preset: str, method: str, target: str, source: str | None = None) -> str:

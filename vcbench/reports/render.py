@@ -482,7 +482,7 @@ class _Recorded:
         from ..contracts import VideoRecord
 
         self.name = d["name"]
-        self.records = [VideoRecord(**r) for r in d.get("records", [])]
+        self.records = [VideoRecord.from_context(r) for r in d.get("records", [])]
 
     @staticmethod
     def abspath(rec) -> Path:
