@@ -193,7 +193,7 @@ def test_calibration_leaves_out_training_overlap_and_refuses_a_torn_file(marked,
                            {"threshold": 0.61, "threshold_from": "val (Youden's J, video level)"})
     r = cli_runner.invoke(cli, ["watch", str(marked), "--checkpoint", str(ckpt), "--device", "cpu", "--max-seconds",
                                 "0.3"])
-    assert "the checkpoint's own val (Youden's J, video level)" in r.output and "val (val" not in r.output
+    assert "the checkpoint's own val threshold (Youden's J, video level)" in r.output and "val (val" not in r.output
     del torch
 
 

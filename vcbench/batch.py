@@ -26,7 +26,12 @@ class BatchResult:
         return not self.failed
 
     def fail(self, item, reason: str) -> None:
-        self.failed.append((str(item), str(reason)))
+        """Record ``item`` as failed; a reason that starts by naming the item (most errors name their
+        file) is kept without that name, which the failure line prints once."""
+        item, reason = str(item), str(reason)
+        while reason.startswith(f"{item}: "):
+            reason = reason[len(item) + 2:]
+        self.failed.append((item, reason))
 
     def merge(self, other: "BatchResult") -> "BatchResult":
         return BatchResult(self.what, self.done + other.done, self.skipped + other.skipped,

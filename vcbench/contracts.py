@@ -288,9 +288,9 @@ def own_threshold(provenance: dict, training: dict, whose: str, name: str | None
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     if number(provenance.get("threshold")):
-        how = str(provenance.get("threshold_from") or "its run")
-        how = how[len("val ("):-1] if how.startswith("val (") and how.endswith(")") else how
-        return float(provenance["threshold"]), f"{whose}'s own val ({how})"
+        how = str(provenance.get("threshold_from") or "")
+        how = how[len("val ("):-1] if how.startswith("val (") and how.endswith(")") else "" if how == "val" else how
+        return float(provenance["threshold"]), f"{whose}'s own val threshold" + (f" ({how})" if how else "")
     if number(training.get("threshold")):
         return float(training["threshold"]), f"declared with {training.get('from') or 'its training record'}"
     return None, f"{name or whose} declares no threshold"

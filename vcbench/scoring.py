@@ -24,7 +24,7 @@ import numpy as np
 
 from .batch import BatchResult
 from .errors import ConfigError, FaceError, VcbenchError
-from .fileio import atomic_path
+from .fileio import atomic_path, error_line
 from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, memory_format, normalise,
                                 window_plan)
 from .runtime import resolve_device, resolve_precision
@@ -244,8 +244,8 @@ def _producer(videos, pp: Preprocess, st: ScoreSettings, backend_name, cache_dir
                     _put(q, _ClipBatch(vi, np.stack(arrs), meta), stop)
             except _Stopped:
                 return
-            except VcbenchError as e:
-                _put(q, _VideoFailed(vi, str(e)), stop)
+            except (VcbenchError, OSError) as e:
+                _put(q, _VideoFailed(vi, error_line(e)), stop)
             except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
                 _put(q, _VideoFailed(vi, f"{video}: {type(e).__name__}: {e}"), stop)
         _put(q, _End(), stop)

@@ -8,6 +8,7 @@ Every error names the file.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -347,7 +348,11 @@ def run_ffmpeg(exe: str, args: Sequence[str], what: str) -> None:
     r = subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *map(str, args)],
                        capture_output=True, text=True)
     if r.returncode:
-        raise EncoderError(f"{what}: {r.stderr.strip()[-300:] or f'ffmpeg exited with {r.returncode}'}")
+        for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):      # the disk, not the encoder: an OSError
+            if os.strerror(code) in r.stderr:                       # naming the output (its last argument)
+                raise OSError(code, os.strerror(code), str(args[-1]))
+        said = " | ".join(x.strip() for x in r.stderr.strip()[-300:].splitlines() if x.strip())
+        raise EncoderError(f"{what}: {said or f'ffmpeg exited with {r.returncode}'}")
 
 
 class VideoWriter:

@@ -382,6 +382,9 @@ def streaming_lines(res: dict) -> list[str]:
                        f"({st['thresholds']['val_budget'].get('why', 'no threshold')}; the model declares none)")
             continue
         a = st["at"][key]
+        if key == "model":                 # the budget could not be met: said, never silently swapped
+            out.append(f"{c['model']} {c['dataset']}/{c['preset']}: val-budget threshold n/a "
+                       f"({st['thresholds']['val_budget'].get('why', 'no threshold')}); at the model's own instead")
 
         def sec(v):
             return "missed" if v is None else f"{v:.1f} s"

@@ -154,6 +154,8 @@ def simulate_file(input: str | os.PathLike, output: str | os.PathLike, preset: s
         except VcbenchError as e:
             msg = str(e).replace(str(made), str(out)).replace(str(td) + os.sep, "")
             raise type(e)(msg if msg.startswith(str(src)) else f"{src}: {msg}") from None
+        except OSError as e:              # a full disk: the output's name, not the private folder's
+            raise OSError(e.errno, e.strerror, str(out)) from None
         events = stats.pop("_events")
         try:
             write_json(Path(td) / "stats.json", stats)

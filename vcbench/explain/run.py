@@ -79,12 +79,8 @@ def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: P
             stem, video = item
             if not video.is_file():
                 raise ConfigError("no such file")
-            try:
-                ex = explain_video(video, net, device, backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
-                                   cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
-            except VcbenchError as e:              # named once: the loop adds the video's name
-                msg = str(e)
-                raise type(e)(msg[len(str(video)) + 2:] if msg.startswith(f"{video}: ") else msg) from None
+            ex = explain_video(video, net, device, backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
+                               cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
             bad = ~np.isfinite(np.asarray(ex.score, np.float64))
             if bad.any():                           # broken weights: no map or score is worth keeping
                 raise VcbenchError(f"the model gave non-finite scores for {int(bad.sum())} of {len(bad)} "

@@ -401,6 +401,6 @@ def watch_warnings(w: Watcher) -> list[str]:
         out.append("no frame arrived: nothing was watched")
     elif not w.tracks:
         out.append(f"no face was found in {s.frames} frame(s): nothing was scored")
-    elif not s.windows and not s.skipped:
+    elif not s.windows and not s.skipped and not s.nonfinite and not w.end.startswith("failed"):
         out.append(f"no face stayed for a whole window ({w.pp.clip_len} frames): nothing was scored")
     return out
