@@ -156,6 +156,21 @@ def test_rtp_timestamps_map_to_source_frames_across_the_wrap():
     assert rtp_to_frames(writes, encoded, received) == frames
 
 
+def test_a_capture_stamped_late_still_maps_to_its_own_frame():
+    """The browser stamps a frame's capture time when it gets to it: a busy renderer stamps one 25 ms
+    after its write, nearer the next write than its own. Matched in order (one write per encoded
+    frame, none after the write before its encoding), it keeps its own frame; the nearest write
+    alone (how this mapped before) gave two received frames the same source and lost one."""
+    fps = 30.0
+    writes = [[k, 100.0 + k * 1000 / fps] for k in range(30)]
+    late = {11: 25.0, 20: 24.0}
+    stamp = {k: t + late.get(k, 0.0) for k, t in writes}
+    encoded = [[int(90 * stamp[k]), t + 1.0 if k not in late else writes[k + 1][1] + 1.0, 0, 100]
+               for k, t in writes]                       # encoded after its write (a late one after the next)
+    received = [_rx(i, e[0], 0.0) for i, e in enumerate(encoded)]
+    assert rtp_to_frames(writes, encoded, received) == list(range(30))
+
+
 def test_receiver_view_holds_late_frames_and_counts_freezes():
     fps, n = 30.0, 60
     writes = [[k, k * 1000 / fps] for k in range(n)]
@@ -245,8 +260,11 @@ def test_webrtc_call_maps_every_frame_and_shows_freezes_as_repeats(counter_clip,
         if ev[i]["repeat"]:
             assert np.array_equal(frames[i], frames[i - 1])
     assert set(call_event_marks(ev, 30.0)["freeze"]) >= {a for a, _ in stats["freeze_frames"]}
-    # the relay's drops of media packets, by the frame they belonged to (its RTP timestamp)
-    assert 0 < sum(e["lost"] for e in ev) <= relay["up"]["lost"]
+    # the relay's drops of media packets, by the frame they belonged to (its RTP timestamp). Which
+    # packets a loss burst hits depends on the browser's timing: in a 2 s call the few bursts can
+    # all fall on RTX probe padding, so the count is checked against what the relay dropped
+    lost, media_lost = sum(e["lost"] for e in ev), stats["media_packets_lost"]
+    assert lost <= media_lost <= relay["up"]["lost"] and (lost > 0) == (media_lost > 0), (lost, media_lost)
     kb = [e["kbps"] for e in ev[35:] if e["kbps"] is not None]
     assert kb and 0.3 * stats["kbps"] < float(np.median(kb)) < 3 * stats["kbps"]
 

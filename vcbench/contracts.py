@@ -364,7 +364,7 @@ def call_event_rows(fps: float, shown: list, source: list[int], keyframe: list, 
                     kbps: list | None = None, lost: list | None = None) -> list[dict]:
     """One row per output frame ``j``: its time, the input frame it shows (``source``, -1 before
     the first), ``repeat`` (it shows the same decoded picture as frame ``j - 1``: a freeze when it
-    lasts), ``keyframe`` (a keyframe is first shown here; None where the engine cannot say),
+    lasts), ``keyframe`` (a keyframe reaches the view here: shown, or overtaken just before; None where the engine cannot say),
     ``resolution`` of the decoded picture, ``kbps`` (the sender's rate: the encoder's output over
     the last second, or the preset's target where the engine knows only that; None if unknown).
 

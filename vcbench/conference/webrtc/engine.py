@@ -321,9 +321,12 @@ def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list
     """Each received frame's source index, from RTP timestamps (90 kHz, from capture time).
 
     ``writes``: (frame index, write time ms) per frame given to the sender (the pre-roll repeats
-    frame 0); ``encoded``: (RTP timestamp, write time ms of the frame it encodes, ...) per
-    encoded frame. The median of ``rtp / 90 - write time`` is the clock offset; a received frame
-    shows the frame written nearest to ``rtp / 90 - offset``."""
+    frame 0); ``encoded``: (RTP timestamp, write time ms of the last frame written when it was
+    encoded, ...) per encoded frame. The median of ``rtp / 90 - write time`` is the clock offset;
+    each encoded frame is then matched to a write near ``rtp / 90 - offset`` (:func:`match_writes`:
+    in order, one write each, never a write after the one before its encoding), and a received
+    frame shows the frame its encoding was matched to. Matching in order, not to the nearest write
+    alone, is what keeps a capture stamped late (the browser busy: 25 ms happen) on its own frame."""
     if not encoded or not writes:
         return [-1] * len(received)
     base = int(encoded[0][0])
@@ -335,14 +338,46 @@ def rtp_to_frames(writes: list, encoded: list, received: list[Received]) -> list
     offset = float(np.median([unwrap(e[0]) / 90.0 - float(e[1]) for e in encoded]))
     wt = np.array([w[1] for w in writes], np.float64)
     wk = np.array([w[0] for w in writes], np.int64)
+    t = np.array([unwrap(e[0]) / 90.0 - offset for e in encoded])
+    upper = np.searchsorted(wt, [float(e[1]) for e in encoded], side="right") - 1
+    pos = match_writes(t, wt, upper)
+    by_rtp = {int(e[0]) % (1 << 32): int(wk[p]) for e, p in zip(encoded, pos)}
     out = []
     for r in received:
         if r.rtp < 0:
             out.append(-1)
-            continue
-        t = unwrap(r.rtp) / 90.0 - offset
-        out.append(int(wk[int(np.argmin(np.abs(wt - t)))]))
+        elif int(r.rtp) % (1 << 32) in by_rtp:
+            out.append(by_rtp[int(r.rtp) % (1 << 32)])
+        else:                                  # not among the encoded frames the page saw: the nearest write
+            out.append(int(wk[int(np.argmin(np.abs(wt - (unwrap(r.rtp) / 90.0 - offset))))]))
     return out
+
+
+def match_writes(t: np.ndarray, wt: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Write positions for encoded frames at times ``t`` (in encoding order): strictly increasing,
+    position ``i``'s at most ``upper[i]`` (a frame is encoded after it is written), the total
+    distance ``|t - wt[p]|`` least (dynamic programming over prefix minima). Where no such
+    assignment exists (more encoded frames than writes), the nearest write each."""
+    n, m = len(t), len(wt)
+    if n > m:
+        return np.abs(wt[None, :] - t[:, None]).argmin(1)
+    cost = np.abs(wt[None, :] - t[:, None])
+    cost[np.arange(m)[None, :] > np.maximum(upper, 0)[:, None]] = np.inf
+    back = np.zeros((n, m), np.int64)
+    best = cost[0].copy()
+    for i in range(1, n):
+        prev = np.concatenate([[np.inf], best[:-1]])          # the previous frame takes an earlier write
+        run_min = np.minimum.accumulate(prev)
+        at = np.maximum.accumulate(np.where(prev <= run_min, np.arange(m), 0))   # where that minimum is
+        back[i] = np.maximum(at - 1, 0)
+        best = cost[i] + run_min
+    if not np.isfinite(best).any():
+        return np.abs(wt[None, :] - t[:, None]).argmin(1)
+    pos = np.zeros(n, np.int64)
+    pos[-1] = int(np.argmin(best))
+    for i in range(n - 1, 0, -1):
+        pos[i - 1] = back[i, pos[i]]
+    return pos
 
 
 def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset, seed: int = 0,
@@ -409,6 +444,7 @@ def simulate_webrtc(input: str | os.PathLike, output: str | os.PathLike, preset,
     with atomic_path(call_events_path(out)) as tmp:
         tmp.write_text(call_event_text(_events(fps, shown, received, result["encoded"], stats["source_frames"],
                                                lost_ts if media is not None else None)), encoding="utf-8")
+    stats["media_packets_lost"] = sum(lost_ts.values()) if media is not None else None   # first transmissions
     write_json(stats_path(out), stats)
     return stats
 
@@ -439,23 +475,27 @@ def _events(fps: float, shown: list[int], received: list, encoded: list, source:
         return d - (1 << 32) if d >= 1 << 31 else d
 
     drops = sorted((unwrap(t), n) for t, n in (lost_ts or {}).items())
+    keys = sorted(unwrap(int(e[0])) for e in encoded if e[2])
     key, res, rate, lost = [], [], [], []
-    prev, k = None, 0
+    prev, k, kk = None, 0, 0
     for j, slot in enumerate(shown):
         r = received[slot]
         e = enc.get(int(r.rtp) % (1 << 32))
         first = j == 0 or shown[j - 1] != slot
-        key.append(None if e is None else bool(e[2]) and first)
         res.append(f"{r.width}x{r.height}")
         rate.append(kbps(int(r.rtp)) if e is not None else None)
-        # a frame that lost packets often arrives late and is overtaken, never shown: its losses
-        # are marked where the view reaches or passes it
-        n, now = 0, unwrap(int(r.rtp))
+        # a frame overtaken before its slot is never shown (one that lost packets arrives late; the
+        # pre-roll writes frame 0 several times): its losses and its being a keyframe are marked
+        # where the view reaches or passes it
+        n, hit, now = 0, False, unwrap(int(r.rtp))
         if first and (prev is None or now > prev):
             while k < len(drops) and drops[k][0] <= now:
                 n += drops[k][1]
                 k += 1
+            while kk < len(keys) and keys[kk] <= now:
+                hit, kk = True, kk + 1
             prev = now
+        key.append(None if e is None else hit)
         lost.append(n)
     return call_event_rows(fps, shown, source, key, res, rate, lost if lost_ts is not None else None)
 
