@@ -85,12 +85,15 @@ def test_freezing_changes_exactly_the_scheduled_tensors(strategy, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(calls, tmp_path_factory):
-    """~300 steps of altfreezing-tiny with alternate freezing and call-condition augmentation."""
+    """300 steps of altfreezing-tiny with alternate freezing and call-condition augmentation. AdamW
+    at 1e-3: SGD at 0.01 learned this toy task to val AUC 0.94 here (AMX) and 0.78 under AVX2 kernels
+    (the same recipe, another rounding): a bar of 0.9 then passes or fails by machine. AdamW reaches
+    1.0 by step 150 on both."""
     from click.testing import CliRunner
 
     out = tmp_path_factory.mktemp("trained") / "run"
     r = CliRunner().invoke(cli, ft_args(calls, out, "--steps", "300", "--batch-size", "8", "--eval-every", "50",
-                                        "--save-every", "100", "--lr", "0.01"))
+                                        "--save-every", "100", "--optimizer", "adamw", "--lr", "0.001"))
     assert r.exit_code == 0, r.output
     assert "Traceback" not in r.output
     return out
