@@ -90,19 +90,49 @@ def shard_items(items: Sequence[T], shard: str | tuple[int, int]) -> list[T]:
 # --- signals -------------------------------------------------------------------------------
 
 def end_on_sigterm() -> None:
-    """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end a command as Ctrl-C does: the
-    first raises :class:`~vcbench.errors.Terminated` (a KeyboardInterrupt) in the main thread, so
-    every ``finally`` and interrupt path runs; a second, sent while that wind-down runs, ends the
-    process at once. The CLI calls it; a library user keeps Python's default."""
+    """Make SIGTERM (``kill``, a job scheduler, ``docker stop``) end a command as Ctrl-C does: it
+    raises :class:`~vcbench.errors.Terminated` (a KeyboardInterrupt) in the main thread, so every
+    ``finally`` and interrupt path runs; a second SIGTERM, sent while that wind-down runs, ends the
+    process at once. The CLI calls it; a library user keeps Python's default.
+
+    An exception raised by a signal handler that lands inside a finalizer or weakref callback (an
+    import's module-lock callback, a ``__del__``) is "ignored" by Python and the command would run
+    on as if never told. Such a swallowed interrupt is delivered again, to the code that runs next
+    (``sys.unraisablehook``): a SIGTERM or Ctrl-C is never lost."""
     import signal
+    import sys
+    import threading
+    import time
 
     from .errors import Terminated
 
+    delivered = {"term": False}
+
     def on_term(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if delivered["term"]:                 # a second SIGTERM while the first winds down: now
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        delivered["term"] = True
         raise Terminated()
 
+    previous = sys.unraisablehook
+
+    def later(sig: int) -> None:              # from outside the callback that swallowed it
+        time.sleep(0.05)
+        os.kill(os.getpid(), sig)
+
+    def redeliver(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, Terminated):
+                delivered["term"] = False
+            threading.Thread(target=later, args=(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT,),
+                             daemon=True, name="vcbench-redeliver").start()
+        else:
+            previous(unraisable)
+
     signal.signal(signal.SIGTERM, on_term)
+    sys.unraisablehook = redeliver
 
 
 # --- fault injection ---------------------------------------------------------------------

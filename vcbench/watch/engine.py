@@ -316,8 +316,11 @@ class Watcher:
             s.taken = s.taken or time.monotonic()
             self.stop.set()
             self._drain(scorer)
-            self.source.close()               # a call hangs up now, not when the process exits
-            reader.join(timeout=getattr(self.source, "close_s", 2.0))
+            try:
+                self.source.close()           # a call hangs up now, not when the process exits
+                reader.join(timeout=getattr(self.source, "close_s", 2.0))
+            except KeyboardInterrupt as e:    # impatience while it hangs up: the summary still comes
+                self.end = interruption(e)
             s.ended = time.monotonic()
         return s
 
