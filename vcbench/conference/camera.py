@@ -2,6 +2,8 @@
 uint8 RGB, with a thin stateful :class:`Camera` that drifts exposure/white balance over time."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -111,7 +113,11 @@ def far_away(img: np.ndarray, scale: float) -> np.ndarray:
     """The subject far from the camera: the picture scaled to ``scale`` of its size and centred;
     around it the room continues (the picture's edges carried outwards, blurred more with the
     distance from it, as a shallow depth of field and a webcam's soft corners would: colour and
-    light, no second face), the seam feathered. Same size out as in."""
+    light, no second face), the seam feathered. Same size out as in.
+
+    The room's blurs (sigma h/60 and h/25: 12 and 29 px at 720p) are made at a fraction of the size
+    and scaled back: what is that blurred has nothing finer to lose, and at 720p a frame costs
+    10 ms instead of 340 (the preset was 20x slower than any other)."""
     import cv2
 
     if not 0 < scale < 1:
@@ -121,19 +127,31 @@ def far_away(img: np.ndarray, scale: float) -> np.ndarray:
     small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
     x0, y0 = (w - sw) // 2, (h - sh) // 2
     room = cv2.copyMakeBorder(small, y0, h - sh - y0, x0, w - sw - x0, cv2.BORDER_REPLICATE)
-    room = cv2.GaussianBlur(room, (0, 0), max(2.0, h / 60)).astype(np.float32)
-    far = cv2.GaussianBlur(room, (0, 0), max(4.0, h / 25))
+    near_sigma, far_sigma = max(2.0, h / 60), max(4.0, h / 25)
+    k = max(1, int(near_sigma // 2))                            # the blurs' scale-down: sigma stays >= 2 px
+    lo = cv2.resize(room, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA).astype(np.float32)
+    near_lo = cv2.GaussianBlur(lo, (0, 0), near_sigma / k)
+    far_lo = cv2.GaussianBlur(near_lo, (0, 0), far_sigma / k)
+    room = cv2.resize(near_lo, (w, h), interpolation=cv2.INTER_LINEAR)
+    far = cv2.resize(far_lo, (w, h), interpolation=cv2.INTER_LINEAR)
+    mix, a = _far_masks(h, w, sw, sh, x0, y0)
+    out = room * (1 - mix) + far * mix
+    inner = cv2.copyMakeBorder(small, y0, h - sh - y0, x0, w - sw - x0, cv2.BORDER_CONSTANT).astype(np.float32)
+    return np.clip(np.round(out * (1 - a) + inner * a), 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _far_masks(h: int, w: int, sw: int, sh: int, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """far_away's per-pixel weights for one frame size (the same for every frame): how far out a
+    pixel is (the further, the softer its room), and the feather that blends the picture into it."""
     ys, xs = np.ogrid[:h, :w]
     dx = np.maximum(np.maximum(x0 - xs, xs - (x0 + sw - 1)), 0).astype(np.float32)
     dy = np.maximum(np.maximum(y0 - ys, ys - (y0 + sh - 1)), 0).astype(np.float32)
     d = np.sqrt(dx * dx + dy * dy) / max(h, 1)
     mix = np.clip(d * 6, 0, 1)[..., None]                       # the further out, the softer
-    out = room * (1 - mix) + far * mix
     f = max(2, min(sw, sh) // 24)                               # feather the picture into its room
     a = np.clip(np.minimum(np.minimum(xs - x0 + 1, x0 + sw - xs), np.minimum(ys - y0 + 1, y0 + sh - ys)) / f, 0, 1)
-    a = a.astype(np.float32)[..., None]
-    inner = cv2.copyMakeBorder(small, y0, h - sh - y0, x0, w - sw - x0, cv2.BORDER_CONSTANT).astype(np.float32)
-    return np.clip(np.round(out * (1 - a) + inner * a), 0, 255).astype(np.uint8)
+    return mix, a.astype(np.float32)[..., None]
 
 
 def portrait_size(w: int, h: int) -> tuple[int, int]:

@@ -32,6 +32,8 @@ def preset_digest(preset) -> str:
 
     settings = {k: v for k, v in dataclasses.asdict(preset).items()
                 if k not in ("name", "description", "sources", "estimates")}
+    if settings.get("far_scale"):          # far's room is blurred at a fraction of the size since
+        settings["far_room"] = 2           # this: its renditions are new, no other preset's
     text = json.dumps([SIMULATOR_VERSION, settings], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
