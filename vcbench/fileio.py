@@ -291,6 +291,21 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
+    """A compressed ``.npz`` written whole: made in memory first, so an interrupt or a full disk
+    fails one plain write (named, the temporary removed), never leaves a half-closed ZipFile whose
+    ``__del__`` prints a traceback at exit."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buf.getbuffer())
+    return Path(path)
+
+
 def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]], columns: list[str]) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w", newline="", **TEXT) as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")

@@ -24,7 +24,7 @@ import numpy as np
 
 from .batch import BatchResult
 from .errors import ConfigError, FaceError, VcbenchError
-from .fileio import atomic_path, error_line
+from .fileio import atomic_path, error_line, write_npz
 from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, memory_format, normalise,
                                 window_plan)
 from .runtime import resolve_device, resolve_precision
@@ -266,11 +266,8 @@ def dump_clip(root: Path, video: Path, tc, rows: list[int], clip: np.ndarray) ->
     its source frame indices, detector boxes and 5 points (frame pixels)."""
     rows_a = np.asarray(rows)
     path = root / video.stem / f"t{tc.track_id}_s{int(tc.frames[rows_a[0]])}.npz"
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, clip=clip, frames=tc.frames[rows_a].astype(np.int64),
-                                boxes=tc.boxes[rows_a].astype(np.float32), kps=tc.kps[rows_a].astype(np.float32))
-    return path
+    return write_npz(path, clip=clip, frames=tc.frames[rows_a].astype(np.int64),
+                     boxes=tc.boxes[rows_a].astype(np.float32), kps=tc.kps[rows_a].astype(np.float32))
 
 
 def _next(q: queue.Queue, th: threading.Thread):

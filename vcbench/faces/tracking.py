@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VideoError
-from ..fileio import atomic_path, content_id
+from ..fileio import content_id, write_npz
 from .base import Face, FaceBackend, iou
 
 START_SCORE = 0.8
@@ -169,9 +169,7 @@ def save_tracks(vt: VideoTracks, file: Path) -> None:
         arrays.update({p + "frames": t.frames, p + "boxes": t.boxes, p + "kps": t.kps, p + "scores": t.scores})
         if t.landmarks is not None:
             arrays[p + "landmarks"] = t.landmarks
-    with atomic_path(file) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+    write_npz(file, **arrays)
 
 
 def load_tracks(file: Path) -> VideoTracks:

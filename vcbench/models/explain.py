@@ -10,7 +10,6 @@ window's crops above, their heatmap overlays below.
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,16 +97,12 @@ def explain_video(video: Path, net, device: str, backend, method: str = "gradcam
 
 
 def write_npz(ex: Explained, path: Path, meta: dict) -> Path:
-    from ..fileio import atomic_path
+    from ..fileio import write_npz as write
 
-    buf = io.BytesIO()          # the archive is made in memory: a full disk fails one plain write, never a
-    np.savez_compressed(buf, maps=np.stack(ex.maps), to_map=np.stack(ex.to_map).astype(np.float32),   # half-
-                        frames=np.stack(ex.frames), boxes=np.stack(ex.boxes),            # closed ZipFile's __del__
-                        track=np.asarray(ex.track, np.int64), score=np.asarray(ex.score, np.float32),
-                        importance=np.stack(ex.importance), meta=np.array(json.dumps(meta)))
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buf.getbuffer())
-    return path
+    return write(path, maps=np.stack(ex.maps), to_map=np.stack(ex.to_map).astype(np.float32),
+                 frames=np.stack(ex.frames), boxes=np.stack(ex.boxes), track=np.asarray(ex.track, np.int64),
+                 score=np.asarray(ex.score, np.float32), importance=np.stack(ex.importance),
+                 meta=np.array(json.dumps(meta)))
 
 
 def strip(clip: np.ndarray, maps: np.ndarray, columns: int = 8) -> np.ndarray:
