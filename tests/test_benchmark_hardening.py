@@ -4,7 +4,6 @@ shards that lost rows without a torn line, an output that is an input, a config 
 windows.jsonl under the report."""
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess

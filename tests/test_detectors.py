@@ -152,7 +152,8 @@ def _tiny_with(tmp_path, **declared):
 
 
 def test_the_scorer_feeds_what_the_weights_declare(tmp_path, carphone):
-    from vcbench.scoring import ScoreSettings, score_files
+    from vcbench.detectors.files import score_files
+    from vcbench.scoring import ScoreSettings
 
     pytest.importorskip("mediapipe")
     ck = _tiny_with(tmp_path, aggregate="max-track", clip_len=4)

@@ -301,7 +301,11 @@ def test_bad_input_one_line_each(calls, cli_runner, tmp_path):
     assert "did you mean" in msg and "'altfreezing-tiny'" in msg
     assert "did you mean 'zoom-360p'" in run("--train", "calls", "--out", out, "--aug-preset", "zoom-306p")
     assert "did you mean 'steps'" in run("--train", "calls", "--out", out, "--config", str(cfg_bad))
-    assert "freezing must be one of" in run("--train", "calls", "--out", out, "--freezing", "alternating")
+    assert "'alternating' is not one of 'alternate'" in run("--train", "calls", "--out", out, "--freezing", "alternating")
+    cfg_freezing = tmp_path / "freezing.toml"
+    cfg_freezing.write_text('freezing = "alternating"\n')             # in a file: the key, the choices, a suggestion
+    assert "freezing must be one of alternate, none, head, gradual, got 'alternating'; did you mean 'alternate'?" in \
+        run("--train", "calls", "--out", out, "--config", str(cfg_freezing))
     assert "not found" in run("--train", "calls", "--out", out, "--resume")
 
     # a checkpoint of another architecture

@@ -231,8 +231,12 @@ def test_config_errors_are_one_line(tmp_path, cli_runner):
     r = cli_runner.invoke(cli, ["generate", "--config", str(toml)])
     assert r.exit_code == 1 and "unknown key 'swaper'; did you mean 'swapper'?" in r.output
     common = ["generate", "--source", str(tmp_path), "--target", str(tmp_path), "--out", str(tmp_path / "o")]
-    r = cli_runner.invoke(cli, common + ["--select", "rightmost"])
-    assert r.exit_code == 1 and "select must be one of leftmost, largest, all" in r.output
+    r = cli_runner.invoke(cli, common + ["--select", "rightmost"])          # a choice: click names the option
+    assert r.exit_code == 2 and "'rightmost' is not one of 'leftmost', 'largest', 'all'" in r.output
+    toml = write_toml(tmp_path / "s.toml", f'source = "{tmp_path}"\ntarget = "{tmp_path}"\nout = "o"\n'
+                                           'select = "rightmost"\n')
+    r = cli_runner.invoke(cli, ["generate", "--config", str(toml)])          # in a file: the key and the choices
+    assert r.exit_code == 1 and "select must be one of leftmost, largest, all, got 'rightmost'" in r.output
     r = cli_runner.invoke(cli, common + ["--swapper", "meshh"])
     assert r.exit_code == 1 and "did you mean 'mesh'" in r.output
 

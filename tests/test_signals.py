@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ft_args, has_mediapipe, make_video, write_toml
+from conftest import ft_args, has_mediapipe, write_toml
 
 pytestmark = pytest.mark.skipif(not has_mediapipe, reason="needs mediapipe's bundled face models")
 

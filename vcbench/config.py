@@ -11,7 +11,7 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from .errors import ConfigError
 from .registry import suggest
@@ -62,6 +62,124 @@ def check_keys(where: str, table: Mapping[str, Any], allowed: set[str], required
     for key in sorted(required):
         if key not in table:
             raise ConfigError(f"{where}: missing required key {key!r}")
+
+
+# --- fields that are also command-line options ---------------------------------------------------
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | tuple[str, ...] | None = None,
+           short: str | None = None,
+           min: float | None = None, max: float | None = None, min_open: bool = False, multiple: bool = False,
+           file_okay: bool = True, dir_okay: bool = True, cli: bool = True, show_default: bool = True) -> Any:
+    """A config field that is also a command-line option: its default and help live here, once;
+    the CLI generates the option from the field (``vcbench.commandline.config_options``): the name
+    ``--field-name`` (or ``flag``), the type from the annotation (``Literal`` a choice, ``bool`` a
+    flag, ``tuple[...]`` repeatable when ``multiple`` else comma-separated), ``min``/``max`` bounds.
+    ``cli=False``: a key of config files only."""
+    meta = {"help": help, "flag": flag, "short": short, "min": min, "max": max, "min_open": min_open,
+            "multiple": multiple, "file_okay": file_okay, "dir_okay": dir_okay, "cli": cli,
+            "show_default": show_default}
+    return field(default=default, metadata={"option": meta})
+
+
+#: the options several stages share: each declared once, here (a stage's field is ``= DEVICE()``)
+def DEVICE() -> Any:  # noqa: N802 - a field declaration, named like the constant it stands for
+    return option("auto", "auto, cpu or cuda[:N].")
+
+
+def FACE_BACKEND(default: str = "mediapipe") -> Any:  # noqa: N802
+    auto = " (auto: the insightface pack where inswapper runs and it is present, else mediapipe)" if default == "auto" \
+        else ""
+    return option(default, f"Face backend: mediapipe (offline) or insightface{auto}.",
+                  flag=("--face-backend", "--backend"))
+
+
+def CACHE_DIR() -> Any:  # noqa: N802
+    return option(None, "Face-track cache (default: $VCBENCH_CACHE/faces or ~/.cache/vcbench/faces).",
+                  file_okay=False)
+
+
+def MAX_FRAMES(default: int | None = 400) -> Any:  # noqa: N802
+    return option(default, "Read at most this many frames of each video (AltFreezing's release reads the first 400).",
+                  min=1)
+
+
+def DATASETS() -> Any:  # noqa: N802
+    return option(None, "datasets.toml to read (default: $VCBENCH_DATASETS or ./datasets.toml).", dir_okay=False)
+
+
+def PRESETS() -> Any:  # noqa: N802
+    return option(None, "Extra presets TOML (added to / overriding the built-in ladder).", dir_okay=False)
+
+
+def FFMPEG() -> Any:  # noqa: N802
+    return option(None, "ffmpeg binary (default: $VCBENCH_FFMPEG or imageio-ffmpeg's).")
+
+
+def SHARD() -> Any:  # noqa: N802
+    return option("0/1", "Process shard i of n (job arrays).")
+
+
+def ENGINE(what: str = "the presets") -> Any:  # noqa: N802
+    return option("ffmpeg", f"Who applies {what}: ffmpeg (the modelled call: fast, bit-identical) or webrtc (a real "
+                            "libwebrtc call in headless Chromium through a packet relay: real time, not bit-identical; "
+                            "needs chromium; renditions are cached per engine).")
+
+
+# --- choices shared by several stages: each named once, checked by coerce / check_choices ------------
+
+#: who applies a call condition: the modelled call (ffmpeg) or a real libwebrtc call
+Engine = Literal["ffmpeg", "webrtc"]
+Split = Literal["train", "val", "test"]
+#: dense: every window of every face track; sparse: a few evenly spaced windows per track
+Mode = Literal["dense", "sparse"]
+#: auto: bf16 autocast where the device runs it natively, else fp32 (runtime.resolve_precision)
+Precision = Literal["auto", "fp32", "bf16"]
+#: a test video a model trained on: left out of its metrics, or kept and flagged
+Overlap = Literal["exclude", "flag"]
+#: the class-activation map explain draws (explain, benchmark --explain)
+CamMethod = Literal["gradcam", "gradcam++"]
+#: which faces of a frame generate swaps (Deep-Live-Cam's --many-faces is "all")
+Selection = Literal["leftmost", "largest", "all"]
+#: release: the tracks spanning the video from frame 0 (else the longest); all: every track
+Tracking = Literal["release", "all"]
+#: a video's score from its windows: the mean of every clip of every track (AltFreezing), the most
+#: fake track, or per frame the most fake face then the mean over frames (SBI)
+Aggregate = Literal["mean", "max-track", "max-face-mean-frame"]
+ENGINES: tuple[str, ...] = typing.get_args(Engine)
+#: windows per face track in sparse mode when ``clips`` is not given
+DEFAULT_SPARSE_CLIPS = 4
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """The Scoring section: how clips are chosen, run and aggregated (recorded wherever scores are
+    written). ``vcbench score``'s options are generated from it."""
+
+    mode: Mode = option("sparse", "dense: every window (the release's demo); sparse: --clips evenly spaced windows "
+                                  "per track.")
+    clips: int | None = option(None, "Clips per track in sparse mode (default 4).", min=1)
+    max_frames: int | None = MAX_FRAMES()
+    tracking: Tracking = option("release", "release: tracks spanning the video from frame 0, else the longest; all: "
+                                           "every track.")
+    aggregate: Aggregate | None = option(None, "Video score: mean of every clip of every track, the highest track, or "
+                                               "per frame the most fake face (default: what the weights declare; mean "
+                                               "for AltFreezing, as released).")
+    precision: Precision = option("auto", "Arithmetic of the forward pass: auto is bf16 autocast where the device runs "
+                                          "bf16 natively (CUDA, AMX/AVX512-bf16 CPUs), else fp32 (the release's "
+                                          "numbers).")
+    batch_size: int = 8
+    #: a stream's windows: every window of every track (dense, tracking all), and for a frame
+    #: detector every frame of every track instead of its sampled frames
+    stream: bool = False
+
+    def __post_init__(self):
+        check_choices(self)
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "clips": self.clips if self.mode == "sparse" else None,
+                "clips_per_track": (self.clips or DEFAULT_SPARSE_CLIPS) if self.mode == "sparse" else "all",
+                "max_frames": self.max_frames, "tracking": self.tracking, "aggregate": self.aggregate,
+                "precision": self.precision, **({"stream": True} if self.stream else {})}
 
 
 # --- datasets.toml ---------------------------------------------------------------
@@ -182,20 +300,53 @@ def type_of(default: Any) -> Any:
 def _base(tp) -> tuple[Any, bool]:
     """``int | None`` -> (int, True); ``tuple[str, ...]`` -> (tuple, False)."""
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return type(typing.get_args(tp)[0]), False
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _base(args[0])[0], type(None) in typing.get_args(tp)
     return origin or tp, False
 
 
+def choice_error(key: str, value: Any, allowed: tuple) -> str:
+    """``key must be one of a, b, c, got 'x'; did you mean 'a'?`` (the one wording of a bad choice)."""
+    hint = suggest(str(value), [str(a) for a in allowed]) if isinstance(value, str) else []
+    return (f"{key} must be one of {', '.join(str(a) for a in allowed)}, got {value!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else ""))
+
+
+def choices(tp: Any) -> tuple | None:
+    """The values a ``Literal[...]`` hint (or ``Literal[...] | None``) allows; None for other hints."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+    return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+
+
+def check_choices(obj) -> None:
+    """Every ``Literal`` field of the dataclass instance ``obj`` holds one of its values (a config
+    built in code is checked as one read from a file or the command line is)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        allowed = choices(hints[f.name])
+        value = getattr(obj, f.name)
+        if allowed is not None and value not in allowed and value is not None:
+            raise ConfigError(choice_error(f.name, value, allowed))
+
+
 def coerce(where: str, key: str, value: Any, tp: Any) -> Any:
     """``value`` checked against the type hint ``tp`` and converted (ints to floats, lists to
-    tuples, comma-separated strings to tuples, strings to Paths). Errors name ``where`` and ``key``."""
+    tuples, comma-separated strings to tuples, strings to Paths); a ``Literal`` hint's value must
+    be one of its choices. Errors name ``where`` and ``key``."""
     base, optional = _base(tp)
     if value is None:
         if optional:
             return None
         raise ConfigError(f"{where}: key {key!r} must be set")
+    allowed = choices(tp)
+    if allowed is not None:
+        if value not in allowed:
+            raise ConfigError(f"{where}: " + choice_error(key, value, allowed))
+        return value
     if base in (tuple, list):
         paths = Path in typing.get_args(tp if typing.get_origin(tp) in (tuple, list) else
                                         next(a for a in typing.get_args(tp) if a is not type(None)))

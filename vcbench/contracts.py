@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -46,7 +47,7 @@ SHORTCUT_AUC = 0.7
 TRAINING_SCHEMA = "vcbench-training/1"
 TRAINING_SET_KEYS = ("dataset", "kind", "splits", "videos", "identities", "canonical")
 
-#: manifest.csv (DESIGN.md), in order: one VideoRecord per row
+#: manifest.csv (docs/architecture.md), in order: one VideoRecord per row
 MANIFEST_COLUMNS = ["video_id", "path", "label", "split", "method", "source_id", "target_id",
                     "preset", "pair_id", "frames", "fps", "width", "height", "clip_id", "label_tracks"]
 #: quality.csv in a generated dataset: one row per fake (generate/quality.py)
@@ -205,6 +206,50 @@ def checked_predictions(rows: list[dict], where) -> list[dict]:
                 r = {**r, "status": f"label {r.get('label')!r} in {where} is not 0 or 1"}
         out.append(r)
     return out
+
+
+class JsonLinesWriter:
+    """The one writer of JSON-lines run files (benchmark's windows.jsonl, finetune's metrics.jsonl,
+    watch's events), which :func:`json_lines` reads: appending, a line a killed run left half-written
+    is cut off first (``fresh`` starts the file over instead); each ``add`` is written and flushed
+    whole (``sync``: and fsynced, so it survives a kill); a full disk names the file; thread-safe.
+    Rows are objects (``json.dumps``; ``compact`` drops the spaces) or lines already serialised."""
+
+    def __init__(self, path: str | os.PathLike, fresh: bool = False, sync: bool = True, compact: bool = False):
+        import threading
+
+        self.path, self.sync = Path(path), sync
+        self.separators = (",", ":") if compact else None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not fresh and self.path.is_file() and (torn := torn_tail(self.path)):
+            with open(self.path, "r+b") as f:
+                f.truncate(self.path.stat().st_size - torn)
+        self._lock = threading.Lock()
+        self._f = open(self.path, "w" if fresh else "a", encoding="utf-8")
+
+    def add(self, rows: list) -> None:
+        text = "".join((r if isinstance(r, str) else json.dumps(r, separators=self.separators)) + "\n" for r in rows)
+        if not text or self._f is None:
+            return
+        with self._lock:
+            try:
+                self._f.write(text)
+                self._f.flush()
+                if self.sync:
+                    os.fsync(self._f.fileno())
+            except OSError as e:                  # a full disk: the path, not a bare "No space left"
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
+
+    def write(self, row) -> None:
+        self.add([row])
+
+    def close(self) -> None:
+        if self._f is not None:
+            f, self._f = self._f, None
+            try:
+                f.close()
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
 
 
 def json_lines(path: Path):

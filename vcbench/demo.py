@@ -29,130 +29,163 @@ def example_detector() -> Path | None:
 
 
 def run_demo(out: Path, echo: Callable[[str], None] = print, steps: int = 300) -> dict:
-    from .benchmark.config import BenchmarkConfig
-    from .benchmark.results import cell_lines, compute_results
-    from .benchmark.runner import run_benchmark
-    from .config import resolve
-    from .finetune.config import FinetuneConfig
-    from .finetune.trainer import run_finetune
-    from .fileio import write_json
-    from .generate.config import resolve_config
-    from .generate.pipeline import generate
-    from .reports.render import write_report
-    from .runtime import Progress
-    from .samples import SAMPLE_NOTE, sample_identities
+    """The whole pipeline on bundled media into ``out`` (a re-run reuses every finished stage);
+    returns demo.json's summary: stage times, the report, every failure."""
+    return Demo(Path(out).resolve(), echo, steps).run()
 
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    faces = out / "cache" / "faces"
-    timings: dict[str, float] = {}
-    failures: list = []
-    echo(SMOKE)
 
-    def stage(name: str):
-        echo(f"\n== {name}")
+class Demo:
+    """The demo's stages, in order, each printing its header and its time."""
+
+    def __init__(self, out: Path, echo: Callable[[str], None], steps: int):
+        self.out, self.echo, self.steps = out, echo, steps
+        self.faces = out / "cache" / "faces"
+        self.toml = out / "datasets.toml"
+        self.bench_out = out / "benchmark"
+        self.best = out / "finetune" / "best.pth"
+        self.timings: dict[str, float] = {}
+        self.failures: list = []
+        # the "before" row (the same network, untrained) and a frame detector (an SBI-shaped EfficientNet)
+        self.models = ["altfreezing-tiny=untrained", "sbi-tiny=untrained"]
+        det = example_detector()
+        if det is not None:
+            self.models.append(f"sharpness={det}")
+
+    def run(self) -> dict:
+        from .fileio import write_json
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.echo(SMOKE)
+        self.generate()
+        self.benchmark(self.models, "benchmark (before): the untrained network and a bring-your-own detector, "
+                                    "test split")
+        self.finetune()
+        final, bcfg = self.benchmark(self.models + [f"finetuned={self.best}"],
+                                     "benchmark (after): the fine-tuned best.pth beside them (finished rows are "
+                                     "reused)")
+        self.explain(final, bcfg)
+        html = self.report()
+        self.echo(f"\n{SMOKE}")
+        self.echo("stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items()))
+        self.echo(f"report: {html}\n        {html.as_uri()}")
+        summary = {"timings": self.timings, "report": str(html), "failures": self.failures,
+                   "summary": final.get("summary", {}), "note": SMOKE}
+        write_json(self.out / "demo.json", summary)
+        return summary
+
+    def stage(self, name: str) -> float:
+        self.echo(f"\n== {name}")
         return time.perf_counter()
 
-    def done(name: str, t0: float) -> None:
-        timings[name] = round(time.perf_counter() - t0, 1)
-        echo(f"   {name}: {timings[name]:.1f} s")
+    def done(self, name: str, t0: float) -> None:
+        self.timings[name] = round(time.perf_counter() - t0, 1)
+        self.echo(f"   {name}: {self.timings[name]:.1f} s")
 
-    t0 = stage("generate: 10 targets x 5 sources, split by identity, under " + ", ".join(GENERATED))
-    targets, sources = sample_identities(out / "media", frames=48)
-    cfg = resolve_config(None, source=sources, target=targets, out=out / "dataset", preset=",".join(GENERATED),
-                         note=SAMPLE_NOTE, val_fraction=0.3, test_fraction=0.3, cache_dir=faces,
-                         seed=3)      # splits are a hash per identity: seed 3 gives each split sources and targets
+    def indented(self, m: str) -> None:
+        self.echo(f"   {m}")
 
-    with Progress("generate", echo=lambda m: echo(f"   {m}")) as progress:
-        rep = generate(cfg, progress)
-    failures += rep.failures
-    toml = out / "datasets.toml"
-    toml.write_text(f'# written by vcbench demo\n[datasets.demo]\nkind = "manifest"\nroot = "{out / "dataset"}"\n')
-    counts = {}
-    for r in rep.records:
-        c = counts.setdefault(r.split, [0, 0])
-        c[r.label] += 1
-    echo(f"   {len(rep.records)} videos ({rep.made} made, {rep.skipped} already there) in {out / 'dataset'}: " +
-         ", ".join(f"{s} {c[0]} real / {c[1]} fake" for s, c in sorted(counts.items())))
-    done("generate", t0)
+    def generate(self) -> None:
+        from .generate.config import resolve_config
+        from .generate.pipeline import generate
+        from .runtime import Progress
+        from .samples import SAMPLE_NOTE, sample_identities
 
-    bench_out = out / "benchmark"
-    # the "before" row (the same network, untrained) and a frame detector (an SBI-shaped EfficientNet)
-    models = ["altfreezing-tiny=untrained", "sbi-tiny=untrained"]
-    det = example_detector()
-    if det is not None:
-        models.append(f"sharpness={det}")
+        out = self.out
+        t0 = self.stage("generate: 10 targets x 5 sources, split by identity, under " + ", ".join(GENERATED))
+        targets, sources = sample_identities(out / "media", frames=48)
+        cfg = resolve_config(None, source=sources, target=targets, out=out / "dataset", preset=",".join(GENERATED),
+                             note=SAMPLE_NOTE, val_fraction=0.3, test_fraction=0.3, cache_dir=self.faces,
+                             seed=3)      # splits are a hash per identity: seed 3 gives each split sources and targets
+        with Progress("generate", echo=self.indented) as progress:
+            rep = generate(cfg, progress)
+        self.failures += rep.failures
+        self.toml.write_text(f'# written by vcbench demo\n[datasets.demo]\nkind = "manifest"\n'
+                             f'root = "{out / "dataset"}"\n')
+        counts = {}
+        for r in rep.records:
+            c = counts.setdefault(r.split, [0, 0])
+            c[r.label] += 1
+        self.echo(f"   {len(rep.records)} videos ({rep.made} made, {rep.skipped} already there) in {out / 'dataset'}: "
+                  + ", ".join(f"{s} {c[0]} real / {c[1]} fake" for s, c in sorted(counts.items())))
+        self.done("generate", t0)
 
-    def benchmark(model_specs: list[str], name: str) -> dict:
-        t = stage(name)
-        bcfg = resolve(BenchmarkConfig, None, model=tuple(model_specs), dataset=("demo",), out=bench_out,
-                       preset=BENCH, datasets=toml, cache_dir=faces, bootstrap=300, device="cpu")
-        with Progress("benchmark", unit="videos/s", echo=lambda m: echo(f"   {m}")) as progress:
+    def benchmark(self, model_specs: list[str], name: str):
+        from .benchmark.config import BenchmarkConfig
+        from .benchmark.results import cell_lines, compute_results
+        from .benchmark.runner import run_benchmark
+        from .config import resolve
+        from .runtime import Progress
+
+        t = self.stage(name)
+        bcfg = resolve(BenchmarkConfig, None, model=tuple(model_specs), dataset=("demo",), out=self.bench_out,
+                       preset=BENCH, datasets=self.toml, cache_dir=self.faces, bootstrap=300, device="cpu")
+        with Progress("benchmark", unit="videos/s", echo=self.indented) as progress:
             batch = run_benchmark(bcfg, progress)
-        failures.extend(batch.failed)
-        res = compute_results(bench_out, bcfg.split, bcfg.bootstrap, bcfg.seed)
+        self.failures.extend(batch.failed)
+        res = compute_results(self.bench_out, bcfg.split, bcfg.bootstrap, bcfg.seed)
         for line in cell_lines(res):
-            echo(f"   {line}")
-        done(name.split(":")[0], t)
+            self.indented(line)
+        self.done(name.split(":")[0], t)
         return res, bcfg
 
-    benchmark(models, "benchmark (before): the untrained network and a bring-your-own detector, test split")
+    def finetune(self) -> None:
+        from .config import resolve
+        from .finetune.config import FinetuneConfig
+        from .finetune.trainer import run_finetune
+        from .runtime import Progress
 
-    t0 = stage(f"finetune: altfreezing-tiny, alternate freezing, {steps} steps, call-condition augmentation "
-               f"({', '.join(AUGMENT)})")
-    fcfg = resolve(FinetuneConfig, None, train=("demo",), out=out / "finetune", model="altfreezing-tiny",
-                   steps=steps, batch_size=8, eval_every=50, save_every=100, lr=0.01, aug_preset=AUGMENT,
-                   datasets=toml, cache_dir=faces, device="cpu", resume=(out / "finetune" / "last.pth").is_file())
-    trained = False
-    if fcfg.resume:
-        import torch
+        out, steps = self.out, self.steps
+        t0 = self.stage(f"finetune: altfreezing-tiny, alternate freezing, {steps} steps, call-condition augmentation "
+                        f"({', '.join(AUGMENT)})")
+        fcfg = resolve(FinetuneConfig, None, train=("demo",), out=out / "finetune", model="altfreezing-tiny",
+                       steps=steps, batch_size=8, eval_every=50, save_every=100, lr=0.01, aug_preset=AUGMENT,
+                       datasets=self.toml, cache_dir=self.faces, device="cpu",
+                       resume=(out / "finetune" / "last.pth").is_file())
+        trained = False
+        if fcfg.resume:
+            import torch
 
-        last = torch.load(out / "finetune" / "last.pth", map_location="cpu", weights_only=True, mmap=True)
-        trained = last.get("trainer", {}).get("step", 0) >= steps
-        if trained:
-            echo("   already trained (finetune/last.pth at the last step)")
-    if not trained:
-        with Progress("finetune", unit="steps/s", echo=lambda m: echo(f"   {m}")) as progress:
-            res = run_finetune(fcfg, progress, log=progress.log)
-        echo(f"   best val AUC {res.best_auc} at step {res.best_step} (val split: identities never trained on)")
-        failures += [(k, v) for k, v in res.decode_failures.items()]
-    done("finetune", t0)
+            last = torch.load(out / "finetune" / "last.pth", map_location="cpu", weights_only=True, mmap=True)
+            trained = last.get("trainer", {}).get("step", 0) >= steps
+            if trained:
+                self.echo("   already trained (finetune/last.pth at the last step)")
+        if not trained:
+            with Progress("finetune", unit="steps/s", echo=self.indented) as progress:
+                res = run_finetune(fcfg, progress, log=progress.log)
+            self.echo(f"   best val AUC {res.best_auc} at step {res.best_step} (val split: identities never trained on)")
+            self.failures += [(k, v) for k, v in res.decode_failures.items()]
+        self.done("finetune", t0)
 
-    best = out / "finetune" / "best.pth"
-    final, bcfg = benchmark(models + [f"finetuned={best}"],
-                            "benchmark (after): the fine-tuned best.pth beside them (finished rows are reused)")
+    def explain(self, final: dict, bcfg) -> None:
+        import dataclasses
 
-    t0 = stage("explain: where the fine-tuned network looks (Grad-CAM), its most confident hit and miss per "
-               "condition, the gallery pair under each, and one annotated score video")
-    import dataclasses
+        from .benchmark.explain import explain_run
+        from .datasets import get_dataset
+        from .explain import ExplainConfig, explain
 
-    from .benchmark.explain import explain_run
-    from .datasets import get_dataset
-    from .explain import ExplainConfig, explain
+        t0 = self.stage("explain: where the fine-tuned network looks (Grad-CAM), its most confident hit and miss "
+                        "per condition, the gallery pair under each, and one annotated score video")
+        explain_run(dataclasses.replace(bcfg, model=(f"finetuned={self.best}",)), final, 1, echo=self.indented)
+        ds = get_dataset("demo", self.toml)
+        fake = next((r for r in sorted(ds.records, key=lambda r: r.video_id)
+                     if r.split == bcfg.split and r.label == 1 and r.preset == GENERATED[-1]), None)
+        if fake is not None:
+            rec, batch = explain(ExplainConfig(videos=(ds.abspath(fake),), checkpoint=self.best,
+                                               out=self.out / "explain", video=True, device="cpu",
+                                               cache_dir=self.faces), echo=self.indented)
+            self.failures.extend(batch.failed)
+            for row in rec["videos"]:
+                self.echo(f"   annotated score video: {row['files'].get('video')}")
+        self.done("explain", t0)
 
-    explain_run(dataclasses.replace(bcfg, model=(f"finetuned={best}",)), final, 1, echo=lambda m: echo(f"   {m}"))
-    ds = get_dataset("demo", toml)
-    fake = next((r for r in sorted(ds.records, key=lambda r: r.video_id)
-                 if r.split == bcfg.split and r.label == 1 and r.preset == GENERATED[-1]), None)
-    if fake is not None:
-        rec, batch = explain(ExplainConfig(videos=(ds.abspath(fake),), checkpoint=best, out=out / "explain",
-                                           video=True, device="cpu", cache_dir=faces), echo=lambda m: echo(f"   {m}"))
-        failures.extend(batch.failed)
-        for row in rec["videos"]:
-            echo(f"   annotated score video: {row['files'].get('video')}")
-    done("explain", t0)
+    def report(self) -> Path:
+        from .reports.render import write_report
 
-    t0 = stage("report")
-    html = write_report([bench_out], [out / "finetune"], out / "report.html",
-                        title="vcbench demo (smoke scale: a pipeline check, not a result)")
-    done("report", t0)
-    echo(f"\n{SMOKE}")
-    echo("stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
-    echo(f"report: {html}\n        {html.as_uri()}")
-    summary = {"timings": timings, "report": str(html), "failures": failures, "summary": final.get("summary", {}),
-               "note": SMOKE}
-    write_json(out / "demo.json", summary)
-    return summary
+        t0 = self.stage("report")
+        html = write_report([self.bench_out], [self.out / "finetune"], self.out / "report.html",
+                            title="vcbench demo (smoke scale: a pipeline check, not a result)")
+        self.done("report", t0)
+        return html
 
 
 # --- the research configuration ----------------------------------------------------------------

@@ -32,10 +32,11 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def differences(have: dict, want: dict) -> list[str]:
-    """``key 'there' there, 'now' now`` for each key whose value differs (missing counts as None)."""
-    keys = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-    return [f"{k} {have.get(k)!r} there, {want.get(k)!r} now" for k in keys]
+def differences(have: dict, want: dict, ignore=(), there: str = "there") -> list[str]:
+    """``key 'old' there, 'new' now`` for each key whose value differs (missing counts as None),
+    leaving out the keys in ``ignore`` (what a re-run may change)."""
+    keys = sorted(k for k in set(want) | set(have) if k not in ignore and want.get(k) != have.get(k))
+    return [f"{k} {have.get(k)!r} {there}, {want.get(k)!r} now" for k in keys]
 
 
 class RunFolder:

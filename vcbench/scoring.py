@@ -17,20 +17,22 @@ import json
 import math
 import queue
 import threading
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .batch import BatchResult
-from .errors import ConfigError, FaceError, VcbenchError
+from .config import Precision, ScoreSettings, Tracking
+from .errors import FaceError, VcbenchError
 from .fileio import atomic_path, error_line, write_npz
-from .models.preprocess import (AGGREGATES, DEFAULT_SPARSE_CLIPS, Preprocess, memory_format, normalise,
+from .models.preprocess import (Preprocess, memory_format, normalise,
                                 window_plan)
 from .runtime import resolve_device, resolve_precision
 
-TRACKINGS = ("release", "all")
-PRECISIONS = ("auto", "fp32", "bf16")
+TRACKINGS = typing.get_args(Tracking)
+PRECISIONS = typing.get_args(Precision)
 
 
 @dataclass
@@ -78,35 +80,6 @@ class VideoScore:
         parts = [f"track {t.track_id}: {t.score:.4f} (frames {t.first_frame}-{t.last_frame}, {t.n_clips} clip(s)"
                  + (", padded" if t.padded else "") + ")" for t in self.tracks]
         return f"{self.video}: {self.score:.4f}  [" + "; ".join(parts) + "]"
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    """How clips are chosen, run and aggregated (recorded wherever scores are written)."""
-
-    mode: str = "sparse"
-    clips: int | None = None          # windows per track in sparse mode (default 4)
-    max_frames: int | None = 400      # the release reads the first 400 frames
-    tracking: str = "release"
-    aggregate: str | None = None      # None: as the network declares (Preprocess.aggregate)
-    precision: str = "auto"           # auto: bf16 where the device runs it natively (runtime.resolve_precision)
-    batch_size: int = 8
-    #: a stream's windows: every window of every track (dense, tracking all), and for a frame
-    #: detector every frame of every track instead of its sampled frames
-    stream: bool = False
-
-    def __post_init__(self):
-        for key, value, allowed in (("mode", self.mode, ("dense", "sparse")), ("tracking", self.tracking, TRACKINGS),
-                                    ("aggregate", self.aggregate, (None, *AGGREGATES)),
-                                    ("precision", self.precision, PRECISIONS)):
-            if value not in allowed:
-                raise ConfigError(f"{key} must be one of {', '.join(a for a in allowed if a)}, got {value!r}")
-
-    def to_json(self) -> dict:
-        return {"mode": self.mode, "clips": self.clips if self.mode == "sparse" else None,
-                "clips_per_track": (self.clips or DEFAULT_SPARSE_CLIPS) if self.mode == "sparse" else "all",
-                "max_frames": self.max_frames, "tracking": self.tracking, "aggregate": self.aggregate,
-                "precision": self.precision, **({"stream": True} if self.stream else {})}
 
 
 def resolve_settings(settings: ScoreSettings | None = None, device: str = "auto", **overrides) -> ScoreSettings:
@@ -386,75 +359,20 @@ def _finish(video, vs: _VideoState, pp: Preprocess, st: ScoreSettings) -> VideoS
     return VideoScore(str(video), tracks, "dense" if st.stream else st.mode, st.aggregate, vs.n_frames)
 
 
-@dataclass
-class ScoredFiles:
-    """What ``vcbench score`` did: the model and settings as they ran, the scores, the failures."""
-
-    model: str
-    checkpoint: Path | None
-    settings: ScoreSettings
-    results: list[VideoScore]
-    batch: BatchResult
-    preprocess: Preprocess | None = None
-
-    def header(self) -> str:
-        st, pp = self.settings, self.preprocess
-        if pp is not None and pp.input == "frames":
-            how = (f"{pp.frames} frames per video, faces {pp.faces}, {pp.crop} crops {pp.size} px, aggregate "
-                   f"{st.aggregate}")
-        else:
-            per = f"{st.to_json()['clips_per_track']} clips per track" if st.mode == "sparse" else "every window"
-            how = f"{st.mode} ({per}), tracking {st.tracking}, aggregate {st.aggregate}"
-        return f"{self.model} ({self.checkpoint or 'untrained'}): probability of fake; {how}, {st.precision}"
-
-
-def score_files(videos: list[Path], checkpoint: Path | None = None, model: str | None = None, untrained: bool = False,
-                settings: ScoreSettings | None = None, device: str = "auto", backend: str = "mediapipe",
-                cache_dir=None, timeline: Path | None = None, dump_clips: Path | None = None,
-                output: Path | None = None) -> ScoredFiles:
-    """``vcbench score``: the network a vcbench checkpoint names (else ``model``, else altfreezing),
-    refusing to score with random weights unless ``untrained`` says so; the settings resolved (auto
-    precision for the device, aggregation as the weights declare); ``output`` written when given."""
-    from .fileio import check_writable, refuse_overwrites
-    from .models import load_network
-    from .models.checkpoint import checkpoint_arch
-
-    refuse_overwrites({f"the video {v}": v for v in videos}, {"-o": output, "--timeline": timeline})
-    for path in (output, timeline):               # before any video is scored, not after all of them
-        if path is not None:
-            check_writable(path)
-    if model is None:
-        model = (checkpoint_arch(checkpoint) if checkpoint is not None else None) or "altfreezing"
-    if checkpoint is None and not untrained:
-        raise ConfigError(f"no --checkpoint: {model!r} would score with random weights. Pass --checkpoint FILE (the "
-                          "official AltFreezing model.pth, or a vcbench run's best.pth; 'vcbench doctor' lists the "
-                          "checkpoints it finds), or --untrained for a pipeline check")
-    st = resolve_settings(settings, device)
-    net = load_network(model, checkpoint, resolve_device(device))
-    if st.aggregate is None:
-        st = dataclasses.replace(st, aggregate=net.preprocess.aggregate)
-    results, batch = score_videos(list(videos), settings=st, device=device, timeline=timeline, backend=backend,
-                                  cache_dir=cache_dir, network=net, dump_clips=dump_clips)
-    if output is not None:
-        write_scores(results, output, model=model, checkpoint=checkpoint, settings=st.to_json())
-    return ScoredFiles(model, checkpoint, st, results, batch, net.preprocess)
-
-
 SCORE_COLUMNS = ["video", "score", "aggregate", "tracks", "track_scores", "clips", "model", "checkpoint",
                  "checkpoint_sha256", "mode", "clips_per_track", "tracking", "precision", "max_frames"]
 
 
-def write_scores(results: list[VideoScore], path: Path, model: str, checkpoint=None, settings: dict | None = None) -> Path:
+def write_scores(results: list, path: Path, model: str, checkpoint=None, settings: dict | None = None,
+                 sha256: str | None = None) -> Path:
     """One row per video: the score (probability of fake), how it was aggregated, per-track
     scores, clips, the model and the SHA-256 of its checkpoint, preprocessing choices and precision.
     ``.json`` writes a list of objects with per-track scores as a mapping; anything else CSV."""
     from .fileio import write_csv, write_json
 
-    sha = None
-    if checkpoint is not None:
-        from .models.keys import Weights
+    from .models.checkpoint import CheckpointFile
 
-        sha = Weights.of_file(checkpoint).sha256
+    sha = sha256 or (CheckpointFile(checkpoint).sha256 if checkpoint is not None else None)
     st = settings or {}
     rows = []
     for r in results:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from ..config import (CACHE_DIR, DATASETS, DEVICE, ENGINE, FACE_BACKEND, FFMPEG, MAX_FRAMES, PRESETS, SHARD, Engine, Mode,
+                      Precision, Split, check_choices, option)
 from ..errors import ConfigError
 
 
@@ -11,38 +14,53 @@ from ..errors import ConfigError
 class BenchmarkConfig:
     SECTION = "benchmark"
 
-    model: tuple[str, ...] = ()            # NAME[=checkpoint|run/best.pth|detector.py], or a registered name
-    dataset: tuple[str, ...] = ()          # names in datasets.toml
-    out: Path | None = None                # run folder: predictions.csv, results.json
-    preset: tuple[str, ...] = ("clean",)   # call conditions, applied to reals and fakes alike
-    presets: Path | None = None            # extra presets TOML
-    engine: str = "ffmpeg"                 # ffmpeg (modelled call) | webrtc (real libwebrtc call) for the presets
-    split: str = "test"                    # evaluated split; thresholds come from "val"
-    mode: str = "sparse"                   # dense | sparse (clip windows per track)
-    clips: int | None = None               # windows per track in sparse mode (default 4)
-    precision: str = "auto"                # auto | fp32 | bf16; resolved per device before anything runs
-    device: str = "auto"
-    shard: str = "0/1"
-    seed: int = 0                          # renditions, bootstrap, the chance detector
-    bootstrap: int = 1000                  # resamples for the 95 % intervals
-    max_frames: int = 400
-    face_backend: str = "mediapipe"
-    cache_dir: Path | None = None
-    datasets: Path | None = None           # datasets.toml
-    ffmpeg: str | None = None
-    detector_timeout: float = 600.0        # seconds per video a .py detector may take before it is stopped
-    overlap: str = "exclude"               # exclude | flag: test videos a model trained on (decided in results)
-    compare: tuple[str, ...] = ()          # A:B model pairs to compare (default: each against the first)
-    streaming: bool = False                # keep every window's score (dense, every face): time to alarm
-    stride: int = 8                        # streaming: a window every `stride` frames of a track
-    smooth: int = 3                        # streaming: running score = mean of the last `smooth` windows
-    false_alarms_per_hour: float = 1.0     # streaming: the val reals' false-alarm budget that picks the threshold
-    explain: int = 0                       # after scoring: Grad-CAM of the N most confident hits and misses per cell
-    merge: tuple[Path, ...] = ()           # instead of scoring: merge these shard run folders into `out`
+    model: tuple[str, ...] = option(
+        (), "NAME=CHECKPOINT, NAME=runs/x/best.pth, NAME=untrained, NAME=detector.py, chance or a plug-in; repeatable.",
+        multiple=True)
+    dataset: tuple[str, ...] = option((), "Dataset name from datasets.toml; repeatable.", multiple=True)
+    out: Path | None = option(None, "Run folder: predictions.csv, results.json (re-running resumes).", file_okay=False)
+    preset: tuple[str, ...] = option(("clean",), "Comma-separated call conditions, applied to reals and fakes alike.")
+    presets: Path | None = PRESETS()
+    engine: Engine = ENGINE()
+    split: Split = option("test", "Evaluated split (thresholds come from val).")
+    mode: Mode = option("sparse", "dense: every window of every face track; sparse: --clips evenly spaced windows.")
+    clips: int | None = option(None, "Windows per track in sparse mode (default 4).", min=1)
+    precision: Precision = option("auto", "auto: bf16 autocast where the device runs it natively, else fp32 (resolved "
+                                          "in results.json).")
+    device: str = DEVICE()
+    shard: str = SHARD()
+    seed: int = option(0, "Renditions, bootstrap, chance.")
+    bootstrap: int = option(1000, "Resamples for 95 % intervals.", min=0)
+    max_frames: int = MAX_FRAMES()
+    face_backend: str = FACE_BACKEND()
+    cache_dir: Path | None = CACHE_DIR()
+    datasets: Path | None = DATASETS()
+    ffmpeg: str | None = FFMPEG()
+    detector_timeout: float = option(600.0, "Seconds per video a .py detector may take; one that hangs is stopped and "
+                                            "its videos fail.", min=0, min_open=True)
+    overlap: Literal["exclude", "flag"] = option(
+        "exclude", "Test/val videos a model trained on, or showing a person or clip it trained on: left out of its "
+                   "cells (exclude) or kept and counted (flag); each cell says how many and why.")
+    compare: tuple[str, ...] = option(
+        (), "A:B, two models to compare per cell (clustered paired bootstrap, Holm-adjusted); repeatable (default: "
+            "every model against the first).", multiple=True)
+    streaming: bool = option(False, "Keep every window's score (dense, every face) and report time to alarm: seconds "
+                                    "until a fake raises the alarm, false alarms per hour of reals (windows.jsonl; "
+                                    "implies --mode dense).")
+    stride: int = option(8, "Streaming: a window every STRIDE frames of a face track (as vcbench watch scores).", min=1)
+    smooth: int = option(3, "Streaming: the running score is the mean of the last SMOOTH windows.", min=1)
+    false_alarms_per_hour: float = option(1.0, "Streaming: the threshold is the lowest whose val reals stay within this "
+                                               "budget.", min=0)
+    explain: int = option(0, "After scoring: Grad-CAM maps and strips of the N most confident hits and misses of every "
+                             "cell (network detectors) under OUT/explain/; the report shows them.", min=0,
+                          show_default=False)
+    merge: tuple[Path, ...] = option((), "Merge the predictions of shard run folders into --out and compute the "
+                                         "results.", multiple=True, file_okay=False)
 
     def __post_init__(self):
         from ..runtime import parse_shard
 
+        check_choices(self)
         if not self.detector_timeout > 0:
             raise ConfigError(f"detector_timeout must be > 0 seconds, got {self.detector_timeout}")
         if self.streaming:                     # a stream scores every window: --streaming implies dense
@@ -67,19 +85,8 @@ class BenchmarkConfig:
             from .results import compare_pairs
 
             compare_pairs(self.compare, [parse_spec(m)[0] for m in self.model])
-        if self.split not in ("train", "val", "test"):
-            raise ConfigError(f"split must be train, val or test, got {self.split!r}")
-        if self.mode not in ("dense", "sparse"):
-            raise ConfigError(f"mode must be dense or sparse, got {self.mode!r}")
-        from ..conference.engines import ENGINES
-
-        if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.bootstrap < 0:
             raise ConfigError("bootstrap must be >= 0")
-        from .overlap import check_mode
-
-        check_mode(self.overlap)
         parse_shard(self.shard)
 
     def identity(self) -> dict:

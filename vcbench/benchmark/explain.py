@@ -44,15 +44,12 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
     and writes the index."""
     from ..conference.presets import load_presets
     from ..contracts import PRED_COLUMNS, checked_predictions, read_rows
-    from ..datasets import get_dataset
-    from ..detectors import load_detectors, parse_spec
-    from ..detectors.base import KINDS
+    from ..detectors import load_detectors
     from ..faces.tracking import LazyBackend
     from ..fileio import write_json
-    from ..models.explain import explain_video, strip, write_npz, write_png
     from ..registry import lookup
     from ..runtime import resolve_device
-    from .runner import detector_settings, plan_items, rendered
+    from .runner import detector_settings
 
     out = Path(cfg.out) / EXPLAIN_DIR
     rows = checked_predictions(read_rows(Path(cfg.out) / "predictions.csv", PRED_COLUMNS), Path(cfg.out) / "predictions.csv")
@@ -61,9 +58,41 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
     presets = {p: (None if p == "clean" else lookup("preset", p, available)) for p in cfg.preset}
     device = resolve_device(cfg.device)
     index: dict = {"n": n, "split": cfg.split, "entries": [], "skipped_models": {}, "failed": []}
-    nets = {}
-    # a detector the run recorded as a kind without a network is not built again (the handcrafted
-    # baseline would refit on its train split only to be left out)
+    specs = _explainable_specs(cfg, res, index)
+    dets = load_detectors(tuple(specs), detector_settings(cfg)) if specs else []
+    try:
+        nets = {}
+        for d in dets:
+            try:
+                nets[d.name] = d.explain_network().eval()
+            except ConfigError as e:
+                index["skipped_models"][d.name] = str(e)
+        places = _places(cfg, presets)
+        backend = LazyBackend(cfg.face_backend)
+        try:
+            _explain_pairs(cfg, nets, places, presets, device, backend, out, index)
+            for cell in res.get("cells", []):
+                if cell["model"] in nets and (cell["dataset"], cell["preset"]) in places:
+                    mine = [r for k, r in latest.items() if k[:3] == (cell["model"], cell["dataset"], cell["preset"])
+                            and r["split"] == cfg.split and r["status"] == "ok" and r["score"] is not None]
+                    _explain_cell(cfg, cell, mine, n, nets, places, presets, device, backend, out, index)
+        finally:
+            backend.close()
+    finally:
+        for d in dets:
+            d.close()
+    write_json(out / INDEX, index)
+    echo(_summary_line(index, n, out))
+    return index
+
+
+def _explainable_specs(cfg, res: dict, index: dict) -> list[str]:
+    """The run's ``--model`` specs worth building: a detector the run recorded as a kind without a
+    network is named in the index and not built again (the handcrafted baseline would refit on its
+    train split only to be left out)."""
+    from ..detectors import parse_spec
+    from ..detectors.base import KINDS
+
     classes = {KINDS.get(k).kind: KINDS.get(k) for k in KINDS.names()}
     recorded = {name: (info or {}).get("kind") for name, info in (res.get("models") or {}).items()}
     specs = []
@@ -74,65 +103,64 @@ def explain_run(cfg, res: dict, n: int, echo=print) -> dict:
             index["skipped_models"][name] = f"--model {spec}: a {cls.kind} detector has no network to take gradients through"
         else:
             specs.append(spec)
-    dets = load_detectors(tuple(specs), detector_settings(cfg)) if specs else []
-    try:
-        for d in dets:
+    return specs
+
+
+def _places(cfg, presets: dict) -> dict[tuple[str, str], dict]:
+    """Per (dataset, preset): the dataset and its items by video id (record, rendition path)."""
+    from ..datasets import get_dataset
+    from .runner import plan_items
+
+    places: dict[tuple[str, str], dict] = {}
+    for dname in cfg.dataset:
+        ds = get_dataset(dname, cfg.datasets)
+        for pname, items in plan_items(cfg, ds, presets).items():
+            places[(dname, pname)] = {"ds": ds, "items": {r.video_id: (r, p) for r, p in items}}
+    return places
+
+
+def _explain_cell(cfg, cell: dict, rows: list[dict], n: int, nets: dict, places: dict, presets: dict, device,
+                  backend, out: Path, index: dict) -> None:
+    """One cell's ``n`` most confident hits and misses explained into the index (a video that
+    cannot be explained is listed under ``failed``)."""
+    from ..models.explain import explain_video, strip, write_npz, write_png
+    from .runner import rendered
+
+    model, dname, pname = cell["model"], cell["dataset"], cell["preset"]
+    thr, thr_from = cell_threshold(cell)
+    place = places[(dname, pname)]
+    folder = out / safe_name(model) / safe_name(dname) / safe_name(pname)
+    for kind, chosen in pick(rows, thr, n).items():
+        for k, r in enumerate(chosen):
+            rec, path = place["items"].get(r["video_id"], (None, None))
+            name = f"{kind}{k}-{safe_name(r['video_id'])}"
             try:
-                nets[d.name] = d.explain_network().eval()
-            except ConfigError as e:
-                index["skipped_models"][d.name] = str(e)
-        places: dict[tuple[str, str], dict] = {}
-        for dname in cfg.dataset:
-            ds = get_dataset(dname, cfg.datasets)
-            for pname, items in plan_items(cfg, ds, presets).items():
-                places[(dname, pname)] = {"ds": ds, "items": {r.video_id: (r, p) for r, p in items}}
-        backend = LazyBackend(cfg.face_backend)
-        try:
-            _explain_pairs(cfg, nets, places, presets, device, backend, out, index)
-            for cell in res.get("cells", []):
-                model, dname, pname = cell["model"], cell["dataset"], cell["preset"]
-                if model not in nets or (dname, pname) not in places:
-                    continue
-                thr, thr_from = cell_threshold(cell)
-                mine = [r for k, r in latest.items() if k[:3] == (model, dname, pname)
-                        and r["split"] == cfg.split and r["status"] == "ok" and r["score"] is not None]
-                place = places[(dname, pname)]
-                for kind, chosen in pick(mine, thr, n).items():
-                    for k, r in enumerate(chosen):
-                        rec, path = place["items"].get(r["video_id"], (None, None))
-                        name = f"{kind}{k}-{safe_name(r['video_id'])}"
-                        folder = out / safe_name(model) / safe_name(dname) / safe_name(pname)
-                        try:
-                            if rec is None:
-                                raise VcbenchError(f"{r['video_id']}: no longer in dataset {dname!r}")
-                            if path is None:
-                                path = rendered(cfg, place["ds"], rec, pname, presets[pname])
-                            ex = explain_video(Path(path), nets[model], device, backend, "gradcam", None,
-                                               cfg.mode, cfg.clips, max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
-                            meta = {"model": model, "dataset": dname, "preset": pname, "video_id": r["video_id"],
-                                    "label": int(r["label"]), "score": float(r["score"]), "threshold": thr,
-                                    "kind": kind, "method": "gradcam", "fps": ex.fps, "n_frames": ex.n_frames}
-                            files = {"npz": write_npz(ex, folder / f"{name}.npz", meta)}
-                            for side in ("most", "least"):
-                                _, clip, maps = ex.extremes[side]
-                                files[side] = write_png(strip(clip, maps), folder / f"{name}.{side}-fake.png")
-                            index["entries"].append({**meta, "threshold_from": thr_from,
-                                                     **{k2: str(v.relative_to(Path(cfg.out))) for k2, v in files.items()}})
-                        except VcbenchError as e:
-                            index["failed"].append({"model": model, "dataset": dname, "preset": pname,
-                                                    "video_id": r["video_id"], "why": str(e)})
-        finally:
-            backend.close()
-    finally:
-        for d in dets:
-            d.close()
-    write_json(out / INDEX, index)
+                if rec is None:
+                    raise VcbenchError(f"{r['video_id']}: no longer in dataset {dname!r}")
+                if path is None:
+                    path = rendered(cfg, place["ds"], rec, pname, presets[pname])
+                ex = explain_video(Path(path), nets[model], device, backend, "gradcam", None,
+                                   cfg.mode, cfg.clips, max_frames=cfg.max_frames, cache_dir=cfg.cache_dir)
+                meta = {"model": model, "dataset": dname, "preset": pname, "video_id": r["video_id"],
+                        "label": int(r["label"]), "score": float(r["score"]), "threshold": thr,
+                        "kind": kind, "method": "gradcam", "fps": ex.fps, "n_frames": ex.n_frames}
+                files = {"npz": write_npz(ex, folder / f"{name}.npz", meta)}
+                for side in ("most", "least"):
+                    _, clip, maps = ex.extremes[side]
+                    files[side] = write_png(strip(clip, maps), folder / f"{name}.{side}-fake.png")
+                index["entries"].append({**meta, "threshold_from": thr_from,
+                                         **{k2: str(v.relative_to(Path(cfg.out))) for k2, v in files.items()}})
+            except VcbenchError as e:
+                index["failed"].append({"model": model, "dataset": dname, "preset": pname,
+                                        "video_id": r["video_id"], "why": str(e)})
+
+
+def _summary_line(index: dict, n: int, out: Path) -> str:
     pairs = len(index.get("pairs", []))
-    echo(f"explained {len(index['entries'])} video(s) (the {n} most confident hit(s) and miss(es) per cell)"
-         + (f" and the gallery pair ({pairs} renditions)" if pairs else "") + f" -> {out}"
-         + (f"; {len(index['failed'])} failed" if index["failed"] else "")
-         + "".join(f"\n  {m}: not explained ({why})" for m, why in index["skipped_models"].items()))
-    return index
+    return (f"explained {len(index['entries'])} video(s) (the {n} most confident hit(s) and miss(es) per cell)"
+            + (f" and the gallery pair ({pairs} renditions)" if pairs else "") + f" -> {out}"
+            + (f"; {len(index['failed'])} failed" if index["failed"] else "")
+            + "".join(f"\n  {m}: not explained ({why})" for m, why in index["skipped_models"].items()))
 
 
 def _explain_pairs(cfg, nets: dict, places: dict, presets: dict, device, backend, out: Path, index: dict) -> None:

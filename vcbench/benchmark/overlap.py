@@ -10,13 +10,16 @@ context.json against it (``datasets.keys``): the same video, a shared person, a 
 """
 from __future__ import annotations
 
+import typing
+
 from dataclasses import dataclass, field
 
+from ..config import Overlap
 from ..contracts import TRAINING_SCHEMA, checked_training
 from ..datasets.keys import PUBLIC_KINDS, canonical_keys, people, video_key
 from ..errors import ConfigError
 
-MODES = ("exclude", "flag")
+MODES = typing.get_args(Overlap)
 
 
 def _ffpp_c23_train() -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..batch import BatchResult
 from ..errors import DatasetError, VcbenchError
 from ..contracts import (FEATURE_COLUMNS, PRED_COLUMNS, PRED_KEY, WINDOWS_FILE, parse_label_tracks, read_json_object,
-                         read_rows, torn_tail, window_line)
+                         read_rows, torn_tail, window_line, JsonLinesWriter)
 from ..fileio import write_json
 from ..runs import BatchJob
 from ..runtime import parse_shard
@@ -46,27 +46,6 @@ class Appender:
         self.w.writerows(rows)
         self.f.flush()
         os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-
-class LineAppender:
-    """Append JSON lines, each batch flushed to disk; a line a killed run left half-written is cut
-    off first (the reader keeps the last line of a key, so a retried video's line wins)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        if path.is_file() and (torn := torn_tail(path)):
-            with open(path, "r+b") as f:
-                f.truncate(path.stat().st_size - torn)
-        self.f = open(path, "a", encoding="utf-8")
-
-    def add(self, lines: list[str]) -> None:
-        if lines:
-            self.f.write("".join(line + "\n" for line in lines))
-            self.f.flush()
-            os.fsync(self.f.fileno())
 
     def close(self) -> None:
         self.f.close()
@@ -182,7 +161,7 @@ class BenchmarkJob(BatchJob):
                               for r in read_rows(out / "features.csv", FEATURE_COLUMNS)}
         self.preds = Appender(out / "predictions.csv", PRED_COLUMNS)
         self.feats = Appender(out / "features.csv", FEATURE_COLUMNS)
-        self.windows = LineAppender(out / WINDOWS_FILE) if cfg.streaming else None
+        self.windows = JsonLinesWriter(out / WINDOWS_FILE) if cfg.streaming else None
 
     def items(self) -> list:
         return [(ds, pname, items) for ds in self.datasets for pname, items in plan_items(self.cfg, ds, self.presets).items()]

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..batch import BatchResult
+from ..config import ENGINES
+from ..errors import ConfigError
 from ..fileio import write_json
 from ..runs import BatchJob
-
-ENGINES = ("ffmpeg", "webrtc")
 COLUMNS = ("kbps", "effective_fps", "freezes", "freeze_s", "keyframes", "psnr_y", "ssim")
 
 

@@ -4,10 +4,23 @@ renditions, calibrate) go through here, so both engines take the same arguments 
 outputs the same way."""
 from __future__ import annotations
 
+from ..config import ENGINES
 from ..errors import VideoError
 from .presets import Preset, get_preset
 
-ENGINES = ("ffmpeg", "webrtc")
+
+def stats_lines(stats: dict, output) -> list[str]:
+    """What ``vcbench simulate`` prints of a call's stats: a line per value (the webrtc engine's
+    getStats and relay counts one per entry; a long list counted, it is in the stats file)."""
+    lines = []
+    for k, v in stats.items():
+        if isinstance(v, dict):
+            lines += [f"  {k + '.' + sub:<18} {val}" for sub, val in v.items()]
+        elif isinstance(v, list) and len(v) > 8:
+            lines.append(f"  {k:<18} {len(v)} values (in {output}.stats.json)")
+        else:
+            lines.append(f"  {k:<18} {v}")
+    return lines
 
 
 def output_extension(p: Preset, engine: str = "ffmpeg") -> str:

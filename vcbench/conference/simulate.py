@@ -195,94 +195,112 @@ def output_containers(p: Preset) -> tuple[set[str], str]:
 
 def _simulate(src: Path, out: Path, p: Preset, info, seed: int, ffmpeg: str | None, fidelity: bool, td: Path) -> dict:
     if p.codec == "none":
-        shutil.copyfile(src, out)
-        n = info.frames
-        return {"_events": call_event_rows(info.fps, list(range(n)), list(range(n)), [None] * n,
-                                           [f"{info.width}x{info.height}"] * n, None),
-                "preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
-                "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
-                "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
-                "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}  # identical: PSNR undefined
+        return _copied(src, out, p, info, seed)
     exe = ffmpeg_exe(ffmpeg)
     require_encoder(exe, p.encoder, needed_by=f"preset {p.name!r}")
-
     sp = plan_simulation(info, p)
-    fps, n, capture, segments = sp.fps, sp.n, sp.capture, sp.segments
+    sender = _Sender(src, out, p, info, sp, seed, exe, td)
+    # the transmitted stream: the output itself, unless the output is the receiver's view
+    sent = td / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
+    sender.send(sent, [0])
+    if p.has_network:
+        sp.plan = run_network(sent, p, sp, seed)
+        if sp.plan.keyframes != [0]:             # the keyframes the receiver asked for
+            sender.send(sent, sp.plan.keyframes)
+    oi = probe(sent)
+    if p.shows_receiver_view:
+        display(exe, sent, out, sp.display or sp.segments[0][2:4], sp.fps, sp.plan.source, p)
+    return _call_stats(src, out, p, info, sp, oi, seed, fidelity)
 
-    from .camera import Camera
 
-    # Without a camera stage frames are only selected, never touched: ffmpeg decodes and scales
-    # straight to yuv420p and Python passes the bytes on (no RGB round trip).
-    raw = not p.has_camera and len(segments) == 1
+def _copied(src: Path, out: Path, p: Preset, info, seed: int) -> dict:
+    """A preset without a codec: the input as it is (identical: PSNR undefined)."""
+    shutil.copyfile(src, out)
+    n = info.frames
+    return {"_events": call_event_rows(info.fps, list(range(n)), list(range(n)), [None] * n,
+                                       [f"{info.width}x{info.height}"] * n, None),
+            "preset": p.name, "codec": info.codec, "kbps": round(info.bit_rate / 1000, 1),
+            "resolution": f"{info.width}x{info.height}", "fps": info.fps, "effective_fps": info.fps,
+            "frames": info.frames, "freezes": 0, "freeze_s": 0.0, "keyframes": info.keyframes,
+            "resolution_switches": 0, "psnr_y": None, "ssim": 1.0, "seed": seed}
 
-    class Captured:
-        """One pass over the captured frames, in order (the camera's drift and noise are seeded,
-        so a second pass, for the keyframes a receiver asked for, sees the same frames)."""
 
-        def __init__(self):
-            self.cam = Camera(p, seed, fps) if p.has_camera else None
-            self.gen = (iter_raw(src, segments[0][2:4], exe=exe, downscale=segments[0][2] < info.width)
-                        if raw else iter_frames(src))
-            self.it = enumerate(self.gen) if raw else self.gen       # (index, frame) either way
-            self.idx, self.cur = -1, None
+class _Captured:
+    """One pass over the captured frames, in order (the camera's drift and noise are seeded, so a
+    second pass, for the keyframes a receiver asked for, sees the same frames)."""
 
-        def __call__(self, j: int):
-            while self.idx < capture[j]:
-                self.idx, self.cur = next(self.it)
-            return self.cur if self.cam is None else self.cam(self.cur)
+    def __init__(self, src: Path, p: Preset, info, sp: SimPlan, seed: int, exe: str, raw: bool):
+        from .camera import Camera
 
-        def close(self):
-            getattr(self.gen, "close", lambda: None)()
+        self.capture = sp.capture
+        self.cam = Camera(p, seed, sp.fps) if p.has_camera else None
+        seg = sp.segments[0]
+        self.gen = (iter_raw(src, seg[2:4], exe=exe, downscale=seg[2] < info.width) if raw else iter_frames(src))
+        self.it = enumerate(self.gen) if raw else self.gen       # (index, frame) either way
+        self.idx, self.cur = -1, None
 
-    def encode(frames: Captured, target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None,
+    def __call__(self, j: int):
+        while self.idx < self.capture[j]:
+            self.idx, self.cur = next(self.it)
+        return self.cur if self.cam is None else self.cam(self.cur)
+
+    def close(self):
+        getattr(self.gen, "close", lambda: None)()
+
+
+class _Sender:
+    """The sender's encoder: every captured frame through the camera stage, scaled to each
+    bandwidth step's resolution, keyframes where asked."""
+
+    def __init__(self, src: Path, out: Path, p: Preset, info, sp: SimPlan, seed: int, exe: str, td: Path):
+        self.src, self.out, self.p, self.info, self.sp, self.seed, self.exe, self.td = src, out, p, info, sp, seed, exe, td
+        # Without a camera stage frames are only selected, never touched: ffmpeg decodes and scales
+        # straight to yuv420p and Python passes the bytes on (no RGB round trip).
+        self.raw = not p.has_camera and len(sp.segments) == 1
+
+    def encode(self, frames: _Captured, target: Path, a: int, b: int, sw: int, sh: int, kbps: int, fmt: str | None,
                keyframes: list[int]) -> None:
+        p, fps = self.p, self.sp.fps
         kf = [f - a for f in keyframes if a <= f < b]
         if a not in keyframes:
             kf = [0] + kf
         try:
-            with VideoWriter(target, fps, (sw, sh), sender_args(p, kbps, fps, kf, fmt), exe,
-                             pix_fmt="yuv420p" if raw else "rgb24") as w:
+            with VideoWriter(target, fps, (sw, sh), sender_args(p, kbps, fps, kf, fmt), self.exe,
+                             pix_fmt="yuv420p" if self.raw else "rgb24") as w:
                 for j in range(a, b):
-                    if raw:
+                    if self.raw:
                         w.write_raw(frames(j))
                     else:
                         w.write(_resize(frames(j), sw, sh))
         except EncoderError as e:
             raise EncoderError(f"{p.encoder} failed for preset {p.name!r}: {e}") from None
 
-    def send(target: Path, keyframes: list[int]) -> None:
+    def send(self, target: Path, keyframes: list[int]) -> None:
         """Encode the sent stream: every captured frame, keyframes where asked."""
-        if raw and keyframes == [0] and captures_exactly(capture, info.fps / fps, info.frames):
-            encode_direct(exe, src, target, p, info, sp)      # one ffmpeg process, no frames through Python
+        sp, info, segments = self.sp, self.info, self.sp.segments
+        if self.raw and keyframes == [0] and captures_exactly(sp.capture, info.fps / sp.fps, info.frames):
+            encode_direct(self.exe, self.src, target, self.p, info, sp)   # one ffmpeg process, no frames through Python
             return
-        frames = Captured()
+        frames = _Captured(self.src, self.p, info, sp, self.seed, self.exe, self.raw)
         try:
             if len(segments) == 1:
-                encode(frames, target, *segments[0], fmt=None, keyframes=keyframes)
+                self.encode(frames, target, *segments[0], fmt=None, keyframes=keyframes)
                 return
             with atomic_path(target) as tmp_out:
-                seg_files = [Path(td) / f"seg{k}.ivf" for k in range(len(segments))]
+                seg_files = [Path(self.td) / f"seg{k}.ivf" for k in range(len(segments))]
                 for f, seg in zip(seg_files, segments):
-                    encode(frames, f, *seg, fmt="ivf", keyframes=keyframes)
-                lst = Path(td) / "list.txt"
+                    self.encode(frames, f, *seg, fmt="ivf", keyframes=keyframes)
+                lst = Path(self.td) / "list.txt"
                 lst.write_text("".join(f"file '{f}'\n" for f in seg_files))
-                run_ffmpeg(exe, ["-f", "concat", "-safe", "0", "-i", lst, "-c", "copy", "-fflags", "+bitexact",
-                                 tmp_out], f"{out}: joining the bandwidth-step segments failed")
+                run_ffmpeg(self.exe, ["-f", "concat", "-safe", "0", "-i", lst, "-c", "copy", "-fflags", "+bitexact",
+                                      tmp_out], f"{self.out}: joining the bandwidth-step segments failed")
         finally:
             frames.close()
 
-    # the transmitted stream: the output itself, unless the output is the receiver's view
-    sent = td / f"sent{CONTAINER_OF.get(p.codec, '.mp4')}" if p.shows_receiver_view else out
-    send(sent, [0])
-    if p.has_network:
-        sp.plan = run_network(sent, p, sp, seed)
-        if sp.plan.keyframes != [0]:             # the keyframes the receiver asked for
-            send(sent, sp.plan.keyframes)
-    oi = probe(sent)
-    if p.shows_receiver_view:
-        display(exe, sent, out, sp.display or segments[0][2:4], fps, sp.plan.source, p)
 
-    plan = sp.plan
+def _call_stats(src: Path, out: Path, p: Preset, info, sp: SimPlan, oi, seed: int, fidelity: bool) -> dict:
+    """What the call did (``<output>.stats.json``) and its event track (``_events``)."""
+    plan, fps, n, segments = sp.plan, sp.fps, sp.n, sp.segments
     held = sum(length for _, length in plan.freezes)
     shown = [sp.input_frame(j) for j in range(n)]
     stats = {

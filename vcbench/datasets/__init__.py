@@ -37,7 +37,7 @@ def get_dataset(name: str, datasets_file: str | os.PathLike | None = None) -> Da
 
 def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None,
                      probe: bool = True) -> tuple[Dataset, BatchResult]:
-    """Write DESIGN.md's manifest.csv for any dataset; probing fills frames/fps/size.
+    """Write manifest.csv (docs/architecture.md) for any dataset; probing fills frames/fps/size.
 
     Videos that fail to probe keep empty probe columns and are counted failed, by video_id.
     """
@@ -70,3 +70,29 @@ def dataset_manifest(name: str, out: str | os.PathLike, datasets_file=None,
 
 __all__ = ["Dataset", "VideoRecord", "MANIFEST_COLUMNS", "SPLITS", "KINDS", "get_dataset", "load_dataset",
            "dataset_manifest", "read_manifest", "write_manifest"]
+
+
+def listing(datasets_file: str | os.PathLike | None = None) -> list[str]:
+    """``vcbench datasets list``: per dataset its kind, whether its root exists and its counts
+    (real/fake per split), or the error that stops it loading."""
+    from ..errors import VcbenchError
+    from ..runtime import datasets_file as default_datasets_file
+
+    cfgs = load_datasets(datasets_file)
+    lines = [f"{'name':<20} {'kind':<9} {'root':<6} counts (real/fake per split)"]
+    for name, cfg in cfgs.items():
+        if not cfg.root.is_dir():
+            lines.append(f"{name:<20} {cfg.kind:<9} {'no':<6} {cfg.root} not found")
+            continue
+        try:
+            ds = load_dataset(cfg)
+        except VcbenchError as e:
+            lines.append(f"{name:<20} {cfg.kind:<9} {'yes':<6} error: {e}")
+            continue
+        counts = "  ".join(f"{s} {c['real']}/{c['fake']}" for s, c in ds.counts().items()) or "empty"
+        if ds.excluded:
+            counts += f"  ({len(ds.excluded)} left out)"
+        lines.append(f"{name:<20} {cfg.kind:<9} {'yes':<6} {counts}")
+    if not cfgs:
+        lines.append(f"(no datasets in {datasets_file or default_datasets_file()})")
+    return lines

@@ -44,6 +44,12 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems
 
+    def lines(self) -> list[str]:
+        """What ``vcbench datasets check`` prints: counts, each warning, each problem."""
+        return ([f"{self.dataset}: {self.total} videos; " +
+                 ", ".join(f"{s}: {c['real']} real / {c['fake']} fake" for s, c in self.counts.items())]
+                + [f"warning: {w}" for w in self.warnings] + [f"problem: {vid}: {msg}" for vid, msg in self.problems])
+
 
 def check_dataset(ds: Dataset, decode_all: bool = False) -> CheckReport:
     """Missing/unreadable/undecodable files, duplicate paths, balance, pairing and identity leaks."""

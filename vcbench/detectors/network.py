@@ -13,21 +13,20 @@ from ..errors import CheckpointError, ConfigError
 from .base import Detector, DetectorSettings, Prediction
 
 
-def _training(ckpt: Path, record) -> dict | None:
+def _training(file, record) -> dict | None:
     """What the weights were trained on: a vcbench checkpoint's own record, a ``.training.json``
     beside the file, or the weight tag its SHA-256 pins; None when nobody says."""
     from ..contracts import checked_training
     from .base import declared_training
 
     if record is not None:
-        return checked_training(record, f"{ckpt} (its training record)")
-    side = declared_training(ckpt)
+        return checked_training(record, f"{file.path} (its training record)")
+    side = declared_training(file.path)
     if side is not None:
         return side
-    from ..fileio import sha256_file
     from ..models.archs import tag_of_sha256
 
-    tag = tag_of_sha256(sha256_file(ckpt))
+    tag = tag_of_sha256(file.sha256)
     return {"tag": tag} if tag else None
 
 
@@ -43,29 +42,32 @@ def run_checkpoint(path) -> Path:
     return p / "best.pth" if p.is_dir() and (p / "best.pth").is_file() else p
 
 
-def checkpoint_spec(model: str | None, checkpoint) -> str:
-    """What ``--model`` / ``--checkpoint`` name, as a ``--model`` spec: ``model`` as given, else
-    ``ARCH=FILE`` for the checkpoint (or run folder): the architecture a vcbench checkpoint names,
-    AltFreezing for a release's file."""
+def checkpoint_detector(model: str | None, checkpoint, settings: DetectorSettings) -> Detector:
+    """The detector ``--model`` or ``--checkpoint`` names (watch, explain): ``model`` as a spec, else
+    the checkpoint file (or run folder) as the network it holds: the architecture a vcbench
+    checkpoint names, AltFreezing for a release's file. The file is read once, here."""
     if model is not None:
-        return model
-    from ..models.checkpoint import checkpoint_arch
+        return Detector.from_spec(model, settings)
+    from ..models.checkpoint import CheckpointFile
 
     ckpt = run_checkpoint(checkpoint)
     if not ckpt.is_file():
         raise ConfigError(f"--checkpoint {checkpoint}: no such file (nor a run folder with best.pth)")
-    return f"{checkpoint_arch(ckpt) or 'altfreezing'}={ckpt}"
+    file = CheckpointFile(ckpt)
+    arch = file.arch or "altfreezing"
+    return NetworkDetector.from_file(arch, file, f"{arch}={ckpt}", settings, arch=arch)
 
 
 class NetworkDetector(Detector):
     kind = "vcbench"
     explainable = True
 
-    def __init__(self, name: str, spec: str, settings: DetectorSettings, arch: str, checkpoint: Path | None,
-                 provenance: dict):
+    def __init__(self, name: str, spec: str, settings: DetectorSettings, arch: str, file, provenance: dict):
         super().__init__(name, spec, settings)
-        self.arch, self.checkpoint = arch, checkpoint
-        self.provenance = {"arch": arch, "checkpoint": str(checkpoint) if checkpoint else None, **provenance}
+        #: the weights' :class:`~vcbench.models.checkpoint.CheckpointFile` (None: untrained)
+        self.arch, self.file = arch, file
+        self.checkpoint: Path | None = file.path if file is not None else None
+        self.provenance = {"arch": arch, "checkpoint": str(file.path) if file else None, **provenance}
         train = provenance.get("provenance") if isinstance(provenance.get("provenance"), dict) else {}
         self.seen_presets = tuple(train["presets_seen"]) if "presets_seen" in train else None
         self.seen_methods = tuple(train["methods_seen"]) if "methods_seen" in train else None
@@ -74,6 +76,7 @@ class NetworkDetector(Detector):
     @classmethod
     def build(cls, name, value, spec, settings, arch: str | None = None, **meta) -> "NetworkDetector":
         from ..models import NETWORKS
+        from ..models.checkpoint import CheckpointFile
 
         if value is None:
             raise ConfigError(f"--model {name}: no built-in weights ship with vcbench; pass {name}=CHECKPOINT "
@@ -86,24 +89,29 @@ class NetworkDetector(Detector):
         if not ckpt.is_file():
             raise ConfigError(f"--model {spec}: {ckpt} is neither a checkpoint file, a run folder with best.pth, "
                               "'untrained' nor a .py detector")
-        from ..models.checkpoint import FORMAT, read_checkpoint
+        return cls.from_file(name, CheckpointFile(ckpt), spec, settings, arch=arch)
 
-        obj = read_checkpoint(ckpt)
+    @classmethod
+    def from_file(cls, name, file, spec, settings, arch: str | None = None) -> "NetworkDetector":
+        """The detector of the checkpoint ``file`` (a :class:`~vcbench.models.checkpoint.CheckpointFile`,
+        read here once; the network is built from the same contents on first use)."""
         prov: dict = {}
         record = None
-        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        if file.ours:
+            obj = file.contents
             if arch is not None and obj.get("arch") not in (None, arch):   # a registered name promises its network
-                raise CheckpointError(f"--model {spec}: {ckpt} is a {obj.get('arch')!r} checkpoint, not {arch!r} "
-                                      f"(pass --model {obj.get('arch')}={value}, or a name of your own)")
+                value = spec.partition("=")[2]
+                raise CheckpointError(f"--model {spec}: {file.path} is a {obj.get('arch')!r} checkpoint, not "
+                                      f"{arch!r} (pass --model {obj.get('arch')}={value}, or a name of your own)")
             arch = obj.get("arch", arch or name)
             inner = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
             record = inner.get("training")
             prov = {"provenance": {k: v for k, v in inner.items() if k != "training"}}   # the record: det.training
         elif arch is None:
-            raise CheckpointError(f"--model {spec}: {ckpt} is not a vcbench checkpoint, so NAME must be the "
-                                  f"registered architecture it fits (e.g. altfreezing={ckpt})")
-        det = cls(name, spec, settings, arch, ckpt, prov)
-        det.training = _training(ckpt, record)
+            raise CheckpointError(f"--model {spec}: {file.path} is not a vcbench checkpoint, so NAME must be the "
+                                  f"registered architecture it fits (e.g. altfreezing={file.path})")
+        det = cls(name, spec, settings, arch, file, prov)
+        det.training = _training(file, record)
         return det
 
     def network(self):
@@ -112,7 +120,9 @@ class NetworkDetector(Detector):
             from ..models import load_network
             from ..runtime import resolve_device
 
-            self._net = load_network(self.arch, self.checkpoint, resolve_device(self.settings.device))
+            self._net = load_network(self.arch, self.file, resolve_device(self.settings.device))
+            if self.file is not None:
+                self.file.release()                 # the network holds the weights now
             if self._net.weights is not None:
                 self.provenance["weights"] = self._net.weights.to_json()
         return self._net
@@ -148,11 +158,9 @@ class NetworkDetector(Detector):
         return self.network()
 
     def fingerprint(self) -> dict:
-        from ..fileio import sha256_file
-
-        if self.checkpoint is None:
+        if self.file is None:
             return super().fingerprint()
-        return {"file": str(self.checkpoint), "sha256": sha256_file(self.checkpoint)}
+        return {"file": str(self.file.path), "sha256": self.file.sha256}
 
     def close(self) -> None:
         self._net = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import CACHE_DIR, DEVICE, FACE_BACKEND, MAX_FRAMES, CamMethod, Mode, check_choices, option
 from ..errors import ConfigError
 
 
@@ -11,34 +12,35 @@ from ..errors import ConfigError
 class ExplainConfig:
     SECTION = "explain"
 
-    videos: tuple[Path, ...]
-    out: Path = Path("explain")
-    checkpoint: Path | None = None           # a vcbench best.pth (or run folder), or a release's file
-    model: str | None = None                 # NAME=VALUE as benchmark's --model (instead of --checkpoint)
-    method: str = "gradcam"                  # gradcam | gradcam++
-    layer: str | None = None                 # default: the network's last convolutional map ("features")
-    mode: str = "dense"                      # dense: every window of every face; sparse: --clips per face
-    clips: int | None = None
-    video: bool = False                      # also the annotated score video
-    still: int | None = None                 # with video: also this frame of it as a PNG
-    threshold: float | None = None           # the line on the timeline (default: the checkpoint's own, else 0.5)
-    smooth: int = 3                          # running score on the video: mean of the last N windows
+    videos: tuple[Path, ...] = option(help="The videos to explain.", cli=False)     # the arguments
+    out: Path = option(Path("explain"), "Folder for <video>.npz, the PNG strips, the videos and explain.json.",
+                       short="-o", file_okay=False)
+    checkpoint: Path | None = option(None, "A vcbench best.pth (or its run folder), or a release's weights file.")
+    model: str | None = option(None, "Instead of --checkpoint: NAME=VALUE as benchmark's --model (a network).")
+    method: CamMethod = option("gradcam", "Spatio-temporal Grad-CAM or Grad-CAM++ of the fake logit.")
+    layer: str | None = option(None, "The activation to explain: 'features' (default: the network's last "
+                                     "convolutional map, res5 for AltFreezing) or a module name (resnet.s4).")
+    mode: Mode = option("dense", "dense: every window of every face (every frame for frame detectors); sparse: "
+                                 "--clips per face (frame detectors: the frames they sample).")
+    clips: int | None = option(None, "Windows per face in sparse mode (default 4).", min=1)
+    video: bool = option(False, "Also write <video>.explained.mp4: boxes coloured by the running score, the heatmap, "
+                                "the score timeline with the call's events.")
+    still: int | None = option(None, "With --video: also write frame N of the annotated video as "
+                                     "<video>.explained.frameN.png.", min=0)
+    threshold: float | None = option(None, "The timeline's threshold line (default: the checkpoint's own val threshold, "
+                                           "else 0.5).", min=0, max=1)
+    smooth: int = option(3, "Running score on the video: the mean of the last SMOOTH windows.", min=1)
     map_size: int = 56                       # maps are stored at this many pixels a side
     batch_size: int = 4
-    device: str = "auto"
-    face_backend: str = "mediapipe"
-    max_frames: int = 400
-    cache_dir: Path | None = None
+    device: str = DEVICE()
+    face_backend: str = FACE_BACKEND()
+    max_frames: int = MAX_FRAMES()
+    cache_dir: Path | None = CACHE_DIR()
 
     def __post_init__(self):
-        from ..models.cam import CAM_METHODS
-
         if (self.checkpoint is None) == (self.model is None):
             raise ConfigError("explain needs exactly one of --checkpoint FILE or --model NAME=VALUE")
-        if self.method not in CAM_METHODS:
-            raise ConfigError(f"method must be one of {', '.join(CAM_METHODS)}, got {self.method!r}")
-        if self.mode not in ("dense", "sparse"):
-            raise ConfigError(f"mode must be dense or sparse, got {self.mode!r}")
+        check_choices(self)
         for key in ("smooth", "map_size", "batch_size", "max_frames"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -22,6 +22,8 @@ import numpy as np
 
 from ..batch import BatchResult
 from ..errors import ConfigError, VcbenchError
+from ..fileio import content_id, write_json
+from ..runs import BatchJob, RunFolder, run_job
 from .config import ExplainConfig
 
 EXPLAIN_SCHEMA = "vcbench-explain/1"
@@ -34,92 +36,104 @@ def resolve_threshold(cfg: ExplainConfig, det) -> tuple[float, str]:
     return (t, why) if t is not None else (0.5, f"{why}: 0.5 drawn")
 
 
-def _job(cfg: ExplainConfig, det, net, device, threshold: float, backend, out: Path, echo):
-    from ..fileio import content_id
-    from ..fileio import write_json
-    from ..models.explain import explain_video, strip, write_npz, write_png
-    from ..runs import BatchJob
+class ExplainJob(BatchJob):
+    """An item per video. A video is done when its record ``<stem>.explain.json`` (written last,
+    after its npz, strips and video) names the same input content and every file this
+    configuration asks for is there: a re-run after a kill explains only what is missing; another
+    input under the same name is explained again."""
 
-    class Job(BatchJob):
-        """An item per video. A video is done when its record ``<stem>.explain.json`` (written last, after
-        its npz, strips and video) names the same input content and every file this configuration
-        asks for is there: a re-run after a kill explains only what is missing; another input
-        under the same name is explained again."""
+    what = "videos"
 
-        what = "videos"
+    def __init__(self, cfg: ExplainConfig, det, net, device, threshold: float, backend, out: Path, echo):
+        self.cfg, self.det, self.net, self.device, self.threshold = cfg, det, net, device, threshold
+        self.backend, self.out, self.echo = backend, out, echo
 
-        def items(self):
-            return output_names(cfg.videos, out)
+    def items(self):
+        return output_names(self.cfg.videos, self.out)
 
-        def key(self, item):
-            return str(item[1])
+    def key(self, item):
+        return str(item[1])
 
-        def _wanted(self, stem: str) -> list[Path]:
-            files = [out / f"{stem}.npz", out / f"{stem}.most-fake.png", out / f"{stem}.least-fake.png"]
-            return files + ([out / f"{stem}.explained.mp4"] if cfg.video else [])
+    def _wanted(self, stem: str) -> list[Path]:
+        out = self.out
+        files = [out / f"{stem}.npz", out / f"{stem}.most-fake.png", out / f"{stem}.least-fake.png"]
+        return files + ([out / f"{stem}.explained.mp4"] if self.cfg.video else [])
 
-        def is_done(self, item):
-            stem, video = item
-            rec_path = out / f"{stem}{RECORD}"
-            if not (rec_path.is_file() and video.is_file()):
-                return False
-            try:
-                rec = json.loads(rec_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return False
-            return (isinstance(rec, dict) and rec.get("content_id") == content_id(video)
-                    and all(f.is_file() for f in self._wanted(stem))
-                    and (cfg.still is None or "still_png" in rec.get("files", {})))
+    def is_done(self, item):
+        stem, video = item
+        rec_path = self.out / f"{stem}{RECORD}"
+        if not (rec_path.is_file() and video.is_file()):
+            return False
+        try:
+            rec = json.loads(rec_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (isinstance(rec, dict) and rec.get("content_id") == content_id(video)
+                and all(f.is_file() for f in self._wanted(stem))
+                and (self.cfg.still is None or "still_png" in rec.get("files", {})))
 
-        def done_record(self, item):
-            echo(f"{item[1]}: already explained in {out} (skipped)")
-            return json.loads((out / f"{item[0]}{RECORD}").read_text(encoding="utf-8"))
+    def done_record(self, item):
+        self.echo(f"{item[1]}: already explained in {self.out} (skipped)")
+        return json.loads((self.out / f"{item[0]}{RECORD}").read_text(encoding="utf-8"))
 
-        def run(self, item):
-            stem, video = item
-            if not video.is_file():
-                raise ConfigError("no such file")
-            ex = explain_video(video, net, device, backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
-                               cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
-            bad = ~np.isfinite(np.asarray(ex.score, np.float64))
-            if bad.any():                           # broken weights: no map or score is worth keeping
-                raise VcbenchError(f"the model gave non-finite scores for {int(bad.sum())} of {len(bad)} "
-                                   "window(s): its weights or its input are broken")
-            meta = {"schema": EXPLAIN_SCHEMA, "video": str(video), "model": det.name, "spec": det.spec,
-                    "method": cfg.method, "layer": cfg.layer or "features", "fps": ex.fps,
-                    "n_frames": ex.n_frames, "size": list(ex.size), "clip_len": net.preprocess.clip_len,
-                    "input": net.preprocess.input, "threshold": threshold}
-            files = {"npz": str(write_npz(ex, out / f"{stem}.npz", meta))}
-            for kind in ("most", "least"):
-                _, clip, maps = ex.extremes[kind]
-                files[f"{kind}_fake_png"] = str(write_png(strip(clip, maps), out / f"{stem}.{kind}-fake.png"))
-            if cfg.video:
-                from .render import render_video
+    def run(self, item):
+        from ..models.explain import explain_video
 
-                made, png = render_video(ex, out / f"{stem}.explained.mp4", threshold, cfg.smooth, cfg.still)
-                files["video"] = str(made)
-                if png is not None:
-                    files["still_png"] = str(png)
-                elif cfg.still is not None:
-                    echo(f"note: {video}: --still {cfg.still} is past its last frame ({ex.n_frames - 1}); no still")
-            sc = np.asarray(ex.score)
+        stem, video = item
+        cfg, out = self.cfg, self.out
+        if not video.is_file():
+            raise ConfigError("no such file")
+        ex = explain_video(video, self.net, self.device, self.backend, cfg.method, cfg.layer, cfg.mode, cfg.clips,
+                           cfg.map_size, cfg.batch_size, cfg.max_frames, cfg.cache_dir)
+        bad = ~np.isfinite(np.asarray(ex.score, np.float64))
+        if bad.any():                           # broken weights: no map or score is worth keeping
+            raise VcbenchError(f"the model gave non-finite scores for {int(bad.sum())} of {len(bad)} "
+                               "window(s): its weights or its input are broken")
+        row = self._row(stem, video, ex, self._write(stem, video, ex))
+        write_json(out / f"{stem}{RECORD}", row)          # last: the video's outputs are complete
+        self.echo(f"{video}: {row['clips']} window(s), mean p(fake) {row['score']:.3f}; most fake "
+                  f"{row['most_fake']['score']:.3f} (frames {row['most_fake']['frames'][0]}-"
+                  f"{row['most_fake']['frames'][1]}) -> {out}/{stem}.*")
+        return row
 
-            def window(i):
-                return {"track": ex.track[i], "score": round(ex.score[i], 6),
-                        "frames": [int(ex.frames[i][0]), int(ex.frames[i][-1])]}
+    def _write(self, stem: str, video: Path, ex) -> dict[str, str]:
+        """The video's maps (npz), its two strips and, when asked, the annotated video and still."""
+        from ..models.explain import strip, write_npz, write_png
 
-            row = {"video": str(video), "resolved": str(video.resolve()), "name": stem,
-                   "content_id": content_id(video), "clips": len(sc),
-                   "tracks": sorted(set(ex.track)), "score": round(float(sc.mean()), 6),
-                   "most_fake": window(ex.extremes["most"][0]), "least_fake": window(ex.extremes["least"][0]),
-                   "files": files}
-            write_json(out / f"{stem}{RECORD}", row)          # last: the video's outputs are complete
-            echo(f"{video}: {len(sc)} window(s), mean p(fake) {row['score']:.3f}; most fake "
-                 f"{row['most_fake']['score']:.3f} (frames {row['most_fake']['frames'][0]}-"
-                 f"{row['most_fake']['frames'][1]}) -> {out}/{stem}.*")
-            return row
+        cfg, out, net = self.cfg, self.out, self.net
+        meta = {"schema": EXPLAIN_SCHEMA, "video": str(video), "model": self.det.name, "spec": self.det.spec,
+                "method": cfg.method, "layer": cfg.layer or "features", "fps": ex.fps,
+                "n_frames": ex.n_frames, "size": list(ex.size), "clip_len": net.preprocess.clip_len,
+                "input": net.preprocess.input, "threshold": self.threshold}
+        files = {"npz": str(write_npz(ex, out / f"{stem}.npz", meta))}
+        for kind in ("most", "least"):
+            _, clip, maps = ex.extremes[kind]
+            files[f"{kind}_fake_png"] = str(write_png(strip(clip, maps), out / f"{stem}.{kind}-fake.png"))
+        if cfg.video:
+            from .render import render_video
 
-    return Job()
+            made, png = render_video(ex, out / f"{stem}.explained.mp4", self.threshold, cfg.smooth, cfg.still)
+            files["video"] = str(made)
+            if png is not None:
+                files["still_png"] = str(png)
+            elif cfg.still is not None:
+                self.echo(f"note: {video}: --still {cfg.still} is past its last frame ({ex.n_frames - 1}); no still")
+        return files
+
+    @staticmethod
+    def _row(stem: str, video: Path, ex, files: dict) -> dict:
+        """The video's record (``<stem>.explain.json``, a row of explain.json)."""
+        sc = np.asarray(ex.score)
+
+        def window(i):
+            return {"track": ex.track[i], "score": round(ex.score[i], 6),
+                    "frames": [int(ex.frames[i][0]), int(ex.frames[i][-1])]}
+
+        return {"video": str(video), "resolved": str(video.resolve()), "name": stem,
+                "content_id": content_id(video), "clips": len(sc),
+                "tracks": sorted(set(ex.track)), "score": round(float(sc.mean()), 6),
+                "most_fake": window(ex.extremes["most"][0]), "least_fake": window(ex.extremes["least"][0]),
+                "files": files}
 
 
 RECORD = ".explain.json"
@@ -170,17 +184,15 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
     same files); a re-run with another configuration into the same folder is refused, naming what
     differs. Returns the run's record (also ``out/explain.json``) and the batch."""
     from ..config import to_json
-    from ..detectors import Detector, DetectorSettings
-    from ..detectors.network import checkpoint_spec
+    from ..detectors import DetectorSettings
+    from ..detectors.network import checkpoint_detector
     from ..faces.tracking import LazyBackend
-    from ..fileio import write_json
     from ..models.cam import check_layer
     from ..provenance import provenance
-    from ..runs import RunFolder, run_job
     from ..runtime import resolve_device
 
-    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint),
-                             DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
+    det = checkpoint_detector(cfg.model, cfg.checkpoint,
+                               DetectorSettings(device=cfg.device, face_backend=cfg.face_backend))
     net = det.explain_network().eval()
     check_layer(net, cfg.layer)
     device = resolve_device(cfg.device)
@@ -194,7 +206,7 @@ def explain(cfg: ExplainConfig, echo=print) -> tuple[dict, BatchResult]:
     backend = LazyBackend(cfg.face_backend)
     try:
         with folder.running(videos=len(cfg.videos)) as status:
-            outcome = run_job(_job(cfg, det, net, device, threshold, backend, out, echo))
+            outcome = run_job(ExplainJob(cfg, det, net, device, threshold, backend, out, echo))
             status.result = outcome.result
     finally:
         backend.close()

@@ -52,6 +52,22 @@ class VideoTracks:
     def longest(self) -> Track | None:
         return max(self.tracks, key=len) if self.tracks else None
 
+    def summary(self) -> dict:
+        """``vcbench faces --json``: per track its frames, mean detector score and mean box."""
+        return {"video": str(self.path), "frames": self.n_frames, "detector": self.detector, "tracks": [
+            {"track": t.track_id, "first_frame": int(t.frames[0]), "last_frame": int(t.frames[-1]), "frames": len(t),
+             "mean_score": round(float(t.scores.mean()), 3),
+             "mean_box_x1_y1_x2_y2": [round(float(v), 1) for v in t.boxes.mean(0)]} for t in self.tracks]}
+
+    def lines(self, video) -> list[str]:
+        """``vcbench faces``: a line for the video, one per track."""
+        out = [f"{video}: {len(self.tracks)} track(s) over {self.n_frames} frames ({self.detector})"]
+        for t in self.summary()["tracks"]:
+            x1, y1, x2, y2 = t["mean_box_x1_y1_x2_y2"]
+            out.append(f"  track {t['track']}: frames {t['first_frame']}-{t['last_frame']} ({t['frames']}), "
+                       f"mean score {t['mean_score']:.2f}, mean box x1 {x1:g} y1 {y1:g} x2 {x2:g} y2 {y2:g}")
+        return out
+
 
 class OnlineTracker:
     """The track rule applied one frame at a time (causal: a frame's assignments depend only on the

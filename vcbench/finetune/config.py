@@ -5,77 +5,80 @@ command line and run.json all speak one vocabulary.
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from ..config import CACHE_DIR, DATASETS, DEVICE, FACE_BACKEND, FFMPEG, MAX_FRAMES, check_choices, option
 from ..errors import ConfigError
 
-FREEZINGS = ("alternate", "none", "head", "gradual")
-OPTIMIZERS = ("sgd", "adamw")
+Freezing = Literal["alternate", "none", "head", "gradual"]
+Optimizer = Literal["sgd", "adamw"]
+FREEZINGS = typing.get_args(Freezing)
+OPTIMIZERS = typing.get_args(Optimizer)
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     SECTION = "finetune"
 
-    train: tuple[str, ...]                 # dataset names in datasets.toml (their train splits mix)
-    out: Path                              # run folder: last.pth, best.pth, metrics.jsonl, run.json
-    val: str | None = None                 # dataset whose val split validates (default: the train datasets')
-    model: str = "altfreezing"
-    checkpoint: Path | None = None         # initial weights (any AltFreezing format); none = seeded init
-    freezing: str = "alternate"            # alternate | none | head | gradual
+    train: tuple[str, ...] = option(help="Dataset name (datasets.toml); repeatable, their train splits mix.",
+                                    multiple=True)
+    out: Path = option(help="Run folder: last.pth, best.pth, metrics.jsonl, run.json.", file_okay=False)
+    val: str | None = option(None, "Dataset whose val split validates (default: the --train datasets').")
+    model: str = option("altfreezing", "The architecture to fine-tune: altfreezing | altfreezing-small | "
+                                       "altfreezing-tiny | any registered network.", flag=("--model", "--arch"))
+    checkpoint: Path | None = option(None, "Initial weights (official AltFreezing, CS229 or vcbench format); default: "
+                                           "seeded init.", dir_okay=False)
+    freezing: Freezing = option("alternate", "alternate | none | head | gradual.")
     # alternate freezing (reference/altfreezing.md: switch frequency 20; DeepfakeBench gives the 20
     # iterations to the temporal group and 1 to the spatial group)
-    alt_temporal_steps: int = 20
-    alt_spatial_steps: int = 1
-    alt_first: str = "temporal"            # which group the run starts with
-    alt_optimizers: str = "one"            # one (masked gradients, one momentum) | two (the release's optimizer.py)
-    gradual_every: int = 100               # gradual: unfreeze one more stage (head down) every N steps
-    steps: int = 1000
-    batch_size: int = 8                    # clips per step and process (before accumulation)
-    accumulate: int = 1                    # micro-batches per optimiser step
-    optimizer: str = "sgd"                 # sgd (the paper's, momentum 0.9) | adamw
-    lr: float = 0.01
+    alt_temporal_steps: int = option(20, "alternate: steps training the temporal kernels per cycle.", min=1)
+    alt_spatial_steps: int = option(1, "alternate: steps training the spatial kernels per cycle.", min=1)
+    alt_first: Literal["temporal", "spatial"] = "temporal"      # which group the run starts with
+    alt_optimizers: Literal["one", "two"] = option(
+        "one", "alternate: one optimiser with masked gradients (an approximation: shared parameters keep one momentum), "
+               "or two as released (temporal and spatial, each with its own momentum).")
+    gradual_every: int = option(100, "gradual: unfreeze one more stage (head down) every N steps.", min=1)
+    steps: int = option(1000, "Optimiser steps.", min=1)
+    batch_size: int = option(8, "Clips per step and process (before accumulation).", min=1)
+    accumulate: int = option(1, "Micro-batches per optimiser step.", min=1)
+    optimizer: Optimizer = option("sgd", "sgd (the paper's, momentum 0.9) | adamw.")
+    lr: float = option(0.01, "Peak learning rate (warm-up, then cosine).", min=0, min_open=True)
     weight_decay: float = 1e-4
     warmup_steps: int = 50                 # linear warm-up from lr/10, then cosine to 0
     clip_grad: float = 5.0                 # max gradient norm (0: off)
-    precision: str = "fp32"                # fp32 | bf16 (autocast; default on CUDA is still fp32)
-    save_every: int = 100
-    eval_every: int = 100
-    patience: int = 0                      # early stopping: evaluations without a better val AUC (0: off)
-    seed: int = 0
-    augment: str = "call"                  # call (presets + online) | online | none
-    aug_preset: tuple[str, ...] = ("zoom-360p", "teams-540p", "webrtc-vp8-360p", "lossy-180p")
+    precision: Literal["fp32", "bf16"] = option("fp32", "bf16: autocast (the default on CUDA is still fp32).")
+    save_every: int = option(100, "Write last.pth every N steps.", min=1)
+    eval_every: int = option(100, "Validate (video-level AUC) every N steps; best.pth keeps the best.", min=1)
+    patience: int = option(0, "Stop after N evaluations without a better val AUC (0: never).", min=0)
+    seed: int = option(0, "Initialisation, data order, augmentation.")
+    augment: Literal["call", "online", "none"] = option("call", "call (call-condition renditions + online) | online | "
+                                                                "none.")
+    aug_preset: tuple[str, ...] = option(("zoom-360p", "teams-540p", "webrtc-vp8-360p", "lossy-180p"),
+                                         "Comma-separated presets clips may be drawn under (--augment call).")
     aug_preset_p: float = 0.5              # probability a clip comes from a call-condition rendition
     aug_seeds: int = 1                     # renditions per (video, preset): more seeds, more variety, more disk
-    presets: Path | None = None            # extra presets TOML
+    presets: Path | None = option(None, cli=False)  # extra presets TOML
     val_clips: int = 4                     # windows per track when validating (sparse, as the benchmark)
-    max_frames: int = 400                  # the release reads the first 400 frames
-    workers: int = 1                       # DataLoader worker processes (0: decode in the training process)
-    clips_per_track: int = 16              # windows cut from one decode of a track (1: every clip on its own)
-    resume: bool = False
-    device: str = "auto"
-    face_backend: str = "mediapipe"
-    cache_dir: Path | None = None          # face-track cache
-    datasets: Path | None = None           # datasets.toml
-    ffmpeg: str | None = None
-    tensorboard: bool = False
+    max_frames: int = MAX_FRAMES()
+    workers: int = option(1, "DataLoader worker processes (0: decode in the training process).", min=0)
+    clips_per_track: int = option(16, "Windows cut from one decode of a face track (1: every clip decoded on its own).",
+                                  min=1)
+    resume: bool = option(False, "Continue the run in --out from its last.pth (exactly).")
+    device: str = DEVICE()
+    face_backend: str = FACE_BACKEND()
+    cache_dir: Path | None = CACHE_DIR()
+    datasets: Path | None = DATASETS()
+    ffmpeg: str | None = FFMPEG()
+    tensorboard: bool = option(False, "Also log to --out/tensorboard.")
     log_every: int = 10
 
     def __post_init__(self):
         if not self.train:
             raise ConfigError("finetune needs at least one --train dataset")
-        checks = [("freezing", self.freezing, FREEZINGS), ("optimizer", self.optimizer, OPTIMIZERS),
-                  ("precision", self.precision, ("fp32", "bf16")), ("augment", self.augment, ("call", "online", "none")),
-                  ("alt_first", self.alt_first, ("temporal", "spatial")),
-                  ("alt_optimizers", self.alt_optimizers, ("one", "two"))]
-        for key, value, allowed in checks:
-            if value not in allowed:
-                from ..registry import suggest
-
-                hint = suggest(value, list(allowed))
-                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}"
-                                  + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        check_choices(self)
         if self.alt_optimizers == "two" and self.freezing != "alternate":
             raise ConfigError(f"alt_optimizers 'two' steps a temporal and a spatial optimiser in turn: it needs "
                               f"freezing 'alternate', not {self.freezing!r}")

@@ -43,6 +43,19 @@ class FinetuneResult:
         return ([(str(a), str(b)) for a, b in self.skipped]
                 + [(str(k), f"during training: {v}") for k, v in self.decode_failures.items()])
 
+    def lines(self) -> list[str]:
+        """What ``vcbench finetune`` prints when the run is over."""
+        auc = "n/a" if self.best_auc is None else f"{self.best_auc:.4f}"
+        return [f"{self.steps} steps in {self.seconds:.0f} s; best val AUC {auc} at step {self.best_step}"
+                + (" (stopped early)" if self.stopped_early else ""),
+                f"wrote {self.out / 'best.pth'}, {self.out / 'last.pth'}, {self.out / 'metrics.jsonl'}, "
+                f"{self.out / 'run.json'}"]
+
+    def failure_note(self) -> str:
+        """The line after the named failures: the run is whole, but not over all its data."""
+        return (f"{len(self.skipped)} video(s) left out before training, {len(self.decode_failures)} failed to "
+                f"decode during training (named in {self.out / 'run.json'})")
+
 
 def lr_at(step: int, cfg) -> float:
     """Linear warm-up from lr/10 over ``warmup_steps``, then cosine decay to 0 at ``steps``."""
@@ -132,11 +145,6 @@ class AltOptimizers:
             o.load_state_dict(state["alt_optimizers"][k])
 
 
-def config_differences(have: dict, want: dict, ignore) -> list[str]:
-    keys = sorted(k for k in set(have) | set(want) if k not in ignore and have.get(k) != want.get(k))
-    return [f"{k} {have.get(k)!r} in last.pth, {want.get(k)!r} now" for k in keys]
-
-
 def check_trainer_state(path: Path, state) -> None:
     """A last.pth must carry every piece of trainer state a resume restores, with its type."""
     import torch
@@ -179,11 +187,21 @@ class RunFiles:
         self.out, self.main = Path(out), main
         self.last, self.best = self.out / "last.pth", self.out / "best.pth"
         self.metrics, self.run = self.out / "metrics.jsonl", self.out / "run.json"
+        self._metrics = None               # opened on the first line: a resume rewrites the file before
 
     def log(self, row: dict) -> None:
+        """A metrics.jsonl line (the one JSON-lines writer, contracts.JsonLinesWriter)."""
         if self.main:
-            with open(self.metrics, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            if self._metrics is None:
+                from ..contracts import JsonLinesWriter
+
+                self._metrics = JsonLinesWriter(self.metrics, sync=False)
+            self._metrics.write(row)
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
     def truncate_metrics(self, step: int) -> None:
         """A resumed run redoes the steps after its last save: drop their lines first."""
@@ -228,248 +246,329 @@ def checkpoint_object(model, provenance: dict, trainer: dict | None = None) -> d
 def run_finetune(cfg, progress=None, log=print) -> FinetuneResult:
     """Train per ``cfg`` into ``cfg.out`` (see the module docstring); the run folder's status record
     (finetune.status.json, rank 0) says running, then finished / failed (videos left out) / interrupted."""
-    held: list = []
-    try:
-        res = _run_finetune(cfg, progress, log, held)
-    except BaseException as e:
-        if held:
-            held[0].end(None, state="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
-                        error=str(e)[:300])
-        raise
-    if held:
-        from ..batch import BatchResult
+    from ..batch import BatchResult
 
-        held[0].end(BatchResult("videos", 0, 0, res.failed), steps=res.steps, best_step=res.best_step)
+    trainer = Trainer(cfg, progress, log)
+    try:
+        res = trainer.run()
+    except BaseException as e:
+        if trainer.folder is not None:
+            trainer.folder.end(None, state="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                               error=str(e)[:300])
+        raise
+    if trainer.folder is not None:
+        trainer.folder.end(BatchResult("videos", 0, 0, res.failed), steps=res.steps, best_step=res.best_step)
     return res
 
 
-def _run_finetune(cfg, progress, log, held: list) -> FinetuneResult:
-    import torch
+class Trainer:
+    """One fine-tuning run as named steps, in the order :meth:`run` takes them: check the run folder
+    (:meth:`open`), plan the data (:meth:`plan_data`), build the network and optimiser and restore a
+    resumed state (:meth:`build`), describe the run (:meth:`describe`), then train (:meth:`train`),
+    evaluating and saving on schedule. Its counters (step, best, history) live on the object, so
+    last.pth holds exactly what a resume needs (:meth:`trainer_state`)."""
 
-    from ..provenance import provenance as software
-    from ..runtime import resolve_device
-    from .. import distributed as D
-    from .data import ClipDataset, micro_batches, plan_data
-    from .freezing import Schedule, apply_modes
+    def __init__(self, cfg, progress=None, log=print):
+        self.cfg, self.progress, self.log = cfg, progress, log
+        self.out = Path(cfg.out)
+        self.folder = None                  # the RunFolder whose status record rank 0 keeps
+        self.step = self.start = 0
+        self.best_auc = self.best_step = self.best_loss = self.last_auc = None
+        self.bad_evals, self.decode_failures, self.history, self.stopped = 0, {}, [], False
 
-    t_start = time.perf_counter()
-    device = resolve_device(cfg.device)
-    world = D.setup(device)
-    device = D.device_for(device, world)
-    files = RunFiles(cfg.out, world.main)
-    out = Path(cfg.out)
+    def run(self) -> FinetuneResult:
+        from .. import distributed as D
 
-    # -- the run folder: a fresh run never overwrites one, a resume needs one of the same config
-    state = None
-    if cfg.resume:
-        if not files.last.is_file():
-            raise ConfigError(f"--resume: {files.last} not found (nothing to resume in {out})")
+        self.t_start = time.perf_counter()
+        state = self.open()
+        self.plan_data()
+        self.build(state)
+        self.describe()
+        self.train()
+        self.write_run("stopped early" if self.stopped else "finished", self.step)
+        D.teardown(self.world)
+        return FinetuneResult(self.out, self.step, self.best_step, self.best_auc, self.last_auc,
+                              list(self.plan.failed), self.decode_failures, self.stopped,
+                              round(time.perf_counter() - self.t_start, 1))
+
+    @property
+    def main(self) -> bool:
+        return self.world.main
+
+    def open(self) -> dict | None:
+        """Device and process group; the run folder: a fresh run never overwrites one, a resume
+        needs one written with the same configuration (its last.pth state is returned)."""
+        from .. import distributed as D
+        from ..runtime import resolve_device
+
+        cfg = self.cfg
+        device = resolve_device(cfg.device)
+        self.world = D.setup(device)
+        self.device = D.device_for(device, self.world)
+        self.files = RunFiles(cfg.out, self.world.main)
+        if not cfg.resume:
+            if self.files.last.is_file():
+                raise ConfigError(f"{self.out} already holds a run (last.pth); pass --resume to continue it or use "
+                                  "another --out")
+            return None
+        if not self.files.last.is_file():
+            raise ConfigError(f"--resume: {self.files.last} not found (nothing to resume in {self.out})")
         from ..models.checkpoint import read_checkpoint
+        from ..runs import differences
 
-        state = read_checkpoint(files.last)
-        check_trainer_state(files.last, state)
-        diff = config_differences(state["trainer"]["config"], cfg.to_json(), cfg.RESUMABLE)
+        state = read_checkpoint(self.files.last)
+        check_trainer_state(self.files.last, state)
+        diff = differences(state["trainer"]["config"], cfg.to_json(), cfg.RESUMABLE, there="in last.pth")
         if diff:
-            raise ConfigError(f"--resume: {files.last} was written with another configuration: " + "; ".join(diff))
-    elif files.last.is_file():
-        raise ConfigError(f"{out} already holds a run (last.pth); pass --resume to continue it or use another --out")
+            raise ConfigError(f"--resume: {self.files.last} was written with another configuration: " + "; ".join(diff))
+        return state
 
-    policy = cfg.policy()
-    # -- data: rank 0 tracks and renders (cached); the other ranks then read the caches
-    if world.main:
+    def plan_data(self) -> None:
+        """Rank 0 tracks and renders (cached) and claims the run folder; the other ranks then read
+        the caches."""
+        from .. import distributed as D
         from ..runs import RunFolder
+        from .data import plan_data
 
-        held.append(RunFolder(out, "finetune").open())     # removes a killed save's half-written temporary
-        held[0].begin(steps=cfg.steps, resume=bool(cfg.resume))
-        plan = plan_data(cfg, policy, progress, log)
-    D.barrier(world)
-    if not world.main:
-        plan = plan_data(cfg, policy, None, lambda *_: None)
-    for item, why in plan.failed:
-        if world.main:
-            log(f"skipped: {item}: {why}")
+        cfg = self.cfg
+        self.policy = cfg.policy()
+        if self.main:
+            self.folder = RunFolder(self.out, "finetune").open()   # removes a killed save's half-written temporary
+            self.folder.begin(steps=cfg.steps, resume=bool(cfg.resume))
+            self.plan = plan_data(cfg, self.policy, self.progress, self.log)
+        D.barrier(self.world)
+        if not self.main:
+            self.plan = plan_data(cfg, self.policy, None, lambda *_: None)
+        for item, why in self.plan.failed:
+            if self.main:
+                self.log(f"skipped: {item}: {why}")
 
-    model = initial_model(cfg)
-    pp = model.preprocess
-    model = model.to(device).to(memory_format=_layout(device, pp))
-    schedule = Schedule.for_model(model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
-                                  spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first, every=cfg.gradual_every)
-    never = schedule.never_trained()
-    for n, p in model.named_parameters():
-        p.requires_grad_(n not in never)
-    opt = build_optimizer(model, cfg)
+    def build(self, state: dict | None) -> None:
+        """The network (laid out for the device), its freezing schedule and optimiser; the global
+        RNG seeded (the head's dropout draws from it: loading a --checkpoint draws nothing, so
+        without this two runs of one command trained apart), then a resumed state restored."""
+        import torch
 
-    start, best_auc, best_step, best_loss, bad_evals, decode_failures, history = 0, None, None, None, 0, {}, []
-    # the head's dropout draws from the global torch RNG: seeded here for every fresh run (loading a
-    # --checkpoint draws nothing, so without this two runs of one command trained apart), restored on resume
-    torch.manual_seed(cfg.seed)
-    if state is not None:
-        tr = state["trainer"]
+        from .freezing import Schedule
+
+        cfg, device = self.cfg, self.device
+        model = initial_model(cfg)
+        self.pp = model.preprocess
+        self.model = model.to(device).to(memory_format=_layout(device, self.pp))
+        self.schedule = Schedule.for_model(self.model, cfg.freezing, temporal_steps=cfg.alt_temporal_steps,
+                                           spatial_steps=cfg.alt_spatial_steps, first=cfg.alt_first,
+                                           every=cfg.gradual_every)
+        never = self.schedule.never_trained()
+        for n, p in self.model.named_parameters():
+            p.requires_grad_(n not in never)
+        self.opt = build_optimizer(self.model, cfg)
+        torch.manual_seed(cfg.seed)
+        if state is not None:
+            self.restore(state)
+        self.net = self.model
+        if self.world.distributed:
+            import warnings
+
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            # 1x1x1 kernels have two valid channels_last stride layouts; DDP's notice about it is not an error
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            self.net = DDP(self.model, device_ids=[device] if device.startswith("cuda") else None)
+
+    def restore(self, state: dict) -> None:
+        """Weights, optimiser, RNG and counters from last.pth; metrics after its step dropped."""
+        import torch
+
+        tr, device = state["trainer"], self.device
         try:
-            model.load_state_dict(state["state_dict"])
-            opt.load_state_dict(tr["optimizer"])
+            self.model.load_state_dict(state["state_dict"])
+            self.opt.load_state_dict(tr["optimizer"])
             torch.set_rng_state(tr["rng"]["torch"])
             if device.startswith("cuda") and tr["rng"].get("cuda") is not None:
                 torch.cuda.set_rng_state(tr["rng"]["cuda"], device)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{files.last}: its weights, optimiser or RNG state do not fit this run "
+            raise CheckpointError(f"{self.files.last}: its weights, optimiser or RNG state do not fit this run "
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})") from None
-        start, best_auc, best_step, bad_evals = tr["step"], tr["best_auc"], tr["best_step"], tr["bad_evals"]
-        best_loss, history = tr.get("best_loss"), list(tr.get("history", []))
-        decode_failures = dict(tr.get("decode_failures", {}))
-        files.truncate_metrics(start)
-        if world.main:
-            log(f"resuming {out} at step {start} of {cfg.steps}")
+        self.start, self.best_auc, self.best_step, self.bad_evals = tr["step"], tr["best_auc"], tr["best_step"], \
+            tr["bad_evals"]
+        self.best_loss, self.history = tr.get("best_loss"), list(tr.get("history", []))
+        self.decode_failures = dict(tr.get("decode_failures", {}))
+        self.files.truncate_metrics(self.start)
+        if self.main:
+            self.log(f"resuming {self.out} at step {self.start} of {self.cfg.steps}")
 
-    net = model
-    if world.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    def describe(self) -> None:
+        """run.json's record of the run and the provenance every checkpoint carries."""
+        import torch
 
-        import warnings
+        from ..provenance import provenance as software
 
-        # 1x1x1 kernels have two valid channels_last stride layouts; DDP's notice about it is not an error
-        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-        net = DDP(model, device_ids=[device] if device.startswith("cuda") else None)
+        cfg, plan, device, world, out = self.cfg, self.plan, self.device, self.world, self.out
+        train, val = plan.train, plan.val
+        presets_seen = sorted({v.preset for v in train} | {var.preset for v in train for var in v.variants.values()})
+        methods_seen = sorted({v.method for v in train if v.label == 1})
+        self.run_info = {
+            "format": RUN_FORMAT, "config": cfg.to_json(), "model": cfg.model, "preprocess": self.pp.to_dict(),
+            "initial_weights": str(cfg.checkpoint) if cfg.checkpoint else f"untrained (seed {cfg.seed})",
+            "datasets": plan.datasets, "augment": self.policy.to_json(), "freezing": cfg.freezing,
+            "parameter_groups": {k: len(v) for k, v in self.schedule.groups.items()},
+            "presets_seen": presets_seen, "methods_seen": methods_seen,
+            "videos": {"train": len(train), "val": len(val), "train_real": sum(v.label == 0 for v in train),
+                       "train_fake": sum(v.label == 1 for v in train), "val_real": sum(v.label == 0 for v in val),
+                       "val_fake": sum(v.label == 1 for v in val)},
+            "skipped_before_training": [{"video": a, "why": b} for a, b in plan.failed],
+            "hardware": {"device": device, "world_size": world.size, "cpu_count": os.cpu_count(),
+                         "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                         "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None},
+            "software": software(cfg.ffmpeg),
+            "note": "; ".join(f"{n}: {d['note']}" for n, d in plan.datasets.items() if d.get("note")) or None,
+        }
+        self.provenance = {"run": str(out.resolve()), "model": cfg.model, "freezing": cfg.freezing,
+                           "train_datasets": list(cfg.train), "val_dataset": cfg.val or list(cfg.train),
+                           "presets_seen": presets_seen, "methods_seen": methods_seen,
+                           "augment": self.policy.to_json(),
+                           "training": {**plan.training, "from": f"vcbench finetune run {out.resolve()}"}}
 
-    dataset = ClipDataset(plan.train, pp, policy, cfg.seed, cfg.clips_per_track, cfg.batch_size,
-                          world.rank, world.size)
+    def train(self) -> None:
+        """Steps from the start (0, or the resumed one) to ``cfg.steps`` or an early stop: each a
+        train step, then a log line, an evaluation and a save when they are due."""
+        from .data import ClipDataset, micro_batches
 
-    presets_seen = sorted({v.preset for v in plan.train} | {var.preset for v in plan.train for var in v.variants.values()})
-    methods_seen = sorted({v.method for v in plan.train if v.label == 1})
-    run_info = {
-        "format": RUN_FORMAT, "config": cfg.to_json(), "model": cfg.model, "preprocess": pp.to_dict(),
-        "initial_weights": str(cfg.checkpoint) if cfg.checkpoint else f"untrained (seed {cfg.seed})",
-        "datasets": plan.datasets, "augment": policy.to_json(), "freezing": cfg.freezing,
-        "parameter_groups": {k: len(v) for k, v in schedule.groups.items()},
-        "presets_seen": presets_seen, "methods_seen": methods_seen,
-        "videos": {"train": len(plan.train), "val": len(plan.val),
-                   "train_real": sum(v.label == 0 for v in plan.train),
-                   "train_fake": sum(v.label == 1 for v in plan.train),
-                   "val_real": sum(v.label == 0 for v in plan.val), "val_fake": sum(v.label == 1 for v in plan.val)},
-        "skipped_before_training": [{"video": a, "why": b} for a, b in plan.failed],
-        "hardware": {"device": device, "world_size": world.size, "cpu_count": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
-                     "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None},
-        "software": software(cfg.ffmpeg),
-        "note": "; ".join(f"{n}: {d['note']}" for n, d in plan.datasets.items() if d.get("note")) or None,
-    }
-    provenance = {"run": str(out.resolve()), "model": cfg.model, "freezing": cfg.freezing,
-                  "train_datasets": list(cfg.train), "val_dataset": cfg.val or list(cfg.train),
-                  "presets_seen": presets_seen, "methods_seen": methods_seen, "augment": policy.to_json(),
-                  "training": {**plan.training, "from": f"vcbench finetune run {out.resolve()}"}}
+        cfg, device = self.cfg, self.device
+        dataset = ClipDataset(self.plan.train, self.pp, self.policy, cfg.seed, cfg.clips_per_track, cfg.batch_size,
+                              self.world.rank, self.world.size)
+        self.tb = _tensorboard(self.out) if cfg.tensorboard and self.main else None
+        if self.progress is not None and self.main:
+            self.progress.start(cfg.steps - self.start, f"finetune {cfg.model}")
+        self.write_run("running", self.start)
+        self.step = self.start
+        batches = micro_batches(dataset, self.start * cfg.accumulate, cfg.steps * cfg.accumulate, cfg.workers,
+                                pin=device.startswith("cuda"))
+        self.t_log, self.clips_log = time.perf_counter(), 0
+        try:
+            while self.step < cfg.steps:
+                lr = lr_at(self.step, cfg)
+                loss_sum = train_step(self.net, self.model, self.schedule, self.opt, self.take(batches), self.step,
+                                      cfg, device)
+                self.step += 1
+                fault_point(f"step:{self.step}")
+                if self.progress is not None and self.main:
+                    self.progress.advance(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    self.log_loss(loss_sum, lr)
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    self.evaluate_and_keep_best()
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps or self.stopped:
+                    self.save_last()
+                if self.stopped:
+                    if self.main:
+                        self.log(f"early stop at step {self.step}: no better val AUC in {cfg.patience} evaluations")
+                    break
+        finally:
+            if self.progress is not None and self.main:
+                self.progress.end_bar()
+            if self.tb is not None:
+                self.tb.close()
+            self.files.close()
 
-    dev_type = "cuda" if device.startswith("cuda") else "cpu"
-    tb = _tensorboard(out) if cfg.tensorboard and world.main else None
-    last_auc, stopped = None, False
-    if progress is not None and world.main:
-        progress.start(cfg.steps - start, f"finetune {cfg.model}")
+    def take(self, batches) -> list:
+        """The next ``cfg.accumulate`` micro-batches; videos that failed to decode are logged once."""
+        out = []
+        for _ in range(self.cfg.accumulate):
+            x, y, _vid, _applied, fails = next(batches)
+            for f in fails:
+                for line in filter(None, f.split("\n")):
+                    name, _, why = line.partition("\t")
+                    if name not in self.decode_failures and self.main:
+                        self.log(f"skipped during training: {name}: {why}")
+                    self.decode_failures.setdefault(name, why)
+            out.append((x, y))
+            self.clips_log += len(y) * self.world.size
+        return out
 
-    def evaluate(step: int) -> dict:
+    def log_loss(self, loss_sum: float, lr: float) -> None:
+        """metrics.jsonl's loss line (averaged over ranks), TensorBoard, the progress bar."""
+        from .. import distributed as D
+
+        loss_avg = D.mean(self.world, loss_sum, self.device)
+        dt = time.perf_counter() - self.t_log
+        row = {"step": self.step, "loss": round(loss_avg, 6), "lr": lr, "phase": self.schedule.phase(self.step - 1),
+               "clips_per_s": round(self.clips_log / dt, 2) if dt > 0 else None}
+        self.files.log(row)
+        if self.tb is not None:
+            self.tb.add_scalar("train/loss", loss_avg, self.step)
+            self.tb.add_scalar("train/lr", lr, self.step)
+        if self.progress is not None and self.main:
+            auc_s = "-" if self.last_auc is None else f"{self.last_auc:.3f}"
+            self.progress.describe(f"finetune loss {loss_avg:.4f} val AUC {auc_s} {row['clips_per_s']} clips/s")
+        self.t_log, self.clips_log = time.perf_counter(), 0
+
+    def evaluate(self) -> dict:
         """Video-level val AUC through the scorer (rank 0), shared with every rank."""
+        from .. import distributed as D
+        from .freezing import apply_modes
+
         res = None
-        if world.main:
-            res = validate(model, plan.val, cfg, device)
+        if self.main:
+            res = validate(self.model, self.plan.val, self.cfg, self.device)
             # the scorer runs channels_last_3d; training keeps its own layout, so a run computes the
             # same way before and after an evaluation (and after a resume)
-            model.to(memory_format=_layout(device, pp))
-            apply_modes(model, schedule, step)
-        return D.broadcast(world, res)
+            self.model.to(memory_format=_layout(self.device, self.pp))
+            apply_modes(self.model, self.schedule, self.step)
+        return D.broadcast(self.world, res)
 
-    def trainer_state(step: int) -> dict:
-        return {"step": step, "optimizer": opt.state_dict(), "best_auc": best_auc, "best_step": best_step,
-                "best_loss": best_loss, "history": history,
-                "bad_evals": bad_evals, "decode_failures": dict(decode_failures), "config": cfg.to_json(),
+    def evaluate_and_keep_best(self) -> None:
+        """An evaluation, logged; best.pth on a better val AUC, or the same AUC with a lower val
+        loss (small val sets tie often); early stopping watches the AUC alone."""
+        res, step = self.evaluate(), self.step
+        self.last_auc = res["auc"]
+        self.history.append({"step": step, **res})
+        self.files.log({"step": step, "val_auc": res["auc"], "val_loss": res["loss"], "val_videos": res["n"],
+                        "val_failed": res["failed"]})
+        if self.tb is not None and res["auc"] is not None:
+            self.tb.add_scalar("val/auc", res["auc"], step)
+            self.tb.add_scalar("val/loss", res["loss"], step)
+        if self.main:
+            self.log(f"step {step}: val AUC {_fmt(res['auc'])}, loss {_fmt(res['loss'])} "
+                     f"({res['n']} videos{', ' + str(res['failed']) + ' failed' if res['failed'] else ''})")
+        better_auc = res["auc"] is not None and (self.best_auc is None or res["auc"] > self.best_auc)
+        lower_loss_tie = (res["auc"] is not None and res["auc"] == self.best_auc and res["loss"] is not None
+                          and res["loss"] < (self.best_loss or math.inf))
+        if better_auc or lower_loss_tie:
+            self.best_auc, self.best_step, self.best_loss = res["auc"], step, res["loss"]
+            self.files.save(self.files.best, checkpoint_object(self.model, {
+                **self.provenance, "step": step, "val_auc": res["auc"], "val_loss": res["loss"],
+                "threshold": res["threshold"], "threshold_from": "val (Youden's J, video level)"}), step)
+        self.bad_evals = 0 if better_auc else self.bad_evals + 1
+        if self.cfg.patience and self.bad_evals >= self.cfg.patience:
+            self.stopped = True
+        fault_point(f"after-eval:{step}")
+
+    def save_last(self) -> None:
+        self.files.save(self.files.last, checkpoint_object(self.model, {
+            **self.provenance, "step": self.step, "val_auc": self.last_auc, "best_val_auc": self.best_auc},
+            self.trainer_state()), self.step)
+        self.write_run("running", self.step)
+
+    def trainer_state(self) -> dict:
+        """What ``--resume`` restores (last.pth's ``trainer``)."""
+        import torch
+
+        cuda = self.device.startswith("cuda")
+        return {"step": self.step, "optimizer": self.opt.state_dict(), "best_auc": self.best_auc,
+                "best_step": self.best_step, "best_loss": self.best_loss, "history": self.history,
+                "bad_evals": self.bad_evals, "decode_failures": dict(self.decode_failures),
+                "config": self.cfg.to_json(),
                 "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state(device) if dev_type == "cuda" else None}}
+                        "cuda": torch.cuda.get_rng_state(self.device) if cuda else None}}
 
-    def write_run(status: str, step: int) -> None:
-        if world.main:
-            write_json(files.run, {**run_info, "status": status, "steps_done": step, "best_step": best_step,
-                                   "best_val_auc": best_auc, "last_val_auc": last_auc,
-                                   "decode_failures": [{"video": k, "why": v} for k, v in decode_failures.items()],
-                                   "evaluations": history, "seconds": round(time.perf_counter() - t_start, 1)})
-
-    write_run("running", start)
-    step = start
-    it = micro_batches(dataset, start * cfg.accumulate, cfg.steps * cfg.accumulate, cfg.workers,
-                       pin=device.startswith("cuda"))
-    t_log, clips_log = time.perf_counter(), 0
-    try:
-        while step < cfg.steps:
-            lr = lr_at(step, cfg)
-            batches = []
-            for _ in range(cfg.accumulate):
-                x, y, _vid, _applied, fails = next(it)
-                for f in fails:
-                    for line in filter(None, f.split("\n")):
-                        name, _, why = line.partition("\t")
-                        if name not in decode_failures and world.main:
-                            log(f"skipped during training: {name}: {why}")
-                        decode_failures.setdefault(name, why)
-                batches.append((x, y))
-                clips_log += len(y) * world.size
-            loss_sum = train_step(net, model, schedule, opt, batches, step, cfg, device)
-            step += 1
-            fault_point(f"step:{step}")
-            if progress is not None and world.main:
-                progress.advance(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                loss_avg = D.mean(world, loss_sum, device)
-                dt = time.perf_counter() - t_log
-                row = {"step": step, "loss": round(loss_avg, 6), "lr": lr, "phase": schedule.phase(step - 1),
-                       "clips_per_s": round(clips_log / dt, 2) if dt > 0 else None}
-                files.log(row)
-                if tb is not None:
-                    tb.add_scalar("train/loss", loss_avg, step)
-                    tb.add_scalar("train/lr", lr, step)
-                if progress is not None and world.main:
-                    auc_s = "-" if last_auc is None else f"{last_auc:.3f}"
-                    progress.describe(f"finetune loss {loss_avg:.4f} val AUC {auc_s} {row['clips_per_s']} clips/s")
-                t_log, clips_log = time.perf_counter(), 0
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                res = evaluate(step)
-                last_auc = res["auc"]
-                history.append({"step": step, **res})
-                files.log({"step": step, "val_auc": res["auc"], "val_loss": res["loss"], "val_videos": res["n"],
-                           "val_failed": res["failed"]})
-                if tb is not None and res["auc"] is not None:
-                    tb.add_scalar("val/auc", res["auc"], step)
-                    tb.add_scalar("val/loss", res["loss"], step)
-                if world.main:
-                    log(f"step {step}: val AUC {_fmt(res['auc'])}, loss {_fmt(res['loss'])} "
-                        f"({res['n']} videos{', ' + str(res['failed']) + ' failed' if res['failed'] else ''})")
-                # best.pth: a better val AUC, or the same AUC with a lower val loss (small val sets tie
-                # often); early stopping watches the AUC alone, a lower loss is not progress in it
-                better_auc = res["auc"] is not None and (best_auc is None or res["auc"] > best_auc)
-                lower_loss_tie = (res["auc"] is not None and res["auc"] == best_auc and res["loss"] is not None
-                                  and res["loss"] < (best_loss or math.inf))
-                if better_auc or lower_loss_tie:
-                    best_auc, best_step, best_loss = res["auc"], step, res["loss"]
-                    files.save(files.best, checkpoint_object(model, {
-                        **provenance, "step": step, "val_auc": res["auc"], "val_loss": res["loss"],
-                        "threshold": res["threshold"], "threshold_from": "val (Youden's J, video level)"}), step)
-                bad_evals = 0 if better_auc else bad_evals + 1
-                if cfg.patience and bad_evals >= cfg.patience:
-                    stopped = True
-                fault_point(f"after-eval:{step}")
-            if step % cfg.save_every == 0 or step == cfg.steps or stopped:
-                files.save(files.last, checkpoint_object(model, {**provenance, "step": step, "val_auc": last_auc,
-                                                                 "best_val_auc": best_auc},
-                                                         trainer_state(step)), step)
-                write_run("running", step)
-            if stopped:
-                if world.main:
-                    log(f"early stop at step {step}: no better val AUC in {cfg.patience} evaluations")
-                break
-    finally:
-        if progress is not None and world.main:
-            progress.end_bar()
-        if tb is not None:
-            tb.close()
-    write_run("stopped early" if stopped else "finished", step)
-    D.teardown(world)
-    return FinetuneResult(out, step, best_step, best_auc, last_auc, list(plan.failed), decode_failures, stopped,
-                          round(time.perf_counter() - t_start, 1))
+    def write_run(self, status: str, step: int) -> None:
+        if self.main:
+            write_json(self.files.run, {
+                **self.run_info, "status": status, "steps_done": step, "best_step": self.best_step,
+                "best_val_auc": self.best_auc, "last_val_auc": self.last_auc,
+                "decode_failures": [{"video": k, "why": v} for k, v in self.decode_failures.items()],
+                "evaluations": self.history, "seconds": round(time.perf_counter() - self.t_start, 1)})
 
 
 def train_step(net, model, schedule, opt, batches, step: int, cfg, device: str = "cpu") -> float:

@@ -14,7 +14,11 @@ is a temporal artefact a detector can learn (the pasted face trails a moving hea
 """
 from __future__ import annotations
 
-TIMINGS = ("live", "video", "exact")
+import typing
+from typing import Literal
+
+Timing = Literal["live", "video", "exact"]
+TIMINGS = typing.get_args(Timing)
 
 
 def live_interval(fps: float) -> int:

@@ -1,4 +1,5 @@
-"""Detectors: registry, builders, and checkpoint loading in every format seen in the wild.
+"""Networks: their registry, builders, and checkpoint loading in every format seen in the wild (the
+detectors that score with them are in ``vcbench.detectors``).
 
 Importing this package does not import torch (the registry is read by ``--help``);
 ``load_network`` and ``save_checkpoint`` load ``models.checkpoint`` on first use.

@@ -16,12 +16,14 @@ graph), the network's own mode and weights untouched: explaining never changes a
 from __future__ import annotations
 
 import difflib
+import typing
 
 import numpy as np
 
+from ..config import CamMethod
 from ..errors import ConfigError
 
-CAM_METHODS = ("gradcam", "gradcam++")
+CAM_METHODS = typing.get_args(CamMethod)
 FEATURES = "features"
 
 

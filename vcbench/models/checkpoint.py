@@ -70,7 +70,54 @@ def _not_a_checkpoint(head: bytes) -> str | None:
     return "text" if text.isprintable() or text.strip() else "unknown data"
 
 
-def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike | None = None, device: str = "cpu"):
+class CheckpointFile:
+    """One checkpoint file, read and hashed at most once however many parts of a run ask about it:
+    what it holds (``contents``, strictly ``weights_only``), its SHA-256, and the architecture a
+    vcbench checkpoint names. Names become this object once, at the boundary; the detector, the
+    loader, the overlap check and the run's records all ask it. ``release()`` drops the contents
+    once the network holds the weights (a second network from the same object reads it again)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._contents = None
+        self._sha256: str | None = None
+
+    @property
+    def contents(self):
+        if self._contents is None:
+            self._contents = read_checkpoint(self.path)
+        return self._contents
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            from ..fileio import sha256_file
+
+            self._sha256 = sha256_file(self.path)
+        return self._sha256
+
+    @property
+    def ours(self) -> bool:
+        """Whether the file is in vcbench's own format (it names its architecture)."""
+        return isinstance(self.contents, dict) and self.contents.get("format") == FORMAT
+
+    @property
+    def arch(self) -> str | None:
+        """The architecture a vcbench checkpoint names; None for a release's file."""
+        return self.contents.get("arch") if self.ours else None
+
+    def release(self) -> None:
+        self._contents = None
+
+    def __repr__(self) -> str:
+        return f"CheckpointFile({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike | CheckpointFile | None = None,
+                 device: str = "cpu"):
     """Build ``name``, load ``checkpoint`` strictly (see checkpoint_filter_fn), eval mode.
 
     A vcbench checkpoint names its architecture: ``name=None`` takes it from the file, and
@@ -82,8 +129,9 @@ def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike
     from .preprocess import Preprocess
     from ..registry import resolve_target
 
-    obj = read_checkpoint(checkpoint) if checkpoint is not None else None
-    ours = isinstance(obj, dict) and obj.get("format") == FORMAT
+    file = checkpoint if isinstance(checkpoint, CheckpointFile) or checkpoint is None else CheckpointFile(checkpoint)
+    obj = file.contents if file is not None else None
+    ours = file is not None and file.ours
     if name is None:
         name = obj.get("arch") if ours and obj.get("arch") else "altfreezing"
     if obj is None:   # untrained: initialised from a fixed seed, so the same command gives the same number
@@ -108,7 +156,7 @@ def load_network(name: str | None = "altfreezing", checkpoint: str | os.PathLike
     except CheckpointError as e:
         raise CheckpointError(f"{checkpoint}: {e}") from None
     model.load_state_dict(sd, strict=True)
-    model.weights = Weights.of_file(checkpoint, provenance)
+    model.weights = Weights.of_file(file, provenance)
     return model.to(device).eval()
 
 

@@ -4,7 +4,6 @@ vcbench refuses, naming every missing, unexpected or mis-shaped key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 from ..errors import CheckpointError
@@ -62,11 +61,12 @@ class Weights:
     provenance: Mapping = None
 
     @classmethod
-    def of_file(cls, path: str | Path, provenance: Mapping | None = None) -> "Weights":
+    def of_file(cls, file, provenance: Mapping | None = None) -> "Weights":
+        """``file``: a :class:`~.checkpoint.CheckpointFile` (its hash, computed once) or a path."""
         from ..fileio import sha256_file
         from .archs import tag_of_sha256
 
-        digest = sha256_file(path)
+        path, digest = (file.path, file.sha256) if hasattr(file, "sha256") else (file, sha256_file(file))
         return cls(str(path), digest, tag_of_sha256(digest), dict(provenance or {}))
 
     def to_json(self) -> dict:

@@ -20,10 +20,13 @@ What the release does, step by step (shared reference/altfreezing.md):
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import numpy as np
+
+from ..config import DEFAULT_SPARSE_CLIPS, Aggregate
 
 #: the release's ``std_points_256`` (x-ray template at 317 px, +30 padding, shifted by (-30, -60))
 STD_POINTS_256 = ((85.82991, 85.7792), (169.0532, 84.3381), (127.574, 137.0006), (90.6964, 174.7014),
@@ -42,7 +45,7 @@ CROPS = ("align5", "box")
 #: how window scores become the video's: ``mean`` over every window of every track (AltFreezing's),
 #: ``max-track`` = the highest track mean, ``max-face-mean-frame`` = per sampled frame the most
 #: fake face, then the mean over frames (SBI's)
-AGGREGATES = ("mean", "max-track", "max-face-mean-frame")
+AGGREGATES = typing.get_args(Aggregate)
 #: which faces of a sampled frame a frame detector scores: ``all``; ``half-largest`` = those at
 #: least half the largest one's area (SBI's); ``largest`` = one per frame (DeepfakeBench's crops)
 FACES = ("all", "half-largest", "largest")
@@ -179,7 +182,6 @@ def window_starts(n: int, length: int, mode: str, k: int | None = None) -> list[
     return sorted({int(round(i * last / (k - 1))) for i in range(k)})
 
 
-DEFAULT_SPARSE_CLIPS = 4
 
 
 def track_windows(n: int, length: int, mode: str = "dense", k: int | None = None) -> list[list[int]]:

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import DEVICE, FACE_BACKEND, PRESETS, Precision, check_choices, option
 from ..errors import ConfigError
 
 
@@ -12,27 +13,36 @@ from ..errors import ConfigError
 class WatchConfig:
     SECTION = "watch"
 
-    source: str                              # a file, /dev/videoN, a stream URL, or webrtc:FILE
-    checkpoint: Path | None = None           # a vcbench best.pth (or run folder), or the official model.pth
-    model: str | None = None                 # NAME=VALUE as benchmark's --model (instead of --checkpoint)
-    threshold: float | None = None           # default: the checkpoint's own val threshold
-    false_alarms_per_hour: float | None = None   # pick the threshold from --calibration for this budget
-    calibration: str | None = None           # a benchmark --streaming run folder (RUN or RUN:MODEL)
-    stride: int = 8                          # a window every `stride` frames of a face track
-    smooth: int = 3                          # running score = mean of the last `smooth` windows
-    events: Path | None = None               # JSONL, one line per window (and skip, alarm)
-    summary: Path | None = None              # JSON summary (default: beside --events)
-    video: Path | None = None                # the annotated stream
-    realtime: bool = False                   # a file played at its frame rate (else as fast as possible)
-    preset: str | None = None                # webrtc:FILE's call condition
-    presets: Path | None = None
-    seed: int = 0                            # webrtc:FILE's relay
-    device: str = "auto"
-    precision: str = "auto"
-    face_backend: str = "mediapipe"
-    detect_every: int = 1                    # run the face detector every N frames (landmarks carry between)
-    max_seconds: float | None = None         # stop after this much of the stream
-    stall: float = 5.0                       # seconds a live source may be silent (its first frame too)
+    source: str = option(help="A file, /dev/videoN, a stream URL or webrtc:FILE.", cli=False)   # the argument
+    checkpoint: Path | None = option(None, "A vcbench best.pth (or its run folder), or the official AltFreezing "
+                                           "model.pth.")
+    model: str | None = option(None, "Instead of --checkpoint: NAME=VALUE as benchmark's --model (a network with "
+                                     "weights, or a plug-in detector that scores windows).")
+    threshold: float | None = option(None, "Alarm when the running score reaches this (default: the checkpoint's own "
+                                           "val threshold).", min=0, max=1)
+    false_alarms_per_hour: float | None = option(None, "Instead: the lowest threshold whose val reals in "
+                                                       "--calibration raise at most this many alarms per hour.", min=0)
+    calibration: str | None = option(None, "A 'benchmark --streaming' run folder (RUN or RUN:MODEL).")
+    stride: int = option(8, "Score a window every STRIDE frames of each face track.", min=1)
+    smooth: int = option(3, "Running score: the mean of the last SMOOTH windows.", min=1)
+    events: Path | None = option(None, "JSONL: one line per scored (or skipped) window; the summary goes beside it.",
+                                 dir_okay=False)
+    summary: Path | None = option(None, "Summary JSON (default: EVENTS with .summary.json).", dir_okay=False)
+    video: Path | None = option(None, "Write the annotated stream (.mp4, .mkv or .webm): boxes, running scores, "
+                                      "alarms.", dir_okay=False)
+    realtime: bool = option(False, "Play a file at its frame rate, as a call delivers it (frames the watch cannot keep "
+                                   "up with are dropped); default: as fast as possible.")
+    preset: str | None = option(None, "webrtc:FILE's call condition.")
+    presets: Path | None = PRESETS()
+    seed: int = option(0, "webrtc:FILE's relay (losses, jitter).")
+    device: str = DEVICE()
+    precision: Precision = option("auto", "auto: bf16 autocast where the device runs it natively, else fp32.")
+    face_backend: str = FACE_BACKEND()
+    detect_every: int = option(1, "Run the face detector every N frames (the landmark tracker carries the boxes "
+                                  "between).", min=1)
+    max_seconds: float | None = option(None, "Stop after this many seconds of the stream.", min=0, min_open=True)
+    stall: float = option(5.0, "A live source that sends no frame for this many seconds ends the watch.", min=0,
+                          min_open=True)
     batch_size: int = 8                      # windows per forward pass when several are waiting
     queue: int | None = None                 # windows waiting to be scored (default 2 live, 4 from a file);
                                              # live, a newer window replaces the oldest
@@ -52,6 +62,7 @@ class WatchConfig:
     def __post_init__(self):
         if (self.checkpoint is None) == (self.model is None):
             raise ConfigError("watch needs exactly one of --checkpoint FILE or --model NAME=VALUE")
+        check_choices(self)
         for key in ("stride", "smooth", "detect_every", "batch_size", "queue"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -1,9 +1,7 @@
 """What a watch writes while it runs: the JSONL event log, the annotated stream, the console."""
 from __future__ import annotations
 
-import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -11,34 +9,23 @@ import numpy as np
 
 
 class EventLog:
-    """One JSON object per line, flushed as it is written (``tail -f`` shows the call live). The log
-    is a live record, written under its own name from the start; the summary is written atomically."""
+    """One JSON object per line, flushed as it is written (``tail -f`` shows the call live): the
+    one JSON-lines writer (``contracts.JsonLinesWriter``), started over, compact. The log is a
+    live record, written under its own name from the start; the summary is written atomically."""
 
     def __init__(self, path: Path | None):
+        from ..contracts import JsonLinesWriter
+
         self.path = Path(path) if path is not None else None
-        self._f = None
-        self._lock = threading.Lock()
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.path, "w", encoding="utf-8")
+        self._w = JsonLinesWriter(self.path, fresh=True, sync=False, compact=True) if self.path is not None else None
 
     def write(self, ev: dict) -> None:
-        if self._f is None:
-            return
-        with self._lock:
-            try:
-                self._f.write(json.dumps(ev, separators=(",", ":")) + "\n")
-                self._f.flush()
-            except OSError as e:                  # a full disk: the path, not a bare "No space left"
-                raise OSError(e.errno, e.strerror, str(self.path)) from None
+        if self._w is not None:
+            self._w.write(ev)
 
     def close(self) -> None:
-        if self._f is not None:
-            f, self._f = self._f, None
-            try:
-                f.close()
-            except OSError as e:
-                raise OSError(e.errno, e.strerror, str(self.path)) from None
+        if self._w is not None:
+            self._w.close()
 
 
 def annotate(rgb: np.ndarray, t: float, tracks, threshold: float) -> np.ndarray:

@@ -109,8 +109,8 @@ def run_watch(cfg: WatchConfig, echo=print, live_panel: bool | None = None) -> d
     """Watch ``cfg.source`` until it ends, stalls, fails, is cut (``max_seconds``) or interrupted
     (Ctrl-C, SIGTERM); write the events, the annotated stream and the summary; return the summary
     (with ``summary_error`` when it could not be written: it is printed all the same)."""
-    from ..detectors import Detector, DetectorSettings
-    from ..detectors.network import checkpoint_spec
+    from ..detectors import DetectorSettings
+    from ..detectors.network import checkpoint_detector
     from ..faces.tracking import get_backend
     from ..scoring import ScoreSettings
     from .engine import Watcher
@@ -119,9 +119,9 @@ def run_watch(cfg: WatchConfig, echo=print, live_panel: bool | None = None) -> d
 
     check_outputs(cfg)
     policy = StreamPolicy(cfg.stride, cfg.smooth)
-    det = Detector.from_spec(checkpoint_spec(cfg.model, cfg.checkpoint),
-                             DetectorSettings(device=cfg.device, face_backend=cfg.face_backend,
-                                              score=ScoreSettings(precision=cfg.precision)))
+    det = checkpoint_detector(cfg.model, cfg.checkpoint,
+                              DetectorSettings(device=cfg.device, face_backend=cfg.face_backend,
+                                               score=ScoreSettings(precision=cfg.precision)))
     scorer = det.window_scorer()
     threshold, thr_from = resolve_threshold(cfg, det, policy)
     source = open_source(cfg.source, cfg.realtime, cfg.preset, cfg.presets, cfg.seed, cfg.stall,

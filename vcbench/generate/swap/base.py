@@ -6,12 +6,15 @@ Images are RGB uint8 ``(H, W, 3)``; points are pixels ``(x, y)``.
 """
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 
 from ...errors import ConfigError, FaceError
 from ...faces.base import Face
+from ...config import Selection
 
-SELECTIONS = ("leftmost", "largest", "all")
+SELECTIONS = typing.get_args(Selection)
 
 #: outer and inner lip contours of mediapipe's 478-point mesh
 MESH_OUTER_LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
