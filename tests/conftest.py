@@ -223,10 +223,21 @@ def ft_args(calls, out, *extra) -> list[str]:
             str(calls["faces"]), "--model", "altfreezing-tiny", "--device", "cpu", *extra]
 
 
-#: the longest test files first: two processes then finish together instead of one waiting on the
-#: other's last long file (pytest-xdist hands out whole files in collection order)
-LONGEST_FIRST = ("test_readme.py", "test_resume.py", "test_determinism.py", "test_finetune.py", "test_generate.py",
-                 "test_webrtc.py", "test_benchmark.py", "test_conference.py")
+#: the longest test files first (their seconds on a 2-core AMX Xeon, --durations): two processes then
+#: finish together instead of one waiting on the other's last long file (pytest-xdist hands out whole
+#: files in collection order; test_resume and test_readme first: they share no fixture, so neither
+#: waits on the other's build)
+LONGEST_FIRST = ("test_resume.py",             # 155 s
+                 "test_readme.py",             # 99
+                 "test_finetune.py",           # 107 (the shared `calls` dataset and the trained fixture)
+                 "test_conference.py",         # 117
+                 "test_determinism.py",        # 100
+                 "test_zoo.py",                # 57
+                 "test_webrtc.py",             # 48
+                 "test_watch.py",              # 50
+                 "test_watch_hardening.py",    # 48
+                 "test_generate.py",           # 50
+                 "test_explain.py", "test_benchmark.py", "test_hardening.py", "test_signals.py")
 
 
 def pytest_collection_modifyitems(config, items):
