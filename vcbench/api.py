@@ -44,7 +44,7 @@ def score(videos: Sequence[str | os.PathLike], *, model: str | None = None,
           timeline: str | os.PathLike | None = None, dump_clips: str | os.PathLike | None = None,
           output: str | os.PathLike | None = None, **score_settings: Any) -> "ScoredFiles":
     """``vcbench score``: each video's probability of fake from the detector ``model`` /
-    ``checkpoint`` name (see :func:`vcbench.scoring.score_detector`); failures are in ``.batch``."""
+    ``checkpoint`` name (see :func:`vcbench.detectors.files.score_detector`); failures are in ``.batch``."""
     from .detectors.files import score_files
     from .scoring import ScoreSettings
 

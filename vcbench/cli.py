@@ -15,8 +15,14 @@ import click
 from . import __version__
 from .errors import VcbenchError, interruption
 from .distributed import current as current_world
-from .commandline import CONFIG_OPTION, given_options, shared_option
-from .config import (CACHE_DIR, DATASETS, DEVICE, ENGINE, ENGINES, FACE_BACKEND, FFMPEG, PRESETS, SHARD, Engine)
+from .benchmark.config import BenchmarkConfig
+from .commandline import CONFIG_OPTION, config_options, given_options, shared_option
+from .config import (CACHE_DIR, DATASETS, DEVICE, ENGINE, ENGINES, FACE_BACKEND, FFMPEG, PRESETS, SHARD, Engine,
+                     ScoreSettings, resolve)
+from .explain.config import ExplainConfig
+from .finetune.config import FinetuneConfig
+from .generate.config import GenerateConfig
+from .watch.config import WatchConfig
 from .fileio import display_name, os_error_line
 
 
@@ -47,16 +53,6 @@ def finish_batch(batch) -> None:
     click.echo(batch.summary())
     if batch.failed:
         raise click.exceptions.Exit(1)
-
-
-def _config_options(module: str, cls: str, **kw):
-    """``commandline.config_options`` for ``module.cls``, imported when the CLI is built (config
-    modules are light: no torch, cv2 or mediapipe)."""
-    import importlib
-
-    from .commandline import config_options
-
-    return config_options(getattr(importlib.import_module(f"vcbench.{module}"), cls), **kw)
 
 
 # --- options shared by several commands: generated from their one declaration (config.DEVICE, ...) ---
@@ -299,7 +295,7 @@ def calibrate(preset, clips, out, seed, seeds, ffmpeg_seeds, presets, ffmpeg):
 # --- generate ------------------------------------------------------------------------
 
 @cli.command()
-@_config_options("generate.config", "GenerateConfig")
+@config_options(GenerateConfig)
 @CONFIG_OPTION
 @click.pass_context
 @library_errors
@@ -343,7 +339,7 @@ def generate(ctx, config_file, **kw):
               help="Detector spec as benchmark's --model: chance, a plug-in, NAME=CHECKPOINT, NAME=detector.py, or a "
                    "network name whose weights --checkpoint (or --untrained) gives (default: the network the "
                    "checkpoint holds).")
-@_config_options("config", "ScoreSettings")
+@config_options(ScoreSettings)
 @click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write per-frame scores (.csv or .json).")
 @click.option("--dump-clips", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -365,7 +361,6 @@ def score(videos, checkpoint, model, timeline, dump_clips, device, face_backend,
     vcbench score a.mp4 b.mp4 --checkpoint runs/ft/best.pth -o scores.csv
     vcbench score a.mp4 --model chance
     """
-    from .config import ScoreSettings
     from .detectors.files import score_files
 
     if checkpoint is None and untrained:
@@ -384,7 +379,7 @@ def score(videos, checkpoint, model, timeline, dump_clips, device, face_backend,
 
 @cli.command()
 @click.argument("source")
-@_config_options("watch.config", "WatchConfig")
+@config_options(WatchConfig)
 @CONFIG_OPTION
 @click.pass_context
 @library_errors(interrupted="before the watch began: nothing was written")
@@ -398,8 +393,6 @@ def watch(ctx, config_file, **kw):
     Example:
     vcbench watch webrtc:call.mp4 --preset zoom-360p --checkpoint runs/ft/best.pth --events ev.jsonl --video seen.mp4
     """
-    from .config import resolve
-    from .watch.config import WatchConfig
     from .watch.run import run_watch, summary_lines, watch_failed
 
     given = given_options(ctx, kw)
@@ -414,7 +407,7 @@ def watch(ctx, config_file, **kw):
 
 @cli.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_config_options("explain.config", "ExplainConfig")
+@config_options(ExplainConfig)
 @CONFIG_OPTION
 @click.pass_context
 @library_errors
@@ -427,8 +420,7 @@ def explain(ctx, config_file, **kw):
     Example:
     vcbench explain call.mp4 --checkpoint runs/ft/best.pth -o explain/ --video
     """
-    from .config import resolve
-    from .explain import ExplainConfig, explain as run_explain
+    from .explain import explain as run_explain
 
     given = given_options(ctx, kw)
     given["videos"] = [str(v) for v in kw["videos"]]
@@ -439,7 +431,7 @@ def explain(ctx, config_file, **kw):
 
 
 @cli.command()
-@_config_options("finetune.config", "FinetuneConfig")
+@config_options(FinetuneConfig)
 @CONFIG_OPTION
 @click.pass_context
 @library_errors
@@ -452,8 +444,6 @@ def finetune(ctx, config_file, **kw):
     Example:
     vcbench finetune --train ds --val ds --model altfreezing-tiny --freezing alternate --out runs/ft
     """
-    from .config import resolve
-    from .finetune.config import FinetuneConfig
     from .finetune.trainer import run_finetune
     from .runtime import Progress
 
@@ -473,7 +463,7 @@ def finetune(ctx, config_file, **kw):
 
 
 @cli.command()
-@_config_options("benchmark.config", "BenchmarkConfig", first=("model", "dataset", "preset", "out"))
+@config_options(BenchmarkConfig, first=("model", "dataset", "preset", "out"))
 @CONFIG_OPTION
 @click.option("--list", "list_only", is_flag=True, help="Show detectors, datasets and presets, then exit.")
 @click.pass_context

@@ -5,28 +5,21 @@ config records all come from it. Only the options a user sets are passed on
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
+from .config import unoptional
+
 CONFIG_OPTION = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                              help="TOML with the same keys as these options (flags win).")
 
 
-def _inner(tp: Any) -> tuple[Any, bool]:
-    """``X | None`` -> (X, True)."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
-
-
 def _click_type(tp: Any, meta: dict) -> tuple[Any, bool]:
     """(click type, whether the field holds a tuple) for the annotation ``tp``."""
-    tp, _ = _inner(tp)
+    tp, _ = unoptional(tp)
     origin = typing.get_origin(tp)
     if origin is typing.Literal:
         return click.Choice([str(a) for a in typing.get_args(tp)]), False
@@ -63,7 +56,7 @@ def field_option(f: dataclasses.Field, tp: Any) -> Callable:
     decls = [d for d in (meta["short"], *([flags] if isinstance(flags, str) else flags)) if d] + [f.name]
     default = None if f.default is dataclasses.MISSING else f.default
     kw: dict[str, Any] = {"help": meta["help"] or None}
-    if _inner(tp)[0] is bool:
+    if unoptional(tp)[0] is bool:
         return click.option(*decls, is_flag=True, default=bool(default), **kw)
     if many and meta["multiple"]:
         return click.option(*decls, type=click_type, multiple=True, default=(), **kw)

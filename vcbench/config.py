@@ -297,15 +297,20 @@ def type_of(default: Any) -> Any:
     return type(default)
 
 
+def unoptional(tp) -> tuple[Any, bool]:
+    """``X | None`` -> (X, True); any other hint -> (hint, False)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None)), type(None) in typing.get_args(tp)
+    return tp, False
+
+
 def _base(tp) -> tuple[Any, bool]:
     """``int | None`` -> (int, True); ``tuple[str, ...]`` -> (tuple, False)."""
+    tp, optional = unoptional(tp)
     origin = typing.get_origin(tp)
     if origin is typing.Literal:
-        return type(typing.get_args(tp)[0]), False
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _base(args[0])[0], type(None) in typing.get_args(tp)
-    return origin or tp, False
+        return type(typing.get_args(tp)[0]), optional
+    return origin or tp, optional
 
 
 def choice_error(key: str, value: Any, allowed: tuple) -> str:
@@ -317,8 +322,7 @@ def choice_error(key: str, value: Any, allowed: tuple) -> str:
 
 def choices(tp: Any) -> tuple | None:
     """The values a ``Literal[...]`` hint (or ``Literal[...] | None``) allows; None for other hints."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        tp = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+    tp, _ = unoptional(tp)
     return typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
 
 

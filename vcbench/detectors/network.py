@@ -66,7 +66,6 @@ class NetworkDetector(Detector):
         super().__init__(name, spec, settings)
         #: the weights' :class:`~vcbench.models.checkpoint.CheckpointFile` (None: untrained)
         self.arch, self.file = arch, file
-        self.checkpoint: Path | None = file.path if file is not None else None
         self.provenance = {"arch": arch, "checkpoint": str(file.path) if file else None, **provenance}
         train = provenance.get("provenance") if isinstance(provenance.get("provenance"), dict) else {}
         self.seen_presets = tuple(train["presets_seen"]) if "presets_seen" in train else None
@@ -113,6 +112,11 @@ class NetworkDetector(Detector):
         det = cls(name, spec, settings, arch, file, prov)
         det.training = _training(file, record)
         return det
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The weights' file (None: untrained)."""
+        return self.file.path if self.file is not None else None
 
     def network(self):
         """The loaded network (strictly, ``weights_only``), built on first use."""
