@@ -93,6 +93,9 @@ def test_score_runs_any_detector_spec(twenty, carphone, cli_runner, tmp_path):
     assert {x["model"] for x in rows} == {"chance"}
     again = list(csv.DictReader(open(tmp_path / "c.csv")))
     assert again == rows                                   # seeded: the same scores
+    r = cli_runner.invoke(cli, ["score", videos[0], str(tmp_path / "nope.mp4"), "--model", "chance"])
+    assert r.exit_code == 1 and f"failed: {tmp_path / 'nope.mp4'}: no such file" in r.output   # named, the rest scored
+    assert f"{videos[0]}: " in r.output and "Traceback" not in r.output
     for args, msg in ((["--model", "chance", "--checkpoint", str(ours)], "not a network, so it takes no --checkpoint"),
                       (["--model", f"x={ours}", "--untrained"], "names its weights; leave out"),
                       (["--model", "altfreezing-tiny"], "no --checkpoint: 'altfreezing-tiny' would score with random"),

@@ -129,7 +129,11 @@ def _score_by_file(det, videos, st: ScoreSettings, timeline, dump_clips, output)
                               "or clips to write")
     batch = BatchResult("videos")
     results = []
-    for path, pred in zip(videos, det.predict([Path(v) for v in videos], [Path(v).stem for v in videos])):
+    for path in videos:                  # a file detector may not open it (chance): a missing file is named here
+        if not Path(path).is_file():
+            batch.fail(str(path), "no such file")
+    there = [Path(v) for v in videos if Path(v).is_file()]
+    for path, pred in zip(there, det.predict(there, [p.stem for p in there]) if there else []):
         if pred.score is None:
             batch.fail(str(path), pred.status)
         else:
